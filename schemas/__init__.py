@@ -1,0 +1,1 @@
+"""The event contract: event types, CloudEvents codec, topic catalogue, generated schemas."""

@@ -1,0 +1,290 @@
+"""CloudEvents 1.0 in Kafka *binary* mode: how an event becomes a Kafka record and back.
+
+The CloudEvents attributes travel in ``ce_*`` headers, the event's JSON data is the record
+value and the job id is the key, so any Kafka client can read the log without this module.
+``decode`` reads every schema version still in the log: older payloads are upcast (see
+``schemas.upcasting``) before validation. Anything it cannot read raises ``DecodeError``
+and can be parked on the dead-letter topic with ``dead_letter``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from schemas.events import EVENTS_BY_TYPE, Event
+from schemas.topics import JOBS_DLQ
+from schemas.upcasting import UPCASTERS
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+Headers = Sequence[tuple[str, bytes | None]]
+"""Record headers as aiokafka hands them over (a value may be null)."""
+
+DecodeReason = Literal[
+    "missing_header",
+    "bad_header",
+    "bad_specversion",
+    "unknown_type",
+    "unsupported_version",
+    "missing_value",
+    "bad_json",
+    "invalid_data",
+    "subject_mismatch",
+]
+
+# Hot path: look classes up by the raw header bytes, no decoding of ce_type needed.
+_CLASS_BY_TYPE_BYTES: dict[bytes, type[Event]] = {
+    name.encode(): cls for name, cls in EVENTS_BY_TYPE.items()
+}
+_MAX_DLQ_MESSAGE = 2000  # header bytes; a pydantic report on a huge payload can be long
+
+
+class DecodeError(ValueError):
+    """A record that cannot become an ``Envelope``; ``reason`` is a short machine code."""
+
+    def __init__(self, reason: DecodeReason, message: str) -> None:
+        super().__init__(message)
+        self.reason: DecodeReason = reason
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[DecodeError], tuple[DecodeReason, str]]:
+        return DecodeError, (self.reason, self.message)  # picklable across worker processes
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """What a producer sends: topic, key, value and headers, all already bytes."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Envelope:
+    """An event with its CloudEvents attributes and, once read, its position in the log."""
+
+    event: Event
+    source: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.time.utcoffset() is None:
+            raise ValueError("Envelope.time must be timezone-aware")
+        if self.time.tzinfo is not UTC:
+            object.__setattr__(self, "time", self.time.astimezone(UTC))
+
+    @property
+    def type(self) -> str:
+        """The CloudEvents type, e.g. ``video.job.submitted``."""
+        return self.event.type
+
+    @property
+    def subject(self) -> str:
+        """The CloudEvents subject: the job id."""
+        return self.event.job_id
+
+
+def new_envelope(event: Event, *, source: str, correlation_id: str | None = None) -> Envelope:
+    """Wrap ``event`` with a fresh id and the current UTC time."""
+    return Envelope(event=event, source=source, correlation_id=correlation_id)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix and microseconds, as ``ce_time`` carries it."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def encode(envelope: Envelope) -> KafkaRecord:
+    """Turn an envelope into a binary-mode record on the event class's topic."""
+    event = envelope.event
+    job_id = event.job_id.encode()
+    headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", envelope.id.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_source", envelope.source.encode()),
+        ("ce_time", format_time(envelope.time).encode()),
+        ("ce_subject", job_id),
+        ("ce_schemaversion", str(event.schema_version).encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+    if envelope.correlation_id is not None:
+        headers.append(("correlation_id", envelope.correlation_id.encode()))
+    # model_dump_json is compact and equals json.dumps(model_dump(mode="json")) without spaces.
+    return KafkaRecord(
+        topic=event.topic, key=job_id, value=event.model_dump_json().encode(), headers=headers
+    )
+
+
+def decode(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    *,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    timestamp_ms: int | None = None,
+) -> Envelope:
+    """Read a binary-mode record; raise ``DecodeError`` (only) when it cannot be read.
+
+    The key is accepted for symmetry with ``encode`` but not checked: the subject header and
+    the data's ``job_id`` are what identify the job.
+    """
+    raw = dict(headers)  # the last value wins if a header is repeated
+    specversion = _text(raw, "ce_specversion")
+    if specversion != SPEC_VERSION:
+        raise DecodeError("bad_specversion", f"ce_specversion {specversion!r} is not '1.0'")
+    type_bytes = raw.get("ce_type")
+    if not type_bytes:
+        raise DecodeError("missing_header", "header 'ce_type' is missing")
+    cls = _CLASS_BY_TYPE_BYTES.get(type_bytes)
+    if cls is None:
+        raise DecodeError("unknown_type", f"unknown event type {type_bytes!r}")
+    event_id = _text(raw, "ce_id")
+    source = _text(raw, "ce_source")
+    moment = _time(_text(raw, "ce_time"))
+    content_type = raw.get("content-type")
+    if content_type is not None and not content_type.startswith(b"application/json"):
+        raise DecodeError("bad_header", f"content-type {content_type!r} is not JSON")
+    if value is None:
+        raise DecodeError("missing_value", "record has no value (tombstone)")
+    event = _event(cls, _version(raw, cls), value)
+    subject = raw.get("ce_subject")
+    if subject is not None and subject != event.job_id.encode():
+        raise DecodeError("subject_mismatch", f"ce_subject {subject!r} != job_id {event.job_id!r}")
+    correlation = raw.get("correlation_id")
+    return Envelope(
+        event=event,
+        source=source,
+        id=event_id,
+        time=moment,
+        correlation_id=None if correlation is None else _utf8("correlation_id", correlation),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=timestamp_ms,
+    )
+
+
+def dead_letter(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    error: DecodeError,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> KafkaRecord:
+    """A record for ``video.jobs.dlq``: the original bytes plus ``dlq_*`` headers saying why.
+
+    A null key, value or header value becomes ``b""``: the DLQ is for humans and replay tools,
+    and ``KafkaRecord`` carries bytes only.
+    """
+    kept = [(name, b"" if data is None else data) for name, data in headers]
+    kept += [
+        ("dlq_error", error.message.encode("utf-8", "replace")[:_MAX_DLQ_MESSAGE]),
+        ("dlq_reason", error.reason.encode()),
+        ("dlq_source_topic", topic.encode()),
+        ("dlq_source_partition", str(partition).encode()),
+        ("dlq_source_offset", str(offset).encode()),
+    ]
+    return KafkaRecord(topic=JOBS_DLQ.name, key=key or b"", value=value or b"", headers=kept)
+
+
+def _utf8(name: str, data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise DecodeError("bad_header", f"header {name!r} is not UTF-8") from exc
+
+
+def _text(raw: dict[str, bytes | None], name: str) -> str:
+    data = raw.get(name)
+    if not data:
+        raise DecodeError("missing_header", f"header {name!r} is missing or empty")
+    return _utf8(name, data)
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise DecodeError("bad_header", f"ce_time {text!r} is not RFC 3339") from exc
+    if moment.utcoffset() is None:
+        raise DecodeError("bad_header", f"ce_time {text!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def _version(raw: dict[str, bytes | None], cls: type[Event]) -> int:
+    data = raw.get("ce_schemaversion")
+    if data is None:
+        return 1  # producers before versioning did not send the extension
+    try:
+        version = int(data)
+    except ValueError as exc:
+        raise DecodeError("bad_header", f"ce_schemaversion {data!r} is not an integer") from exc
+    if version < 1:
+        raise DecodeError("bad_header", f"ce_schemaversion {version} is below 1")
+    if version > cls.schema_version:
+        raise DecodeError(
+            "unsupported_version",
+            f"{cls.type} v{version} is newer than this code (v{cls.schema_version})",
+        )
+    return version
+
+
+def _event(cls: type[Event], version: int, value: bytes) -> Event:
+    if version == cls.schema_version:
+        # Fast path: pydantic parses and validates straight from bytes in Rust.
+        try:
+            return cls.model_validate_json(value)
+        except ValidationError as exc:
+            raise _validation_error(cls, exc) from exc
+    try:
+        payload = json.loads(value)
+    except (ValueError, RecursionError) as exc:  # includes JSON and Unicode decode errors
+        raise DecodeError("bad_json", f"value is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise DecodeError("invalid_data", f"{cls.type} data is not a JSON object")
+    data: dict[str, Any] = payload
+    for step in range(version, cls.schema_version):
+        upcast = UPCASTERS.get((cls.type, step))
+        if upcast is None:
+            raise DecodeError("unsupported_version", f"no upcaster for {cls.type} v{step}")
+        try:
+            data = upcast(data)
+        except (LookupError, TypeError, ValueError) as exc:
+            raise DecodeError("invalid_data", f"cannot upcast {cls.type} v{step}: {exc}") from exc
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(cls, exc) from exc
+
+
+def _validation_error(cls: type[Event], exc: ValidationError) -> DecodeError:
+    problems = exc.errors(include_url=False, include_input=False)
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return DecodeError("bad_json", f"value is not JSON: {problems[0]['msg']}")
+    detail = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or '<root>'}: {problem['msg']}"
+        for problem in problems[:5]
+    )
+    return DecodeError("invalid_data", f"{cls.type} data is invalid: {detail}")

@@ -1,0 +1,184 @@
+"""Event types of the vidpipe log: past-tense facts about one video job.
+
+Every event is a frozen pydantic model with a stable CloudEvents ``type`` and a
+``schema_version``. The JSON data of a Kafka record is the model's fields; the
+envelope attributes (id, time, source, correlation id) travel in headers, see
+``schemas.envelope``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
+
+
+class Event(BaseModel):
+    """Base of every event: data common to all job events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = "video.jobs"
+
+    job_id: str = Field(description="The job this event is about (also the record key).")
+
+
+class JobOutput(BaseModel):
+    """One file a job produced, stored under ``outputs/{job_id}/{name}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Output name: a rendition name, 'thumbnail', 'preview'...")
+    key: str = Field(description="Object storage key of the file.")
+    content_type: str = Field(description="MIME type of the file.")
+    size_bytes: int = Field(ge=0, description="Size of the stored file in bytes.")
+
+
+class JobSubmitted(Event):
+    """A user uploaded a source video and asked for it to be processed."""
+
+    type: ClassVar[str] = "video.job.submitted"
+    schema_version: ClassVar[int] = 2
+
+    user_id: str = Field(description="Owner of the job.")
+    original_filename: str = Field(description="Client-side file name; metadata only.")
+    source_key: str = Field(description="Object storage key of the uploaded source.")
+    source_size: int = Field(ge=0, description="Size of the source in bytes.")
+    source_sha256: str = Field(description="Hex sha256 of the source bytes.")
+    processing_options: dict[str, Any] = Field(
+        default_factory=dict, description="Requested outputs: a preset or explicit fields."
+    )
+    source_metadata: dict[str, Any] = Field(
+        default_factory=dict, description="What probing the upload found (duration, streams)."
+    )
+    batch_id: str | None = Field(default=None, description="Set when uploaded in a batch.")
+
+
+class JobStarted(Event):
+    """A transcoder worker claimed the job and began an attempt."""
+
+    type: ClassVar[str] = "video.job.started"
+
+    worker_id: str = Field(description="Worker that runs this attempt.")
+    attempt: int = Field(ge=1, description="1 for the first attempt, then 2, 3...")
+
+
+class StageCompleted(Event):
+    """A pipeline stage finished; becomes one ``processing_history`` row."""
+
+    type: ClassVar[str] = "video.job.stage_completed"
+
+    worker_id: str = Field(description="Worker that ran the stage.")
+    attempt: int = Field(ge=1, description="Attempt the stage belongs to.")
+    operation: str = Field(description="Stage name: intake, validate, metadata, transcode...")
+    status: Literal["ok", "failed", "skipped"] = Field(description="Outcome of the stage.")
+    duration_ms: int = Field(ge=0, description="Wall time the stage took.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Stage details.")
+
+
+class JobProgress(Event):
+    """A progress tick; lives on ``video.progress`` only, never on ``video.jobs``."""
+
+    type: ClassVar[str] = "video.job.progress"
+    topic: ClassVar[str] = "video.progress"
+
+    attempt: int = Field(ge=1, description="Attempt the tick belongs to.")
+    progress: int = Field(ge=0, le=100, description="Percent of the whole job.")
+    stage: str = Field(description="Stage running now.")
+    fps: float | None = Field(default=None, description="Frames encoded per second.")
+    speed: float | None = Field(default=None, description="Encoding speed relative to realtime.")
+    eta_s: float | None = Field(default=None, description="Estimated seconds to completion.")
+
+
+class JobCompleted(Event):
+    """Every requested output was produced and stored."""
+
+    type: ClassVar[str] = "video.job.completed"
+
+    worker_id: str = Field(description="Worker that completed the job.")
+    attempt: int = Field(ge=1, description="Attempt that completed.")
+    outputs: list[JobOutput] = Field(description="Files produced; the first is the main output.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Source metadata and analytics of the outputs."
+    )
+    duration_ms: int = Field(ge=0, description="Wall time of the attempt.")
+
+
+class JobFailed(Event):
+    """The job failed for good (or an attempt failed and no retry follows)."""
+
+    type: ClassVar[str] = "video.job.failed"
+
+    error_code: str = Field(description="Machine-readable cause, e.g. 'invalid_input'.")
+    message: str = Field(description="Readable explanation for the user.")
+    retryable: bool = Field(description="Whether a retry could succeed.")
+    attempt: int = Field(ge=0, description="Attempt that failed (0: before any attempt).")
+    worker_id: str | None = Field(default=None, description="Worker that saw the failure.")
+
+
+class RetryScheduled(Event):
+    """Another attempt will run once ``not_before`` has passed."""
+
+    type: ClassVar[str] = "video.job.retry_scheduled"
+
+    attempt: int = Field(ge=1, description="Number of the attempt that will run next.")
+    not_before: datetime = Field(description="Earliest time the attempt may start (UTC).")
+    reason: str = Field(description="Why: the previous error, or 'requested by user'.")
+    requested_by: str | None = Field(default=None, description="User id for a manual retry.")
+
+
+class CancelRequested(Event):
+    """Someone asked for the job to stop."""
+
+    type: ClassVar[str] = "video.job.cancel_requested"
+
+    requested_by: str = Field(description="User id that asked.")
+
+
+class JobCancelled(Event):
+    """The job stopped on request; partial outputs were removed."""
+
+    type: ClassVar[str] = "video.job.cancelled"
+
+    worker_id: str | None = Field(default=None, description="Worker that stopped it, if any.")
+    attempt: int = Field(ge=0, description="Attempt that was running (0: none yet).")
+
+
+class JobDeleted(Event):
+    """The job and its files were deleted; it leaves every listing."""
+
+    type: ClassVar[str] = "video.job.deleted"
+
+    requested_by: str = Field(description="User id that deleted it.")
+
+
+class ReprocessRequested(Event):
+    """Run a finished job again, with (possibly) new options, from its stored source."""
+
+    type: ClassVar[str] = "video.job.reprocess_requested"
+
+    processing_options: dict[str, Any] = Field(description="Options for the new run.")
+    requested_by: str = Field(description="User id, or 'replay' for the replay command.")
+    reason: str = Field(default="", description="Free text shown in the history.")
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    JobSubmitted,
+    JobStarted,
+    StageCompleted,
+    JobProgress,
+    JobCompleted,
+    JobFailed,
+    RetryScheduled,
+    CancelRequested,
+    JobCancelled,
+    JobDeleted,
+    ReprocessRequested,
+)
+
+EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in EVENT_TYPES}
