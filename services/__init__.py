@@ -1,0 +1,1 @@
+"""vidpipe services: one package per service, shared building blocks in ``services.core``."""

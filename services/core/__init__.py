@@ -1,0 +1,1 @@
+"""Shared building blocks: config, Kafka, database, storage, logging, metrics, job state."""

@@ -1,0 +1,139 @@
+"""Prometheus plumbing shared by the services: the ``/metrics`` response and an ops server.
+
+Each service defines its own metrics next to its code; this module only renders a registry,
+serves ``/health`` + ``/metrics`` for services without an HTTP app, and fixes bucket sets so
+durations are comparable across services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# Seconds; for HTTP requests, Kafka produce/commit, database transactions.
+FAST_DURATION_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+# Seconds; for whole jobs and pipeline stages (ffmpeg runs last minutes).
+JOB_DURATION_BUCKETS: tuple[float, ...] = (
+    0.1,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+)
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:
+    """The registry in the Prometheus text format, as a Starlette response."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Starlette endpoint for ``Route("/metrics", metrics_endpoint)`` on the default registry."""
+    return metrics_response()
+
+
+def ops_app(health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> Starlette:
+    """A Starlette app with ``/health`` and ``/metrics`` only.
+
+    ``/health`` answers 200 with the check's dict, or 503 when the check raises or its
+    ``status`` is present and not ``"ok"``.
+    """
+
+    async def health_endpoint(request: Request) -> Response:
+        try:
+            body = await health()
+        except Exception as exc:  # a failing check is an unhealthy answer, not a 500
+            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+        healthy = body.get("status", "ok") == "ok"
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def metrics(request: Request) -> Response:
+        return metrics_response(registry)
+
+    return Starlette(routes=[Route("/health", health_endpoint), Route("/metrics", metrics)])
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the service that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class OpsServer:
+    """A running ops server; ``port`` is the bound port (useful when asked for port 0)."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], port: int) -> None:
+        self._server = server
+        self._task = task
+        self.port = port
+
+    async def stop(self) -> None:
+        """Stop accepting connections, finish in-flight requests and return."""
+        self._server.should_exit = True
+        await self._task
+
+
+async def serve_ops(
+    host: str,
+    port: int,
+    health: HealthCheck,
+    registry: CollectorRegistry = REGISTRY,
+) -> OpsServer:
+    """Serve ``/health`` and ``/metrics`` on ``host:port`` in the background until ``stop()``.
+
+    Raises ``OSError`` at once when the address cannot be bound.
+    """
+    # Binding here makes a busy port an OSError for the caller, not a sys.exit inside uvicorn.
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.create_server((host, port), family=family)
+    config = uvicorn.Config(
+        ops_app(health, registry),
+        log_config=None,  # records go through the root logger, i.e. our JSON handler
+        access_log=False,  # scrapes every few seconds would drown the log
+        lifespan="off",
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"ops-server:{port}")
+    while not server.started:
+        if task.done():
+            sock.close()
+            task.result()  # re-raises what stopped it
+            raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
+        await asyncio.sleep(0.01)
+    return OpsServer(server, task, sock.getsockname()[1])

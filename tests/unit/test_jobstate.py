@@ -1,0 +1,318 @@
+"""Exhaustive tests of the pure job state machine: every state x every event type."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.events import (
+    EVENT_TYPES,
+    CancelRequested,
+    Event,
+    JobCancelled,
+    JobCompleted,
+    JobDeleted,
+    JobFailed,
+    JobOutput,
+    JobProgress,
+    JobStarted,
+    JobStatus,
+    JobSubmitted,
+    ReprocessRequested,
+    RetryScheduled,
+    StageCompleted,
+)
+from services.core.jobstate import ALLOWED, IllegalTransition, JobState, apply, is_terminal, legal
+
+JOB = "job-1"
+NOT_BEFORE = datetime(2030, 1, 1, tzinfo=UTC)
+OUTPUT = JobOutput(
+    name="720p", key=f"outputs/{JOB}/720p.mp4", content_type="video/mp4", size_bytes=9
+)
+STATUSES: tuple[JobStatus, ...] = ("pending", "processing", "completed", "failed", "cancelled")
+
+
+def short(event_type: str) -> str:
+    return event_type.removeprefix("video.job.")
+
+
+def make(kind: str, attempt: int = 1, progress: int = 50) -> Event:
+    """A valid event of ``kind`` (type without the ``video.job.`` prefix) for JOB."""
+    match kind:
+        case "submitted":
+            return JobSubmitted(
+                job_id=JOB,
+                user_id="u1",
+                original_filename="a.mp4",
+                source_key=f"sources/{JOB}/a.mp4",
+                source_size=10,
+                source_sha256="ab" * 32,
+                processing_options={"preset": "720p"},
+            )
+        case "started":
+            return JobStarted(job_id=JOB, worker_id="w1", attempt=attempt)
+        case "stage_completed":
+            return StageCompleted(
+                job_id=JOB,
+                worker_id="w1",
+                attempt=attempt,
+                operation="transcode",
+                status="ok",
+                duration_ms=5,
+            )
+        case "progress":
+            return JobProgress(job_id=JOB, attempt=attempt, progress=progress, stage="transcode")
+        case "completed":
+            return JobCompleted(
+                job_id=JOB, worker_id="w1", attempt=attempt, outputs=[OUTPUT], duration_ms=7
+            )
+        case "failed":
+            return JobFailed(
+                job_id=JOB, error_code="ffmpeg", message="boom", retryable=True, attempt=attempt
+            )
+        case "retry_scheduled":
+            return RetryScheduled(
+                job_id=JOB, attempt=attempt + 1, not_before=NOT_BEFORE, reason="boom"
+            )
+        case "cancel_requested":
+            return CancelRequested(job_id=JOB, requested_by="u1")
+        case "cancelled":
+            return JobCancelled(job_id=JOB, attempt=attempt)
+        case "deleted":
+            return JobDeleted(job_id=JOB, requested_by="u1")
+        case "reprocess_requested":
+            return ReprocessRequested(
+                job_id=JOB, processing_options={"preset": "1080p"}, requested_by="u1"
+            )
+    raise AssertionError(kind)
+
+
+def state(status: JobStatus, **changes: object) -> JobState:
+    base = JobState(job_id=JOB, status=status, attempt=1, processing_options={"preset": "720p"})
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+# --- the legality table, written out by hand ------------------------------------------------
+
+ACTIVE = {"failed", "cancel_requested", "cancelled", "deleted"}
+RUNNING = {"stage_completed", "progress", "completed", "retry_scheduled"}
+FINISHED = {"retry_scheduled", "reprocess_requested", "deleted"}
+
+STATES: dict[str, JobState | None] = {
+    "unknown": None,
+    "pending": state("pending", attempt=0),
+    "pending+cancel": state("pending", attempt=0, cancel_requested=True),
+    "pending(after retry)": state("pending", retry_not_before=NOT_BEFORE, error_message="boom"),
+    "processing": state("processing"),
+    "processing+cancel": state("processing", cancel_requested=True),
+    "completed": state("completed", progress=100, outputs=(OUTPUT,)),
+    "failed": state("failed", error_message="boom"),
+    "cancelled": state("cancelled", cancel_requested=True),
+    **{f"deleted {s}": state(s, deleted=True) for s in STATUSES},
+}
+
+EXPECTED_LEGAL: dict[str, set[str]] = {
+    "unknown": {"submitted"},
+    "pending": {"started", *ACTIVE},
+    "pending+cancel": set(ACTIVE),  # the worker must cancel, not start
+    "pending(after retry)": {"started", *ACTIVE},
+    "processing": {*RUNNING, *ACTIVE},
+    "processing+cancel": {*RUNNING, *ACTIVE},
+    "completed": {"reprocess_requested", "deleted"},
+    "failed": set(FINISHED),
+    "cancelled": set(FINISHED),
+    **{f"deleted {s}": set() for s in STATUSES},
+}
+
+CASES = [(name, cls.type) for name in STATES for cls in EVENT_TYPES]
+
+
+def test_table_covers_every_event_type() -> None:
+    kinds = {short(cls.type) for cls in EVENT_TYPES}
+    assert set().union(*EXPECTED_LEGAL.values()) <= kinds
+    assert set(STATES) == set(EXPECTED_LEGAL)
+
+
+@pytest.mark.parametrize(("state_name", "event_type"), CASES)
+def test_legality_matrix(state_name: str, event_type: str) -> None:
+    current = STATES[state_name]
+    current_attempt = current.attempt if current is not None else 0
+    event = make(short(event_type), attempt=max(current_attempt, 1))
+    expected = short(event_type) in EXPECTED_LEGAL[state_name]
+
+    assert legal(current, event_type) is expected
+    if expected:
+        after = apply(current, event)
+        assert after.status in STATUSES
+    else:
+        with pytest.raises(IllegalTransition) as info:
+            apply(current, event)
+        assert info.value.event_type == event_type
+        assert info.value.status == (None if current is None else current.status)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_allowed_table_matches_expected(status: JobStatus) -> None:
+    assert {short(t) for t in ALLOWED[status]} == EXPECTED_LEGAL[status]
+
+
+def test_is_terminal() -> None:
+    assert [s for s in STATUSES if is_terminal(s)] == ["completed", "failed", "cancelled"]
+
+
+def test_illegal_transition_message_is_readable() -> None:
+    with pytest.raises(IllegalTransition, match="cancel_requested is not allowed on a completed"):
+        apply(STATES["completed"], make("cancel_requested"))
+    with pytest.raises(IllegalTransition, match="unknown job"):
+        apply(None, make("started"))
+
+
+# --- field effects ------------------------------------------------------------------------------
+
+
+def run(*events: Event) -> JobState:
+    current: JobState | None = None
+    for event in events:
+        current = apply(current, event)
+    assert current is not None
+    return current
+
+
+def test_submitted_creates_pending_job() -> None:
+    s = run(make("submitted"))
+    assert s == JobState(job_id=JOB, status="pending", processing_options={"preset": "720p"})
+
+
+def test_happy_path() -> None:
+    s = run(
+        make("submitted"),
+        make("started", 1),
+        make("stage_completed", 1),
+        make("progress", 1, 40),
+        make("completed", 1),
+    )
+    assert (s.status, s.progress, s.attempt, s.worker_id) == ("completed", 100, 1, "w1")
+    assert s.outputs == (OUTPUT,)
+
+
+def test_started_resets_attempt_fields() -> None:
+    s = apply(STATES["pending(after retry)"], make("started", attempt=2))
+    assert (s.status, s.attempt, s.worker_id, s.progress) == ("processing", 2, "w1", 0)
+    assert s.error_message is None and s.retry_not_before is None
+
+
+def test_stage_completed_keeps_state() -> None:
+    s = state("processing", progress=30)
+    assert apply(s, make("stage_completed")) == s
+
+
+def test_progress_never_goes_backwards_and_caps_at_99() -> None:
+    s = run(make("submitted"), make("started", 1))
+    s = apply(s, make("progress", progress=30))
+    assert apply(s, make("progress", progress=20)).progress == 30
+    s = apply(s, make("progress", progress=100))
+    assert s.progress == 99 and s.status == "processing"
+    assert apply(s, make("completed")).progress == 100
+
+
+@pytest.mark.parametrize("kind", ["progress", "stage_completed", "completed"])
+def test_stale_attempt_is_illegal(kind: str) -> None:
+    s = state("processing", attempt=2)
+    assert legal(s, make(kind).type)  # the type is fine; the payload is stale
+    with pytest.raises(IllegalTransition, match="stale attempt 1"):
+        apply(s, make(kind, attempt=1))
+    with pytest.raises(IllegalTransition, match="stale attempt 3"):
+        apply(s, make(kind, attempt=3))
+
+
+@pytest.mark.parametrize("status", ["pending", "processing"])
+def test_failed_records_message(status: JobStatus) -> None:
+    s = apply(state(status), make("failed"))
+    assert (s.status, s.error_message) == ("failed", "boom")
+
+
+def test_automatic_retry_goes_back_to_pending() -> None:
+    s = state("processing", progress=40, worker_id="w1", cancel_requested=True)
+    s = apply(s, make("retry_scheduled", attempt=1))
+    assert (s.status, s.attempt, s.progress) == ("pending", 1, 0)
+    assert (s.retry_not_before, s.error_message, s.worker_id) == (NOT_BEFORE, "boom", None)
+    assert s.cancel_requested  # a pending cancel survives an automatic retry
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled"])
+def test_manual_retry_resets_cancel(status: JobStatus) -> None:
+    s = apply(state(status, cancel_requested=True, error_message="boom"), make("retry_scheduled"))
+    assert (s.status, s.attempt, s.cancel_requested) == ("pending", 1, False)
+    assert (s.retry_not_before, s.error_message) == (NOT_BEFORE, None)
+    assert legal(s, JobStarted.type)
+
+
+@pytest.mark.parametrize("status", ["pending", "processing"])
+def test_cancel_requested_sets_flag_and_repeats_as_noop(status: JobStatus) -> None:
+    once = apply(state(status), make("cancel_requested"))
+    assert (once.status, once.cancel_requested) == (status, True)
+    assert apply(once, make("cancel_requested")) == once
+
+
+@pytest.mark.parametrize("status", ["pending", "processing"])
+def test_cancelled(status: JobStatus) -> None:
+    assert apply(state(status), make("cancelled")).status == "cancelled"
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
+def test_reprocess_resets_everything(status: JobStatus) -> None:
+    before = state(
+        status,
+        attempt=3,
+        progress=100,
+        outputs=(OUTPUT,),
+        error_message="boom",
+        cancel_requested=True,
+        worker_id="w1",
+        retry_not_before=NOT_BEFORE,
+    )
+    s = apply(before, make("reprocess_requested"))
+    assert s == JobState(job_id=JOB, status="pending", processing_options={"preset": "1080p"})
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_deleted_keeps_status_then_accepts_nothing(status: JobStatus) -> None:
+    s = apply(state(status), make("deleted"))
+    assert (s.status, s.deleted) == (status, True)
+    with pytest.raises(IllegalTransition, match="deleted"):
+        apply(s, make("deleted"))
+
+
+# --- property: random event sequences -------------------------------------------------------
+
+# Ticks drawn often so progress moves; deletion ends a sequence, so it is drawn rarely.
+WEIGHTS = {short(cls.type): 4 for cls in EVENT_TYPES} | {"progress": 40, "deleted": 1}
+KINDS = [kind for kind, weight in WEIGHTS.items() for _ in range(weight)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_random_sequences_keep_invariants(data: st.DataObject) -> None:
+    current = apply(None, make("submitted"))
+    for _ in range(data.draw(st.integers(0, 40))):
+        # Mostly the current attempt (so ticks apply), sometimes a stale or future one.
+        attempt = data.draw(st.sampled_from([max(current.attempt, 1), current.attempt + 1, 1]))
+        event = make(data.draw(st.sampled_from(KINDS)), attempt, data.draw(st.integers(0, 100)))
+        if not legal(current, event.type):
+            with pytest.raises(IllegalTransition):
+                apply(current, event)
+            continue
+        try:
+            after = apply(current, event)
+        except IllegalTransition as exc:
+            assert "stale attempt" in str(exc)  # the only refusal legal() cannot see
+            continue
+        assert after.status in STATUSES
+        assert 0 <= after.progress <= (100 if after.status == "completed" else 99)
+        if current.status == after.status == "processing":
+            assert after.progress >= current.progress
+        current = after
