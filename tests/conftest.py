@@ -1,0 +1,149 @@
+"""The test harness: real broker and real PostgreSQL for the whole session, isolated per test.
+
+Backends, chosen by environment:
+
+- default: the embedded stack (Tansu broker subprocess, embedded PostgreSQL 18);
+- ``TEST_KAFKA_BOOTSTRAP_SERVERS`` + ``TEST_DATABASE_URL``: servers you already run;
+- ``VIDPIPE_TEST_BACKEND=containers``: Apache Kafka and PostgreSQL containers through
+  testcontainers (needs a Docker engine; CI here has none).
+
+Each test gets its own database (cloned from a migrated template), its own topic prefix
+(so topics and consumer groups never collide) and its own storage directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.core.config import Settings
+from services.core.db import migrate, plain_url
+from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from services.core.kafka import ensure_topics, wait_for_broker
+
+TEMPLATE_DB = "vidpipe_template"
+
+
+@dataclass(frozen=True)
+class Infra:
+    """The session's shared servers."""
+
+    bootstrap_servers: str
+    server_url: str  # any database on the server; per-test URLs swap the database name
+
+
+def database_url(server_url: str, database: str) -> str:
+    """``server_url`` pointing at another database (works for TCP and Unix-socket URLs)."""
+    head, _, query = server_url.partition("?")
+    scheme, _, rest = head.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{database}" + (f"?{query}" if query else "")
+
+
+def _containers(stack: ExitStack) -> tuple[str, str]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    kafka = stack.enter_context(KafkaContainer().with_kraft())
+    postgres = stack.enter_context(PostgresContainer("postgres:18", driver=None))
+    return kafka.get_bootstrap_server(), postgres.get_connection_url()
+
+
+def _embedded(stack: ExitStack, root: Path) -> tuple[str, str]:
+    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    stack.callback(broker.stop)
+    bootstrap = broker.start()
+    postgres = EmbeddedPostgres(root / "pg", database=TEMPLATE_DB)
+    stack.callback(postgres.stop)
+    return bootstrap, postgres.start()
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    # short path: PostgreSQL's Unix socket lives in its data dir (~100 character limit)
+    root = Path(tempfile.mkdtemp(prefix="vpt", dir="/tmp"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, True)
+        external = (
+            os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"),
+            os.environ.get("TEST_DATABASE_URL"),
+        )
+        if all(external):
+            bootstrap, server_url = external[0] or "", external[1] or ""
+        elif os.environ.get("VIDPIPE_TEST_BACKEND") == "containers":
+            bootstrap, server_url = _containers(stack)
+        else:
+            bootstrap, server_url = _embedded(stack, root)
+        import asyncio
+
+        asyncio.run(_prepare_template(server_url))
+        migrate(database_url(server_url, TEMPLATE_DB))
+        asyncio.run(wait_for_broker(bootstrap, 30))
+        yield Infra(bootstrap_servers=bootstrap, server_url=server_url)
+
+
+async def _prepare_template(server_url: str) -> None:
+    conn = await asyncpg.connect(plain_url(database_url(server_url, "postgres")))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", TEMPLATE_DB):
+            await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = plain_url(database_url(infra.server_url, "postgres"))
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    yield database_url(infra.server_url, name)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def topic_prefix(infra: Infra) -> str:
+    """A unique prefix with the whole topic catalogue created under it."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(infra.bootstrap_servers, topic_prefix=prefix)
+    return prefix
+
+
+@pytest.fixture
+def test_env(infra: Infra, db_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """Environment variables that point a vidpipe process at this test's isolated slice."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    return {
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": topic_prefix,
+        "VIDPIPE_DATA_DIR": str(data_dir),
+        "STORAGE_URL": (tmp_path / "storage").as_uri(),
+        "JWT_SECRET": "test-secret-" + uuid.uuid4().hex + uuid.uuid4().hex,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def settings(test_env: dict[str, str]) -> Settings:
+    return Settings.from_env(test_env)

@@ -1,0 +1,168 @@
+"""``vidpipe up`` on the embedded defaults, driven as a user would drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+
+from schemas.envelope import new_envelope
+from schemas.events import JobSubmitted
+from services.core.db import plain_url
+from services.core.kafka import KafkaEventPublisher
+
+pytestmark = pytest.mark.slow
+
+READY_DEADLINE_S = 30.0
+
+
+class Up:
+    """A running ``vidpipe up`` and everything it printed."""
+
+    def __init__(self, data_dir: Path) -> None:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX")
+        }
+        env.update(VIDPIPE_DATA_DIR=str(data_dir), PORT="0")
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.core.cli", "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+
+    def wait_ready(self) -> float:
+        started = time.monotonic()
+        assert self.proc.stdout is not None
+        while time.monotonic() - started < READY_DEADLINE_S:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip())
+            if "vidpipe is up" in line:
+                return time.monotonic() - started
+        raise AssertionError("not ready in time:\n" + "\n".join(self.lines))
+
+    def address(self, component: str) -> str:
+        for line in self.lines:
+            if line.startswith(component + " "):
+                return line.split()[1]
+        raise KeyError(component)
+
+    def descendants(self) -> list[psutil.Process]:
+        procs = psutil.Process(self.proc.pid).children(recursive=True)
+        pid_file = self.data_dir / "pg" / "postmaster.pid"
+        if pid_file.exists():  # pg_ctl daemonises the server, so it is not our child
+            procs.append(psutil.Process(int(pid_file.read_text().split()[0])))
+        return procs
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="vpu", dir="/tmp") as tmp:
+        yield Path(tmp)
+
+
+async def test_up_is_ready_taps_and_stops_without_orphans(data_dir: Path) -> None:
+    up = Up(data_dir)
+    try:
+        ready_s = up.wait_ready()
+        assert ready_s < READY_DEADLINE_S
+        for component in ("postgres", "kafka", "storage", "migrations", "topics"):
+            up.address(component)
+        bootstrap = up.address("kafka")
+        stack = json.loads((data_dir / "stack.json").read_text())
+        assert stack["kafka_bootstrap_servers"] == bootstrap
+
+        job_id = str(uuid.uuid4())
+        publisher = KafkaEventPublisher(bootstrap)
+        await publisher.start()
+        try:
+            await publisher.publish(
+                new_envelope(
+                    JobSubmitted(
+                        job_id=job_id,
+                        user_id="u1",
+                        original_filename="a.mp4",
+                        source_key=f"sources/{job_id}/source",
+                        source_size=1,
+                        source_sha256="0" * 64,
+                    ),
+                    source="/test",
+                )
+            )
+        finally:
+            await publisher.stop()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+        }
+        tap = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.core.cli",
+                "tap",
+                "video.jobs",
+                "--from-beginning",
+                "--max",
+                "1",
+            ],
+            env={**env, "VIDPIPE_DATA_DIR": str(data_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert tap.returncode == 0, tap.stderr
+        event = json.loads(tap.stdout)
+        assert event["subject"] == job_id and event["type"] == "video.job.submitted"
+
+        conn = await asyncpg.connect(plain_url(stack["database_url"]))
+        try:
+            await conn.execute(
+                "INSERT INTO users (username, email, password_hash) VALUES ('keep', 'k@x.io', 'h')"
+            )
+        finally:
+            await conn.close()
+        children = up.descendants()
+        assert len(children) >= 2, "broker and postgres are running"
+    finally:
+        code = up.stop()
+    assert code == 0
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"orphans left behind: {alive}"
+    assert not (data_dir / "stack.json").exists()
+
+    again = Up(data_dir)
+    try:
+        again.wait_ready()
+        url = json.loads((data_dir / "stack.json").read_text())["database_url"]
+        conn = await asyncpg.connect(plain_url(url))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM users WHERE username='keep'") == 1
+        finally:
+            await conn.close()
+    finally:
+        assert again.stop() == 0
