@@ -1,0 +1,84 @@
+"""JWT access tokens: issued by ingest, verified strictly by every HTTP service.
+
+HS256 only (the algorithm is pinned, so ``alg: none`` and algorithm confusion fail),
+and ``exp``, ``iat``, ``sub``, ``role``, issuer and audience are all required.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "vidpipe"
+AUDIENCE = "vidpipe-api"
+DEFAULT_TTL_S = 15 * 60
+LEEWAY_S = 5
+
+Role = Literal["user", "admin"]
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged, expired or not meant for us."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified subject and role of an access token."""
+
+    user_id: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def issue_access_token(secret: str, user_id: str, role: Role, ttl_s: int = DEFAULT_TTL_S) -> str:
+    """A signed access token for ``user_id`` that expires after ``ttl_s`` seconds."""
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "role": role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_access_token(secret: str, token: str) -> Principal:
+    """The principal of a valid token; ``InvalidToken`` for anything else."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iat", "sub", "iss", "aud", "role"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    role = claims.get("role")
+    subject = claims.get("sub")
+    if role not in ("user", "admin") or not isinstance(subject, str) or not subject:
+        raise InvalidToken("token has an invalid subject or role")
+    return Principal(user_id=subject, role=role)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, if that is what it holds."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
