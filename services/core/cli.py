@@ -32,6 +32,7 @@ def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.Argu
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start the whole system (embedded defaults)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("web", help="serve every public service on one origin (as `up` does)")
     tap = commands.add_parser("tap", help="print a topic's events as JSON lines")
     tap.add_argument("topic", help="e.g. video.jobs, video.progress, video.analytics")
     tap.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
@@ -76,6 +77,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _migrate(settings)
     if args.command == "tap":
         return await _tap(settings, args)
+    if args.command == "web":
+        from services.core.web import compose, serve
+
+        public = [s.create_app(settings) for s in service_catalogue.available() if s.public]
+        if not public:
+            raise ConfigError("PORT", "no public service exists in this checkout yet")
+        await serve(compose(public), settings.host, settings.port)
+        return 0
     for service in service_catalogue.available():
         if service.name == args.command:
             await service.run(settings, args)

@@ -197,3 +197,7 @@ class Settings:
     def topic(self, name: str) -> str:
         """The physical topic for a catalogue name (tests isolate with a prefix)."""
         return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """The consumer group id for a service's group (same prefix as the topics)."""
+        return f"{self.topic_prefix}{name}"

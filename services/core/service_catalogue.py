@@ -3,8 +3,10 @@
 A service ``NAME`` exists once ``services/NAME/main.py`` does. That module provides:
 
 - ``async def run(settings: Settings, args: argparse.Namespace) -> None`` (runs until cancelled),
-- ``PUBLIC: bool`` — True when it answers on the public origin (``PORT``); otherwise it serves
-  ``/health`` and ``/metrics`` on ``OPS_PORT``,
+- ``PUBLIC: bool`` — True when it answers on the public origin (``PORT``); such a service also
+  provides ``def create_app(settings: Settings) -> Starlette`` (its lifespan owns its clients),
+  and ``vidpipe up`` serves every public app together on one origin (``vidpipe web``).
+  A service that is not public serves ``/health`` and ``/metrics`` on ``OPS_PORT``,
 - optionally ``def add_arguments(parser: argparse.ArgumentParser) -> None`` for its own flags
   and sub-commands (e.g. ``vidpipe projector rebuild``).
 """
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import cast
+
+from starlette.applications import Starlette
 
 from services.core.config import Settings
 
@@ -40,6 +44,9 @@ class Service:
     @property
     def run(self) -> RunFn:
         return cast(RunFn, self.module.run)
+
+    def create_app(self, settings: Settings) -> Starlette:
+        return cast(Starlette, self.module.create_app(settings))
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         hook = getattr(self.module, "add_arguments", None)

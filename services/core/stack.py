@@ -49,6 +49,7 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    public_names: list[str] = field(default_factory=list)
 
     async def start_infrastructure(self) -> Endpoints:
         settings = self.settings
@@ -86,33 +87,45 @@ class Stack:
         return endpoints
 
     def spawn_services(self, endpoints: Endpoints) -> dict[str, str]:
-        """Start each existing service; return the health URL of each."""
+        """Start each existing service; return the base URL whose /health proves it is up.
+
+        Public services share one process and origin (``vidpipe web`` on ``PORT``); every
+        other service runs alone with ``/health`` on an ``OPS_PORT`` of its own.
+        """
         health: dict[str, str] = {}
-        base = self.settings.port
-        for index, service in enumerate(service_catalogue.available()):
-            ops_port = free_port() if base == 0 else base + 1 + index
-            port = base if service.public else ops_port
-            env = child_env(
-                DATABASE_URL=endpoints.database_url,
-                KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka_bootstrap_servers,
-                VIDPIPE_DATA_DIR=str(self.settings.data_dir),
-                OPS_PORT=str(ops_port),
-                PORT=str(base),
-            )
-            log_path = self.settings.data_dir / "logs" / f"{service.name}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("ab") as log:
-                self.children[service.name] = subprocess.Popen(
-                    [sys.executable, "-m", "services.core.cli", service.name],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches `up` only; it stops children in order
-                    preexec_fn=die_with_parent,
-                )
-            health[service.name] = f"http://{self.settings.host}:{port}"
+        public_port = self.settings.port or free_port()
+        services = service_catalogue.available()
+        if any(s.public for s in services):
+            health["web"] = self._spawn("web", endpoints, public_port, free_port())
+            for service in services:
+                if service.public:
+                    self.public_names.append(service.name)
+        for index, service in enumerate(s for s in services if not s.public):
+            ops_port = free_port() if self.settings.port == 0 else self.settings.port + 1 + index
+            health[service.name] = self._spawn(service.name, endpoints, public_port, ops_port)
         return health
+
+    def _spawn(self, command: str, endpoints: Endpoints, port: int, ops_port: int) -> str:
+        env = child_env(
+            DATABASE_URL=endpoints.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka_bootstrap_servers,
+            VIDPIPE_DATA_DIR=str(self.settings.data_dir),
+            OPS_PORT=str(ops_port),
+            PORT=str(port),
+        )
+        log_path = self.settings.data_dir / "logs" / f"{command}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self.children[command] = subprocess.Popen(
+                [sys.executable, "-m", "services.core.cli", command],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches `up` only; it stops children in order
+                preexec_fn=die_with_parent,  # only sets PDEATHSIG; safe before exec
+            )
+        return f"http://{self.settings.host}:{port if command == 'web' else ops_port}"
 
     async def wait_healthy(self, health: dict[str, str], timeout_s: float = 25.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -124,14 +137,16 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} was not healthy within {timeout_s:.0f}s")
                 await asyncio.sleep(0.1)
-            say(name, url)
+            for component in self.public_names if name == "web" else [name]:
+                say(component, url)
 
     def stop(self) -> None:
-        for proc in self.children.values():
+        procs = list(self.children.values())
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_GRACE_S
-        for proc in self.children.values():
+        for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
             if proc.poll() is None:

@@ -1,0 +1,92 @@
+"""One public origin for several HTTP services (what ``vidpipe up`` runs as ``vidpipe web``).
+
+Each public service builds its own Starlette app with its own middleware and lifespan;
+``compose`` dispatches every request to the first app with a route that matches its path
+(the first app answers everything else, e.g. its 404), and runs all lifespans together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
+
+
+class ComposedApp:
+    """An ASGI app that routes to one of several Starlette apps."""
+
+    def __init__(self, apps: Sequence[Starlette]) -> None:
+        if not apps:
+            raise ValueError("compose needs at least one app")
+        self.apps = list(apps)
+
+    def app_for(self, scope: Scope) -> Starlette:
+        for app in self.apps:
+            for route in app.routes:
+                match, _ = route.matches(scope)
+                if match == Match.FULL:
+                    return app
+        return self.apps[0]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.app_for(scope)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                for app in self.apps:
+                    await stack.enter_async_context(_lifespan_of(app))
+            except Exception as exc:  # report, as Starlette does, instead of hanging uvicorn
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@contextlib.asynccontextmanager
+async def _lifespan_of(app: Starlette) -> AsyncIterator[None]:
+    async with app.router.lifespan_context(app):
+        yield
+
+
+def compose(apps: Sequence[Starlette]) -> ComposedApp:
+    return ComposedApp(apps)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal capture (it re-raises signals after shutdown)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(app: object, host: str, port: int, *, grace_s: int = 10) -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then shut down gracefully."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=grace_s,
+        lifespan="on",
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    await server.serve()
+    if not server.started:
+        raise RuntimeError(f"could not serve on {host}:{port}")
