@@ -135,6 +135,11 @@ class Settings:
     log_level: str
     topic_prefix: str
     cors_origins: tuple[str, ...]
+    access_token_ttl_s: int = 900
+    rate_limit_per_minute: int = 1200
+    user_rate_limit_per_minute: int = 600
+    auth_rate_limit_per_minute: int = 60
+    read_your_writes_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -171,6 +176,11 @@ class Settings:
             cors_origins=tuple(
                 o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
             ),
+            access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", 900, 30, 86400),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 1200, 0, 10**6),
+            user_rate_limit_per_minute=_int(env, "USER_RATE_LIMIT_PER_MINUTE", 600, 0, 10**6),
+            auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 60, 0, 10**6),
+            read_your_writes_s=_int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 5000, 0, 60000) / 1000,
         )
 
     def secret(self) -> str:

@@ -1,0 +1,123 @@
+"""The ingest Starlette app: routes, middleware, and the clients its lifespan owns."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.core.config import Settings
+from services.core.db import create_engine
+from services.core.endpoints import resolve
+from services.core.kafka import KafkaEventPublisher, wait_for_broker
+from services.core.metrics import metrics_endpoint
+from services.core.storage import open_store
+from services.ingest import auth, jobs
+from services.ingest.accounts import Accounts
+from services.ingest.applied import AppliedWaiter
+from services.ingest.errors import ApiError, api_error_handler, http_error_handler
+from services.ingest.middleware import RequestContext
+from services.ingest.openapi import docs_page, openapi_json
+from services.ingest.ratelimit import RateLimiter
+from services.ingest.runtime import Runtime, runtime
+from services.ingest.uploads import upload
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    rt = runtime(request)
+    checks: dict[str, str] = {}
+    try:
+        async with rt.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["postgres"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; say which
+        checks["postgres"] = f"unavailable: {type(exc).__name__}"
+    try:
+        await wait_for_broker(resolve(rt.settings).kafka_bootstrap_servers, 2.0)
+        checks["kafka"] = "ok"
+    except Exception as exc:
+        checks["kafka"] = f"unavailable: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The public API; clients are created in the lifespan, never at import time."""
+    limiter = RateLimiter(
+        settings.rate_limit_per_minute,
+        settings.user_rate_limit_per_minute,
+        settings.auth_rate_limit_per_minute,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        endpoints = resolve(settings)
+        engine = create_engine(endpoints.database_url)
+        publisher = KafkaEventPublisher(
+            endpoints.kafka_bootstrap_servers,
+            topic_prefix=settings.topic_prefix,
+            client_id="ingest",
+        )
+        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            await publisher.start()
+            stack.push_async_callback(publisher.stop)
+            stack.callback(store.close)
+            await applied.start()
+            stack.push_async_callback(applied.stop)
+            app.state.runtime = Runtime(
+                settings=settings,
+                secret=settings.secret(),
+                engine=engine,
+                accounts=Accounts(engine),
+                publisher=publisher,
+                store=store,
+                applied=applied,
+                limiter=limiter,
+                access_ttl_s=settings.access_token_ttl_s,
+                read_your_writes_s=settings.read_your_writes_s,
+            )
+            yield
+
+    routes = [
+        *auth.routes,
+        Route("/upload", upload, methods=["POST"]),
+        *jobs.routes,
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs_page, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(RequestContext, limiter=limiter),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
+            expose_headers=["Location", "X-Request-ID", "Retry-After"],
+        ),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+    )

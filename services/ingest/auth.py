@@ -1,0 +1,88 @@
+"""``/auth/*``: register, login, refresh (rotating), logout."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.core.tokens import issue_access_token
+from services.ingest.accounts import NameTaken, RefreshRefused, User
+from services.ingest.bodies import Login, RefreshBody, Registration, read_body
+from services.ingest.errors import ApiError
+from services.ingest.passwords import hash_password, verify_password
+from services.ingest.runtime import Runtime, runtime
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _limit_auth(request: Request) -> Runtime:
+    rt = runtime(request)
+    rt.limiter.check(f"auth:{client_address(request)}", rt.limiter.per_auth_address)
+    return rt
+
+
+async def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "access_token": issue_access_token(
+                rt.secret,
+                user.id,
+                user.role,  # type: ignore[arg-type]
+                rt.access_ttl_s,
+            ),
+            "refresh_token": refresh_token,
+            "token_type": "bearer",
+            "expires_in": rt.access_ttl_s,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def register(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, Registration)
+    try:
+        user = await rt.accounts.create_user(
+            body.username, body.email, await hash_password(body.password), "user"
+        )
+    except NameTaken as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return JSONResponse(user.public(), status_code=201)
+
+
+async def login(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, Login)
+    found = await rt.accounts.credentials(body.username)
+    valid = await verify_password(found[1] if found else None, body.password)
+    if found is None or not valid:
+        raise ApiError(401, "invalid_credentials", "invalid username or password")
+    return await _token_pair(rt, found[0], await rt.accounts.issue_refresh(found[0].id))
+
+
+async def refresh(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, RefreshBody)
+    try:
+        user, token = await rt.accounts.rotate_refresh(body.refresh_token)
+    except RefreshRefused as exc:
+        raise ApiError(401, "invalid_refresh_token", str(exc)) from None
+    return await _token_pair(rt, user, token)
+
+
+async def logout(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, RefreshBody)
+    await rt.accounts.revoke(body.refresh_token)  # unknown tokens: nothing to do, same answer
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/auth/register", register, methods=["POST"]),
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+]

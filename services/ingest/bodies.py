@@ -1,0 +1,60 @@
+"""Request bodies: parsed from JSON and validated with pydantic, 422 naming the bad field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+
+from services.ingest.errors import ApiError
+
+Body = TypeVar("Body", bound=BaseModel)
+MAX_JSON_BODY = 64 * 1024
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: str = Field(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
+    email: str = Field(min_length=3, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    password: str = Field(min_length=8, max_length=128)
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class RefreshBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class ReprocessBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """Parse the request's JSON into ``model`` or raise 422 with a readable message."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BODY:
+            raise ApiError(413, "payload_too_large", "JSON body is larger than 64 KiB")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_json", "request body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, "invalid_input", f"{where}: {first['msg']}") from None

@@ -1,0 +1,220 @@
+"""``/jobs`` routes: list, details, history, download, and the commands that produce events."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from schemas.envelope import new_envelope
+from schemas.events import (
+    CancelRequested,
+    Event,
+    JobDeleted,
+    ReprocessRequested,
+    RetryScheduled,
+)
+from schemas.options import InvalidOptions, parse_options
+from services.core.jobstate import JobState, legal
+from services.core.logs import current_correlation_id
+from services.core.tokens import Principal
+from services.ingest.bodies import ReprocessBody, read_body
+from services.ingest.errors import ApiError, not_found
+from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
+from services.ingest.runtime import EVENT_SOURCE, Runtime, authenticate, runtime
+
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+log = logging.getLogger(__name__)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(422, "invalid_input", f"{name}: must be an integer in {low}..{high}")
+    return int(raw)
+
+
+async def list_jobs(request: Request) -> Response:
+    principal = authenticate(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(422, "invalid_input", f"status: must be one of {', '.join(STATUSES)}")
+    owner: str | None = principal.user_id
+    if principal.is_admin:
+        owner = request.query_params.get("user_id") or None
+    limit = _int_param(request, "limit", 20, 1, 100)
+    rows, cursor = await list_rows(
+        runtime(request), owner, status, limit, request.query_params.get("cursor")
+    )
+    return JSONResponse({"items": [row_view(r) for r in rows], "next_cursor": cursor})
+
+
+async def get_job(request: Request) -> Response:
+    principal = authenticate(request)
+    row = await owned_row(runtime(request), principal, request.path_params["job_id"])
+    return JSONResponse(row_view(row))
+
+
+async def job_history(request: Request) -> Response:
+    principal = authenticate(request)
+    rt = runtime(request)
+    row = await owned_row(rt, principal, request.path_params["job_id"])
+    return JSONResponse({"items": await history_rows(rt, str(row.id))})
+
+
+async def download(request: Request) -> Response:
+    principal = authenticate(request)
+    rt = runtime(request)
+    row = await owned_row(rt, principal, request.path_params["job_id"])
+    outputs: list[dict[str, Any]] = list(row.outputs or [])
+    wanted = request.query_params.get("output")
+    if not outputs:
+        raise ApiError(409, "no_outputs", f"job is {row.status}; it has no outputs yet")
+    chosen = (
+        outputs[0] if wanted is None else next((o for o in outputs if o["name"] == wanted), None)
+    )
+    if chosen is None:
+        raise not_found("output")
+    filename = _download_name(row.original_filename, chosen["key"])
+    path = rt.store.local_path(chosen["key"])
+    if path is not None:
+        if not path.is_file():
+            raise not_found("output file")
+        return FileResponse(
+            path,
+            media_type=chosen.get("content_type"),
+            filename=filename,
+            content_disposition_type="attachment",
+        )
+    url = await rt.store.presigned_url(chosen["key"], filename=filename)
+    assert url is not None
+    return RedirectResponse(url, status_code=307)
+
+
+def _download_name(original: str, key: str) -> str:
+    stem = original.rsplit(".", 1)[0] or "video"
+    name = key.rsplit("/", 1)[-1]
+    return f"{stem}-{name}"
+
+
+def _state(row: Any) -> JobState:
+    return JobState(
+        job_id=str(row.id),
+        status=row.status,
+        attempt=row.attempts,
+        progress=row.progress,
+        cancel_requested=row.cancel_requested,
+        deleted=row.deleted_at is not None,
+        processing_options=dict(row.processing_options or {}),
+        error_message=row.error_message,
+        retry_not_before=row.retry_not_before,
+        outputs=(),
+        worker_id=row.worker_id,
+    )
+
+
+async def _command(request: Request, build: Any) -> Response:
+    """Check the command is legal for the job's state (409 if not), publish, answer 202."""
+    principal = authenticate(request)
+    rt = runtime(request)
+    row = await owned_row(rt, principal, request.path_params["job_id"])
+    events: list[Event] = await build(request, rt, principal, row)
+    state = _state(row)
+    for event in events:
+        if not legal(state, event.type):
+            raise ApiError(
+                409,
+                "illegal_state",
+                f"cannot {event.type.rsplit('.', 1)[-1].replace('_', ' ')}: job is {row.status}",
+            )
+    envelopes = [
+        new_envelope(e, source=EVENT_SOURCE, correlation_id=current_correlation_id())
+        for e in events
+    ]
+    positions = await rt.publisher.publish_many(envelopes)
+    await rt.applied.wait(rt.settings.topic("video.jobs"), positions, rt.read_your_writes_s)
+    return JSONResponse({"id": str(row.id), "accepted": [e.type for e in events]}, status_code=202)
+
+
+async def _cancel(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+    return [CancelRequested(job_id=str(row.id), requested_by=principal.user_id)]
+
+
+async def _retry(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+    if row.status not in ("failed", "cancelled"):
+        raise ApiError(409, "illegal_state", f"cannot retry: job is {row.status}")
+    return [
+        RetryScheduled(
+            job_id=str(row.id),
+            attempt=row.attempts + 1,
+            not_before=datetime.now(UTC),
+            reason="requested by user",
+            requested_by=principal.user_id,
+        )
+    ]
+
+
+async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+    body = await read_body(request, ReprocessBody)
+    try:
+        options = parse_options(body.options or row.processing_options)
+    except InvalidOptions as exc:
+        raise ApiError(422, "invalid_options", f"options: {exc}") from None
+    return [
+        ReprocessRequested(
+            job_id=str(row.id),
+            processing_options=options.to_event_dict(),
+            requested_by=principal.user_id,
+            reason="requested by user",
+        )
+    ]
+
+
+async def _delete(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+    events: list[Event] = []
+    if row.status in ("pending", "processing") and not row.cancel_requested:
+        events.append(CancelRequested(job_id=str(row.id), requested_by=principal.user_id))
+    events.append(JobDeleted(job_id=str(row.id), requested_by=principal.user_id))
+    return events
+
+
+async def cancel_job(request: Request) -> Response:
+    return await _command(request, _cancel)
+
+
+async def retry_job(request: Request) -> Response:
+    return await _command(request, _retry)
+
+
+async def reprocess_job(request: Request) -> Response:
+    return await _command(request, _reprocess)
+
+
+async def delete_job(request: Request) -> Response:
+    response = await _command(request, _delete)
+    rt = runtime(request)
+    job_id = request.path_params["job_id"]
+    for prefix in (f"sources/{job_id}/", f"outputs/{job_id}/"):
+        try:
+            await rt.store.delete_prefix(prefix)
+        except Exception:  # the job is already deleted in the log; files can be swept later
+            log.exception("could not delete %s", prefix)
+    return response
+
+
+routes = [
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
+    Route("/jobs/{job_id}/history", job_history, methods=["GET"]),
+    Route("/jobs/{job_id}/download", download, methods=["GET"]),
+    Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+    Route("/jobs/{job_id}/reprocess", reprocess_job, methods=["POST"]),
+]

@@ -1,0 +1,21 @@
+"""``vidpipe ingest``: the public HTTP API on ``HOST:PORT``."""
+
+from __future__ import annotations
+
+import argparse
+
+from starlette.applications import Starlette
+
+from services.core.config import Settings
+from services.core.web import serve
+from services.ingest.app import create_app as _create_app
+
+PUBLIC = True
+
+
+def create_app(settings: Settings) -> Starlette:
+    return _create_app(settings)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> None:
+    await serve(create_app(settings), settings.host, settings.port)

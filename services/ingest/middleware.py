@@ -1,0 +1,69 @@
+"""Cross-cutting HTTP behaviour as pure ASGI middleware (request bodies stay streamed)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.logs import correlation_scope
+from services.ingest.errors import ApiError, error_response
+from services.ingest.metrics import REQUEST_SECONDS, REQUESTS
+from services.ingest.ratelimit import RateLimiter
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class RequestContext:
+    """``X-Request-ID`` in and out, correlation id for logs and events, security headers,
+    per-address rate limit and request metrics."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        started = time.perf_counter()
+        status = 500
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Content-Security-Policy", CSP)
+                if https:
+                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+            await send(message)
+
+        with correlation_scope(request_id):
+            try:
+                client = scope.get("client")
+                self.limiter.check(f"addr:{client[0] if client else '?'}", self.limiter.per_address)
+                await self.app(scope, receive, send_with_headers)
+            except ApiError as exc:
+                await error_response(exc.status, exc.code, exc.message, exc.headers)(
+                    scope, receive, send_with_headers
+                )
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path", "unmatched")
+                REQUESTS.labels(template, scope.get("method", ""), str(status)).inc()
+                REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)

@@ -1,0 +1,108 @@
+"""An ingest server on a real socket (uvicorn, 127.0.0.1:0) and an HTTP client for it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from services.core.config import Settings
+from services.ingest.app import create_app
+from tests import media
+
+
+class Api:
+    """An HTTP client for one running ingest server, with account helpers."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def register(
+        self, name: str | None = None, password: str = "correct horse"
+    ) -> dict[str, Any]:
+        name = name or f"user{uuid.uuid4().hex[:8]}"
+        response = await self.client.post(
+            "/auth/register",
+            json={"username": name, "email": f"{name}@example.com", "password": password},
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def login(self, username: str, password: str = "correct horse") -> dict[str, Any]:
+        response = await self.client.post(
+            "/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def user(self) -> dict[str, str]:
+        """A fresh user; returns headers carrying its access token (and its ids)."""
+        account = await self.register()
+        tokens = await self.login(account["username"])
+        return {"Authorization": f"Bearer {tokens['access_token']}", "X-User-Id": account["id"]}
+
+    async def upload(
+        self, headers: dict[str, str], *files: tuple[str, bytes], options: str | None = None
+    ) -> httpx.Response:
+        parts: list[tuple[str, Any]] = [("file", (name, data, "video/mp4")) for name, data in files]
+        data = {"options": options} if options is not None else None
+        return await self.client.post("/upload", files=parts, data=data, headers=headers)
+
+
+async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def ingest_env(test_env: dict[str, str]) -> dict[str, str]:
+    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "5000"}
+
+
+@pytest.fixture
+async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
+    running: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+
+    async def make(**overrides: str) -> Api:
+        settings = Settings.from_env({**ingest_env, **overrides})
+        server, task, base = await start_server(create_app(settings))
+        client = httpx.AsyncClient(base_url=base, timeout=30)
+        running.append((server, task, client))
+        return Api(client, settings)
+
+    yield make
+    for server, task, client in running:
+        await client.aclose()
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def api(make_api: Callable[..., Any]) -> Api:
+    return await make_api()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def video(media_dir: Path) -> bytes:
+    return media.make_video(media_dir / "clip.mp4").read_bytes()

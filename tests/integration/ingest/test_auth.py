@@ -1,0 +1,148 @@
+"""Accounts and tokens over real HTTP against real PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+from services.core.tokens import AUDIENCE, ISSUER
+from tests.integration.ingest.conftest import Api
+
+
+def error_code(response: Any) -> str:
+    return str(response.json()["error"]["code"])
+
+
+async def test_register_login_and_use_a_token(api: Api) -> None:
+    account = await api.register("alice")
+    assert account["username"] == "alice" and account["role"] == "user"
+    assert "password" not in json.dumps(account)
+    tokens = await api.login("alice")
+    assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
+    by_email = await api.login("alice@example.com")
+    assert by_email["access_token"]
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert {"exp", "iat", "sub", "role", "iss", "aud"} <= set(claims)
+    response = await api.client.get(
+        "/jobs", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert response.status_code == 200 and response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_taken_names_and_invalid_input(api: Api) -> None:
+    await api.register("bob")
+    again = await api.client.post(
+        "/auth/register", json={"username": "bob", "email": "x@y.io", "password": "longenough"}
+    )
+    assert again.status_code == 409 and error_code(again) == "conflict"
+    email = await api.client.post(
+        "/auth/register",
+        json={"username": "bob2", "email": "BOB@example.com", "password": "longenough"},
+    )
+    assert email.status_code == 409
+    for body in (
+        {"username": "b", "email": "b@x.io", "password": "longenough"},
+        {"username": "carol", "email": "not-an-email", "password": "longenough"},
+        {"username": "carol", "email": "c@x.io", "password": "short"},
+        {"username": "carol", "email": "c@x.io"},
+        {"username": "car ol", "email": "c@x.io", "password": "longenough"},
+    ):
+        response = await api.client.post("/auth/register", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["message"]
+    garbage = await api.client.post(
+        "/auth/register", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert garbage.status_code == 422 and error_code(garbage) == "invalid_json"
+
+
+async def test_bad_credentials_do_not_say_which_part(api: Api) -> None:
+    await api.register("dave")
+    wrong_password = await api.client.post(
+        "/auth/login", json={"username": "dave", "password": "nope-nope"}
+    )
+    no_user = await api.client.post(
+        "/auth/login", json={"username": "nobody", "password": "nope-nope"}
+    )
+    assert wrong_password.status_code == no_user.status_code == 401
+    assert wrong_password.json() == no_user.json()
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(api: Api) -> None:
+    await api.register("erin")
+    first = await api.login("erin")
+    second = (
+        await api.client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    third = (
+        await api.client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    ).json()
+    reused = await api.client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    # the whole family is revoked: the newest token of the chain no longer works either
+    latest = await api.client.post("/auth/refresh", json={"refresh_token": third["refresh_token"]})
+    assert latest.status_code == 401
+    # a separate login (another family) is unaffected
+    other = await api.login("erin")
+    assert (
+        await api.client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    ).status_code == 200
+
+
+async def test_logout_stops_refresh(api: Api) -> None:
+    await api.register("frank")
+    tokens = await api.login("frank")
+    out = await api.client.post("/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert out.status_code == 204
+    again = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 401
+    unknown = await api.client.post("/auth/logout", json={"refresh_token": "never-issued"})
+    assert unknown.status_code == 204
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_bad_tokens_get_401(api: Api) -> None:
+    account = await api.register()
+    secret = api.settings.secret()
+    now = int(time.time())
+    base = {
+        "sub": account["id"],
+        "role": "admin",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 60,
+    }
+    tokens = {
+        "expired": jwt.encode({**base, "exp": now - 60}, secret, algorithm="HS256"),
+        "forged": jwt.encode(base, "x" * 64, algorithm="HS256"),
+        "wrong-audience": jwt.encode({**base, "aud": "other"}, secret, algorithm="HS256"),
+        "alg-none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(base)}.",
+        "garbage": "abc.def.ghi",
+    }
+    for name, token in tokens.items():
+        response = await api.client.get("/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert error_code(response) == "unauthorized"
+    assert (await api.client.get("/jobs")).status_code == 401
+    assert (await api.client.get("/jobs", headers={"Authorization": "Basic x"})).status_code == 401
+
+
+async def test_rate_limits_answer_429_with_retry_after(make_api: Callable[..., Any]) -> None:
+    api = await make_api(AUTH_RATE_LIMIT_PER_MINUTE="3", USER_RATE_LIMIT_PER_MINUTE="2")
+    statuses = [
+        (await api.client.post("/auth/login", json={"username": "x", "password": "y"})).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+    limited = await api.client.post("/auth/login", json={"username": "x", "password": "y"})
+    assert int(limited.headers["Retry-After"]) >= 1 and error_code(limited) == "rate_limited"

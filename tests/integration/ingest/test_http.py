@@ -1,0 +1,61 @@
+"""Cross-cutting HTTP behaviour: headers, request ids, ops routes, the OpenAPI document."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from services.ingest.app import create_app
+from services.ingest.openapi import document
+from tests.integration.ingest.conftest import Api
+
+
+async def test_security_headers_and_request_id(api: Api) -> None:
+    response = await api.client.get("/health")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in response.headers, "HSTS only over TLS"
+    generated = response.headers["X-Request-ID"]
+    assert len(generated) >= 16
+    echoed = await api.client.get("/health", headers={"X-Request-ID": "req-123"})
+    assert echoed.headers["X-Request-ID"] == "req-123"
+    hostile = await api.client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert hostile.headers["X-Request-ID"] != "bad id\twith spaces"
+
+
+async def test_ready_metrics_and_docs(api: Api) -> None:
+    ready = await api.client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": "ok", "kafka": "ok"}
+    await api.client.get("/jobs")
+    metrics = (await api.client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/jobs",status="401"}' in metrics
+    docs = await api.client.get("/docs")
+    assert docs.status_code == 200 and "openapi.json" in docs.text
+    not_found = await api.client.get("/no/such/route")
+    assert not_found.status_code == 404 and not_found.json()["error"]["code"] == "not_found"
+
+
+async def test_openapi_matches_the_routes(api: Api) -> None:
+    served = (await api.client.get("/openapi.json")).json()
+    assert served == document() and served["openapi"] == "3.1.0"
+    app = create_app(api.settings)
+    real = {
+        (route.path, method.lower())
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in (route.methods or set()) - {"HEAD"}
+    }
+    documented = {(path, method) for path, ops in served["paths"].items() for method in ops}
+    assert documented == real
+
+
+async def test_cors_allow_list(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = await make_api(CORS_ORIGINS="https://app.example")
+    allowed = await api.client.options(
+        "/jobs", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+    denied = await api.client.options(
+        "/jobs", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in denied.headers

@@ -1,0 +1,160 @@
+"""``POST /upload`` over real HTTP: storage, validation by content, the submitted event."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from schemas.envelope import decode
+from services.core.kafka import make_consumer
+from tests import media
+from tests.integration.ingest.conftest import Api
+
+
+def stored_files(api: Api) -> list[Path]:
+    root = Path(urlparse(api.settings.storage_url).path)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def submitted_events(api: Api, count: int) -> list[Any]:
+    consumer = make_consumer(
+        api.settings.kafka_bootstrap_servers or "",
+        api.settings.topic("video.jobs"),
+        group_id=f"t-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    found: list[Any] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += [decode(r.key, r.value, r.headers) for r in records]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_upload_stores_once_and_publishes_submitted(api: Api, video: bytes) -> None:
+    headers = await api.user()
+    response = await api.upload(
+        {**headers, "X-Request-ID": "upload-req-1"},
+        ("holiday.mp4", video),
+        options='{"preset": "h264-480p"}',
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["Location"] == f"/jobs/{job['id']}"
+    assert job["status"] == "pending" and job["original_filename"] == "holiday.mp4"
+    assert job["processing_options"]["preset"] == "h264-480p"
+    assert job["source_sha256"] == hashlib.sha256(video).hexdigest()
+    assert job["metadata"]["width"] == 160 and job["metadata"]["video_codec"] == "h264"
+    files = stored_files(api)
+    assert [p.relative_to(p.parents[2]).as_posix() for p in files] == [
+        f"sources/{job['id']}/source"
+    ]
+    assert files[0].read_bytes() == video
+    (envelope,) = await submitted_events(api, 1)
+    assert envelope.event.job_id == job["id"] and envelope.event.user_id == headers["X-User-Id"]
+    assert envelope.correlation_id == "upload-req-1"
+    assert envelope.event.source_size == len(video)
+
+
+async def test_batch_upload_makes_one_job_per_file(api: Api, video: bytes) -> None:
+    headers = await api.user()
+    response = await api.upload(headers, ("a.mp4", video), ("b.mp4", video))
+    assert response.status_code == 202, response.text
+    jobs = response.json()["jobs"]
+    assert [j["original_filename"] for j in jobs] == ["a.mp4", "b.mp4"]
+    assert len({j["id"] for j in jobs}) == 2
+    assert jobs[0]["batch_id"] and jobs[0]["batch_id"] == jobs[1]["batch_id"]
+    assert len(stored_files(api)) == 2
+
+
+async def test_client_filename_is_metadata_only(api: Api, video: bytes) -> None:
+    headers = await api.user()
+    traversal = await api.upload(headers, ("../../../etc/passwd.mp4", video))
+    assert traversal.status_code == 202
+    assert traversal.json()["original_filename"] == "passwd.mp4"
+    long_name = await api.upload(headers, ("x" * 10_000 + ".mp4", video))
+    assert long_name.status_code == 202
+    assert len(long_name.json()["original_filename"]) == 255
+    for path in stored_files(api):
+        assert path.name == "source"
+
+
+async def test_refusals_leave_nothing_in_storage(api: Api, video: bytes, media_dir: Path) -> None:
+    headers = await api.user()
+    cases: list[tuple[str, bytes, int, str]] = [
+        ("doc.mp4", media.PDF, 415, "not_a_video"),
+        ("image.mp4", media.make_png(media_dir / "i.png").read_bytes(), 415, "not_a_video"),
+        ("sound.mp4", media.make_audio(media_dir / "s.m4a").read_bytes(), 415, "not_a_video"),
+        ("noise.mp4", os.urandom(50_000), 415, "not_a_video"),
+        ("empty.mp4", b"", 415, "not_a_video"),
+        ("truncated.mp4", video[: len(video) // 3], 415, "not_a_video"),
+        ("big.mp4", b"\0" * (2_000_000 + 1), 413, "file_too_large"),
+    ]
+    for name, data, status, code in cases:
+        response = await api.upload(headers, (name, data))
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["error"]["code"] == code, name
+        assert response.json()["error"]["message"]
+        assert stored_files(api) == [], f"{name} left files behind"
+    # one bad file refuses the whole batch, and the good one is removed too
+    mixed = await api.upload(headers, ("good.mp4", video), ("doc.mp4", media.PDF))
+    assert mixed.status_code == 415 and stored_files(api) == []
+    bad_options = await api.upload(headers, ("good.mp4", video), options='{"preset": "nope"}')
+    assert bad_options.status_code == 422 and "preset" in bad_options.json()["error"]["message"]
+    not_json = await api.upload(headers, ("good.mp4", video), options="{oops")
+    assert not_json.status_code == 422
+    assert stored_files(api) == []
+    jobs = await api.client.get("/jobs", headers=headers)
+    assert jobs.json()["items"] == []
+
+
+async def test_malformed_requests(api: Api, video: bytes) -> None:
+    headers = await api.user()
+    no_file = await api.client.post(
+        "/upload", data={"options": "{}"}, files={"other": ("x", b"1")}, headers=headers
+    )
+    assert no_file.status_code == 422 and no_file.json()["error"]["code"] == "missing_file"
+    not_multipart = await api.client.post(
+        "/upload", content=video, headers={**headers, "Content-Type": "video/mp4"}
+    )
+    assert not_multipart.status_code == 415
+    cut = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+        + video[:1000]
+    )
+    truncated = await api.client.post(
+        "/upload",
+        content=cut,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=XyZ"},
+    )
+    assert truncated.status_code == 400 and stored_files(api) == []
+    anonymous = await api.upload({}, ("a.mp4", video))
+    assert anonymous.status_code == 401 and stored_files(api) == []
+
+
+async def test_upload_limit_is_streamed(make_api: Callable[..., Any]) -> None:
+    api = await make_api(MAX_FILE_SIZE="64KiB")
+    headers = await api.user()
+
+    async def body() -> Any:
+        yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.mp4"\r\n\r\n'
+        for _ in range(200):  # 12.8 MB if read to the end; the answer comes long before
+            yield b"\0" * 65536
+        yield b"\r\n--B--\r\n"
+
+    response = await api.client.post(
+        "/upload",
+        content=body(),
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert response.status_code == 413
+    assert stored_files(api) == []
