@@ -39,6 +39,10 @@ def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.Argu
     tap.add_argument("--type", dest="event_type", help="only events of this CloudEvents type")
     tap.add_argument("--max", dest="max_records", type=int, help="stop after N records")
     tap.add_argument("--idle-exit", type=float, help="stop after N seconds without records")
+    if any(s.name == "ingest" for s in services):
+        from services.ingest import users_cli
+
+        users_cli.add_arguments(commands.add_parser("user", help="manage accounts"))
     for service in services:
         sub = commands.add_parser(service.name, help=f"run the {service.name} service alone")
         service.add_arguments(sub)
@@ -77,6 +81,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _migrate(settings)
     if args.command == "tap":
         return await _tap(settings, args)
+    if args.command == "user":
+        from services.ingest import users_cli
+
+        return await users_cli.run(settings, args)
     if args.command == "web":
         from services.core.web import compose, serve
 

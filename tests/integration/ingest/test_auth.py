@@ -146,3 +146,57 @@ async def test_rate_limits_answer_429_with_retry_after(make_api: Callable[..., A
     assert statuses == [401, 401, 401, 429]
     limited = await api.client.post("/auth/login", json={"username": "x", "password": "y"})
     assert int(limited.headers["Retry-After"]) >= 1 and error_code(limited) == "rate_limited"
+
+
+async def test_user_create_admin_from_the_cli(api: Api, ingest_env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **ingest_env}
+    command = [
+        sys.executable,
+        "-m",
+        "services.core.cli",
+        "user",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--admin",
+        "--password-stdin",
+    ]
+    made = subprocess.run(
+        command,
+        input="admin password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "created admin root" in made.stdout
+    tokens = await api.login("root", "admin password")
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["role"] == "admin"
+    again = subprocess.run(
+        command,
+        input="admin password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 1 and "taken" in again.stderr
+    short = subprocess.run(
+        [*command[:5], "other", "--email", "o@example.com", "--password-stdin"],
+        input="short\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert short.returncode == 2 and "password" in short.stderr
