@@ -1,0 +1,200 @@
+"""Upload throughput: stream a >= 1 GB video through ``POST /upload`` and compare.
+
+Prints MB/s through the API, MB/s writing the same bytes to the same disk directly
+(flushed and fsynced, as the store does), their ratio (target >= 0.5), and the ingest
+process's peak RSS growth during the upload (target < 64 MB).
+
+    python bench/upload.py [--size-gb 1.0] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import psutil
+
+from services.core.config import resolve_ffmpeg
+from services.core.db import migrate
+from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from services.core.kafka import ensure_topics
+
+CHUNK = 1024 * 1024
+EXTRA_ENV = dict(
+    e.split("=", 1) for e in os.environ.get("BENCH_SERVER_ENV", "").split() if "=" in e
+)
+
+
+def make_source(path: Path, size_gb: float) -> None:
+    """Raw 720p video: 1.38 MB a frame, so ~750 frames per GB, decodable by any probe."""
+    seconds = max(1.0, size_gb * 1e9 / (1280 * 720 * 1.5 * 25))
+    subprocess.run(
+        [
+            resolve_ffmpeg(None),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1280x720:rate=25:duration={seconds:.2f}",
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+
+
+def direct_write(source: Path, target_dir: Path) -> float:
+    target = target_dir / "direct-copy"
+    started = time.perf_counter()
+    with source.open("rb") as src, target.open("wb") as out:
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def multipart(source: Path, boundary: str) -> AsyncIterator[bytes]:
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{source.name}"\r\nContent-Type: video/x-matroska\r\n\r\n'
+    ).encode()
+    with source.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+async def wait_healthy(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{base}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("ingest did not start")
+
+
+async def login(base: str) -> str:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        user = {"username": "bench", "email": "bench@example.com", "password": "bench-password"}
+        await client.post("/auth/register", json=user)
+        login = {"username": user["username"], "password": user["password"]}
+        return str((await client.post("/auth/login", json=login)).json()["access_token"])
+
+
+async def upload(base: str, source: Path, token: str) -> float:
+    async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+        started = time.perf_counter()
+        response = await client.post(
+            "/upload",
+            content=multipart(source, "benchboundary"),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "multipart/form-data; boundary=benchboundary",
+            },
+        )
+        elapsed = time.perf_counter() - started
+        if response.status_code != 202:
+            raise SystemExit(f"upload failed: {response.status_code} {response.text}")
+        return elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-gb", type=float, default=1.0)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
+    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    postgres = EmbeddedPostgres(root / "pg")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        source = root / "source.mkv"
+        make_source(source, args.size_gb)
+        size_mb = source.stat().st_size / 1e6
+        bootstrap = broker.start()
+        database_url = await asyncio.to_thread(postgres.start)
+        await asyncio.to_thread(migrate, database_url)
+        await ensure_topics(bootstrap)
+        port = free_port()
+        storage = root / "storage"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "STORAGE_URL": storage.as_uri(),
+            "VIDPIPE_DATA_DIR": str(root / "data"),
+            "PORT": str(port),
+            "MAX_FILE_SIZE": "8GB",
+            "READ_YOUR_WRITES_TIMEOUT_MS": "0",
+            "LOG_LEVEL": "WARN",
+            **EXTRA_ENV,
+        }
+        server = subprocess.Popen([sys.executable, "-m", "services.core.cli", "ingest"], env=env)
+        base = f"http://127.0.0.1:{port}"
+        await wait_healthy(base)
+        storage.mkdir(parents=True, exist_ok=True)
+        direct_s = direct_write(source, storage)
+        # log in first: Argon2id hashing alone takes 64 MiB and is not part of an upload
+        token = await login(base)
+        baseline = psutil.Process(server.pid).memory_info().rss
+        with PeakRss(server.pid) as rss:
+            upload_s = await upload(base, source, token)
+        api_mbs, direct_mbs = size_mb / upload_s, size_mb / direct_s
+        print(f"file: {size_mb:.0f} MB raw 720p video")
+        print(f"POST /upload:  {upload_s:6.2f} s  {api_mbs:7.1f} MB/s")
+        print(f"direct write:  {direct_s:6.2f} s  {direct_mbs:7.1f} MB/s")
+        print(f"ratio upload/direct: {api_mbs / direct_mbs:.2f}  (target >= 0.5)")
+        print(f"server peak RSS growth: {(rss.peak - baseline) / 1e6:.1f} MB  (target < 64 MB)")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        broker.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
