@@ -100,48 +100,68 @@ async def _prepare_template(server_url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-async def db_url(infra: Infra) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test, dropped afterwards."""
+async def create_database(infra: Infra) -> str:
+    """A fresh database cloned from the migrated template; returns its URL."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = plain_url(database_url(infra.server_url, "postgres"))
-    conn = await asyncpg.connect(admin)
+    conn = await asyncpg.connect(plain_url(database_url(infra.server_url, "postgres")))
     try:
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
     finally:
         await conn.close()
-    yield database_url(infra.server_url, name)
-    conn = await asyncpg.connect(admin)
+    return database_url(infra.server_url, name)
+
+
+async def drop_database(infra: Infra, url: str) -> None:
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    conn = await asyncpg.connect(plain_url(database_url(infra.server_url, "postgres")))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 
 
-@pytest.fixture
-async def topic_prefix(infra: Infra) -> str:
+async def create_topics(infra: Infra) -> str:
     """A unique prefix with the whole topic catalogue created under it."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(infra.bootstrap_servers, topic_prefix=prefix)
     return prefix
 
 
-@pytest.fixture
-def test_env(infra: Infra, db_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
-    """Environment variables that point a vidpipe process at this test's isolated slice."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+def slice_env(infra: Infra, db_url: str, topic_prefix: str, root: Path) -> dict[str, str]:
+    """Environment variables that point a vidpipe process at one isolated slice."""
+    data_dir = root / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
     return {
         "DATABASE_URL": db_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": topic_prefix,
         "VIDPIPE_DATA_DIR": str(data_dir),
-        "STORAGE_URL": (tmp_path / "storage").as_uri(),
+        "STORAGE_URL": (root / "storage").as_uri(),
         "JWT_SECRET": "test-secret-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "HOST": "127.0.0.1",
         "PORT": "0",
         "LOG_LEVEL": "INFO",
     }
+
+
+@pytest.fixture
+async def db_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    url = await create_database(infra)
+    yield url
+    await drop_database(infra, url)
+
+
+@pytest.fixture
+async def topic_prefix(infra: Infra) -> str:
+    """A unique prefix with the whole topic catalogue created under it."""
+    return await create_topics(infra)
+
+
+@pytest.fixture
+def test_env(infra: Infra, db_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """Environment variables that point a vidpipe process at this test's isolated slice."""
+    return slice_env(infra, db_url, topic_prefix, tmp_path)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import literal, select, tuple_
 from starlette.datastructures import URL
 
 from schemas.events import JobSubmitted
@@ -138,7 +138,8 @@ async def list_rows(
         query = query.where(jobs.c.status == status)
     if cursor:
         created, job_id = decode_cursor(cursor)
-        query = query.where(tuple_(jobs.c.created_at, jobs.c.id) < tuple_(created, job_id))
+        after = tuple_(literal(created, jobs.c.created_at.type), literal(job_id, jobs.c.id.type))
+        query = query.where(tuple_(jobs.c.created_at, jobs.c.id) < after)
     query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
     async with rt.engine.connect() as conn:
         rows = list((await conn.execute(query)).all())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,25 +72,36 @@ async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], st
 
 @pytest.fixture
 def ingest_env(test_env: dict[str, str]) -> dict[str, str]:
-    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "5000"}
+    # no projector runs for these tests: do not wait long for read-your-writes
+    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "100"}
+
+
+async def start_api(env: dict[str, str]) -> tuple[Api, Callable[[], Awaitable[None]]]:
+    """An ingest server for ``env`` and the coroutine function that stops it."""
+    settings = Settings.from_env(env)
+    server, task, base = await start_server(create_app(settings))
+    client = httpx.AsyncClient(base_url=base, timeout=30)
+
+    async def stop() -> None:
+        await client.aclose()
+        server.should_exit = True
+        await task
+
+    return Api(client, settings), stop
 
 
 @pytest.fixture
 async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
-    running: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    stops: list[Callable[[], Awaitable[None]]] = []
 
     async def make(**overrides: str) -> Api:
-        settings = Settings.from_env({**ingest_env, **overrides})
-        server, task, base = await start_server(create_app(settings))
-        client = httpx.AsyncClient(base_url=base, timeout=30)
-        running.append((server, task, client))
-        return Api(client, settings)
+        api, stop = await start_api({**ingest_env, **overrides})
+        stops.append(stop)
+        return api
 
     yield make
-    for server, task, client in running:
-        await client.aclose()
-        server.should_exit = True
-        await task
+    for stop in stops:
+        await stop()
 
 
 @pytest.fixture
