@@ -59,3 +59,13 @@ async def test_cors_allow_list(make_api) -> None:  # type: ignore[no-untyped-def
         "/jobs", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
     assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_hsts_only_over_tls(api: Api) -> None:
+    import httpx
+
+    app = create_app(api.settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://vidpipe.example") as tls:
+        response = await tls.get("/openapi.json")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

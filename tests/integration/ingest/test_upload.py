@@ -63,6 +63,8 @@ async def test_upload_stores_once_and_publishes_submitted(api: Api, video: bytes
     assert envelope.event.job_id == job["id"] and envelope.event.user_id == headers["X-User-Id"]
     assert envelope.correlation_id == "upload-req-1"
     assert envelope.event.source_size == len(video)
+    metrics = (await api.client.get("/metrics")).text
+    assert "upload_bytes_total" in metrics and "upload_duration_seconds_count" in metrics
 
 
 async def test_batch_upload_makes_one_job_per_file(api: Api, video: bytes) -> None:
