@@ -61,8 +61,9 @@ async def test_upload_and_download_through_s3(
     conn = await asyncpg.connect(plain_url(db_url))
     try:
         await conn.execute(
-            "INSERT INTO jobs (id, user_id, original_filename, file_path, status, outputs, progress)"
-            " VALUES ($1, $2, 'clip.mp4', $3, 'completed', $4::jsonb, 100)",
+            "INSERT INTO jobs"
+            " (id, user_id, original_filename, file_path, status, outputs, progress) VALUES"
+            " ($1, $2, 'clip.mp4', $3, 'completed', $4::jsonb, 100)",
             job["id"],
             headers["X-User-Id"],
             output["key"],
