@@ -85,7 +85,8 @@ def _nginx_route(conf: str, path: str) -> str:
 
 def test_nginx_routes_events_to_the_notifier(compose: dict[str, Any]) -> None:
     conf = (INFRA / "nginx.conf").read_text()
-    notifier = f"notifier:{_http_port(compose['notifier'])}"
+    # the notifier serves its streams on PORT (its ops routes are on OPS_PORT)
+    notifier = f"notifier:{compose['notifier']['environment']['PORT']}"
     ingest = f"ingest:{_http_port(compose['ingest'])}"
     assert _nginx_route(conf, "/events") == notifier
     assert _nginx_route(conf, "/jobs/3f2a/events") == notifier

@@ -1,0 +1,247 @@
+"""The fan-out: one consumer per notifier instance, every connected client fed from it.
+
+The hub reads every partition of ``video.jobs`` and ``video.progress`` without a consumer
+group (each instance reads the whole log on its own), starting at the end. Each record moves
+the hub's position (a cursor, see ``cursor``) and becomes a ``LogEntry`` whose id is that
+position; the entry goes into a bounded ring of recent entries (for resumes) and into the
+queue of every subscriber that follows its job. Putting an entry in a queue never waits: a
+full queue drops that subscriber instead, so one slow client cannot hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from schemas.envelope import DecodeError, Envelope, decode
+from schemas.events import JobSubmitted
+from services.core.kafka import make_consumer
+from services.notifier import cursor
+from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
+from services.notifier.notifications import Notification, from_envelope, render
+from services.notifier.readmodel import ReadModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A record as the hub delivered it; ``event_id`` is the hub position just after it."""
+
+    topic: int  # index into cursor.TOPICS
+    partition: int
+    offset: int
+    owner: str | None
+    note: Notification
+    event_id: str
+    frame: bytes  # rendered once, shared by every subscriber
+
+
+class Subscriber:
+    """One open stream: what it follows and its bounded queue of entries."""
+
+    __slots__ = ("dropped", "floor", "job_id", "limit", "queue", "user_id", "wake")
+
+    def __init__(self, *, job_id: str | None, user_id: str | None, limit: int) -> None:
+        self.job_id = job_id  # follow one job...
+        self.user_id = user_id  # ...or every job of one user; neither: every job (admin)
+        self.limit = limit
+        self.queue: deque[LogEntry] = deque()
+        self.wake = asyncio.Event()
+        self.dropped = False
+        self.floor: cursor.Offsets | None = None  # set when resumed ahead of this hub
+
+    def wants(self, job_id: str, owner: str | None) -> bool:
+        if self.job_id is not None:
+            return job_id == self.job_id
+        return self.user_id is None or owner == self.user_id
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What a subscriber gets atomically when it joins: where the live stream starts."""
+
+    position: cursor.Offsets
+    coverage: cursor.Offsets  # the ring holds every entry at or above this, below position
+    recent: list[LogEntry]
+
+
+class Hub:
+    """Consumes the topics and fans entries out to subscribers."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: tuple[str, ...],
+        reads: ReadModel,
+        *,
+        ring_size: int,
+        queue_size: int,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics  # physical names, in cursor.TOPICS order
+        self._reads = reads
+        self._ring: deque[LogEntry] = deque()
+        self._ring_size = ring_size
+        self._chunk = max(1, queue_size // 2)  # entries delivered between two yields
+        self._by_job: dict[str, set[Subscriber]] = {}
+        self._by_user: dict[str, set[Subscriber]] = {}
+        self._everyone: set[Subscriber] = set()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.layout: list[int] = []
+        self.position: cursor.Offsets = []
+        self.coverage: cursor.Offsets = []
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Assign every partition, start at the end of the log, begin fanning out."""
+        consumer = make_consumer(
+            self._bootstrap,
+            *self._topics,
+            group_id=None,
+            client_id="vidpipe-notifier",
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=50,  # the broker may hold a fetch this long: it bounds latency
+        )
+        await consumer.start()
+        self._consumer = consumer
+        deadline = time.monotonic() + timeout_s
+        while not self._assigned(consumer.assignment()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics {self._topics} have no partitions; create them first")
+            await asyncio.sleep(0.05)
+        parts = [sorted(tp for tp in consumer.assignment() if tp.topic == t) for t in self._topics]
+        await consumer.seek_to_end(*[tp for group in parts for tp in group])
+        self.layout = [len(group) for group in parts]
+        self.position = [[await consumer.position(tp) for tp in group] for group in parts]
+        self.coverage = cursor.copy(self.position)
+        self._task = asyncio.create_task(self._consume(consumer), name="notifier-hub")
+
+    def _assigned(self, assignment: Iterable[TopicPartition]) -> bool:
+        return {tp.topic for tp in assignment} >= set(self._topics)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    @property
+    def healthy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def subscribe(self, sub: Subscriber, *, with_recent: bool) -> Attachment:
+        """Join the live stream; no await, so no entry can slip between position and queue."""
+        if sub.job_id is not None:
+            self._by_job.setdefault(sub.job_id, set()).add(sub)
+        elif sub.user_id is not None:
+            self._by_user.setdefault(sub.user_id, set()).add(sub)
+        else:
+            self._everyone.add(sub)
+        recent = list(self._ring) if with_recent else []
+        return Attachment(cursor.copy(self.position), cursor.copy(self.coverage), recent)
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        for index, key in ((self._by_job, sub.job_id), (self._by_user, sub.user_id)):
+            if key is not None and key in index:
+                index[key].discard(sub)
+                if not index[key]:
+                    del index[key]
+        self._everyone.discard(sub)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        slots = {topic: index for index, topic in enumerate(self._topics)}
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            records = [(slots[r.topic], r) for r in in_time_order(batch.values())]
+            if not records:
+                continue
+            RECORDS_CONSUMED.inc(len(records))
+            decoded = [(slot, r, decode_record(r)) for slot, r in records]
+            owners = await self._owners([env for _, _, env in decoded if env is not None])
+            for start in range(0, len(decoded), self._chunk):
+                if start:
+                    # let clients drain their queues: a burst must not drop the fast ones
+                    await asyncio.sleep(0)
+                for slot, record, envelope in decoded[start : start + self._chunk]:
+                    self._deliver(slot, record, envelope, owners)
+
+    async def _owners(self, envelopes: list[Envelope]) -> dict[str, str]:
+        for envelope in envelopes:
+            if isinstance(envelope.event, JobSubmitted):
+                self._reads.learn_owner(envelope.event.job_id, envelope.event.user_id)
+        if not self._by_user:
+            return {}  # only per-user streams need to know owners
+        try:
+            return await self._reads.owners(env.event.job_id for env in envelopes)
+        except Exception:  # a database hiccup must not stop the fan-out for everyone
+            log.warning("owner lookup failed; per-user streams may miss events", exc_info=True)
+            return {}
+
+    def _deliver(
+        self, slot: int, record: ConsumerRecord, envelope: Envelope | None, owners: dict[str, str]
+    ) -> None:
+        self.position[slot][record.partition] = record.offset + 1
+        if envelope is None:
+            return
+        note = from_envelope(envelope)
+        event_id = cursor.encode(self.position)
+        owner = owners.get(note.job_id) or self._reads.cached_owner(note.job_id)
+        entry = LogEntry(
+            slot, record.partition, record.offset, owner, note, event_id, render(note, event_id)
+        )
+        self._ring.append(entry)
+        if len(self._ring) > self._ring_size:
+            old = self._ring.popleft()
+            self.coverage[old.topic][old.partition] = old.offset + 1
+        targets = [*self._by_job.get(note.job_id, ()), *self._everyone]
+        if owner is not None:
+            targets.extend(self._by_user.get(owner, ()))
+        for sub in targets:
+            self._offer(sub, entry)
+
+    def _offer(self, sub: Subscriber, entry: LogEntry) -> None:
+        if len(sub.queue) >= sub.limit:
+            sub.dropped = True  # its stream ends; the client resumes from its last id
+            sub.queue.clear()
+            self.unsubscribe(sub)
+            CLIENTS_DROPPED.inc()
+        else:
+            sub.queue.append(entry)
+        sub.wake.set()
+
+
+def in_time_order(partitions: Iterable[list[ConsumerRecord]]) -> list[ConsumerRecord]:
+    """Records of several partitions interleaved by produce time, each partition kept in order.
+
+    A job's lifecycle events and its progress ticks live on two topics; merging by timestamp
+    keeps a fetch that holds both in the order they were produced.
+    """
+    return list(heapq.merge(*partitions, key=lambda record: record.timestamp))
+
+
+def decode_record(record: ConsumerRecord) -> Envelope | None:
+    """The envelope of a record, or ``None`` for one nobody can read (the projector DLQs it)."""
+    try:
+        return decode(
+            record.key,
+            record.value,
+            record.headers,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+        )
+    except DecodeError as exc:
+        log.debug("skipping undecodable record: %s", exc)
+        return None

@@ -1,0 +1,77 @@
+"""``vidpipe notifier``: live job events to browsers over Server-Sent Events.
+
+Public: under ``vidpipe up`` its routes share the API's origin (``vidpipe web``). Alone,
+it serves them on ``PORT`` and ``/health`` + ``/metrics`` on ``OPS_PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+
+from schemas.topics import JOBS, PROGRESS
+from services.core.config import Settings
+from services.core.db import create_engine
+from services.core.endpoints import resolve
+from services.core.metrics import serve_ops
+from services.core.web import serve
+from services.notifier.config import NotifierConfig
+from services.notifier.hub import Hub
+from services.notifier.readmodel import ReadModel
+from services.notifier.routes import ROUTES
+from services.notifier.stream import Runtime
+
+PUBLIC = True
+
+
+def create_app(settings: Settings, config: NotifierConfig | None = None) -> Starlette:
+    """The notifier's app; its lifespan owns the fan-out consumer and the database engine."""
+    config = config or NotifierConfig()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        endpoints = resolve(settings)
+        engine = create_engine(endpoints.database_url, pool_size=5)
+        reads = ReadModel(engine)
+        topics = (settings.topic(JOBS.name), settings.topic(PROGRESS.name))
+        hub = Hub(
+            endpoints.kafka_bootstrap_servers,
+            topics,
+            reads,
+            ring_size=config.ring_size,
+            queue_size=config.queue_size,
+        )
+        try:
+            await hub.start()
+            app.state.runtime = Runtime(
+                hub, reads, config, endpoints.kafka_bootstrap_servers, topics
+            )
+            yield
+        finally:
+            await hub.stop()
+            await engine.dispose()
+
+    app = Starlette(routes=ROUTES, lifespan=lifespan)
+    app.state.secret = settings.secret()
+    return app
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> None:
+    """Serve the notifier alone (production: behind nginx, one or more instances)."""
+    app = create_app(settings)
+
+    async def health() -> dict[str, Any]:
+        runtime = getattr(app.state, "runtime", None)
+        if runtime is None:
+            return {"status": "starting"}
+        return {"status": "ok" if runtime.hub.healthy else "error"}
+
+    ops = await serve_ops(settings.host, settings.ops_port, health)
+    try:
+        await serve(app, settings.host, settings.port)
+    finally:
+        await ops.stop()

@@ -1,0 +1,32 @@
+"""The notifier's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.core.metrics import FAST_DURATION_BUCKETS
+
+CONNECTED_CLIENTS_METRIC = "vidpipe_notifier_connected_clients"
+CONNECTED_CLIENTS = Gauge(CONNECTED_CLIENTS_METRIC, "SSE streams open on this notifier instance.")
+EVENTS_DELIVERED = Counter(
+    "vidpipe_notifier_events_delivered_total",
+    "SSE events handed to client connections.",
+    ["kind"],  # live, replay, snapshot
+)
+CLIENTS_DROPPED = Counter(
+    "vidpipe_notifier_clients_dropped_total",
+    "SSE clients disconnected because their queue was full (they resume with Last-Event-ID).",
+)
+DELIVERY_LATENCY = Histogram(
+    "vidpipe_notifier_delivery_latency_seconds",
+    "From the event's ce_time (produce) to the moment it is sent to a client, live events only.",
+    buckets=FAST_DURATION_BUCKETS,
+)
+RECORDS_CONSUMED = Counter(
+    "vidpipe_notifier_records_consumed_total", "Log records read by the fan-out consumer."
+)
+REPLAYS = Counter(
+    "vidpipe_notifier_replays_total",
+    "Resumed streams, by where the missed events came from.",
+    ["source"],  # buffer, log
+)

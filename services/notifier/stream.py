@@ -1,0 +1,96 @@
+"""One client's stream: current state or missed events first, then live entries from the hub."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from services.notifier import cursor
+from services.notifier.config import NotifierConfig
+from services.notifier.hub import Hub, LogEntry, Subscriber
+from services.notifier.metrics import CONNECTED_CLIENTS, DELIVERY_LATENCY, EVENTS_DELIVERED
+from services.notifier.notifications import from_row, render
+from services.notifier.readmodel import ReadModel
+from services.notifier.replay import replay
+
+_LIVE = EVENTS_DELIVERED.labels("live")
+_REPLAY = EVENTS_DELIVERED.labels("replay")
+_SNAPSHOT = EVENTS_DELIVERED.labels("snapshot")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every stream of one notifier instance shares (built in the app's lifespan)."""
+
+    hub: Hub
+    reads: ReadModel
+    config: NotifierConfig
+    bootstrap: str
+    topics: tuple[str, ...]
+
+
+async def event_stream(
+    runtime: Runtime, sub: Subscriber, resume_from: cursor.Offsets | None
+) -> AsyncIterator[bytes]:
+    """The SSE frames of one connection; it ends when the client is dropped or leaves."""
+    CONNECTED_CLIENTS.inc()
+    try:
+        # Subscribing inside the generator ties unsubscribing to its ``finally``.
+        attachment = runtime.hub.subscribe(sub, with_recent=resume_from is not None)
+        if resume_from is None:
+            rows = await runtime.reads.current_states(
+                job_id=sub.job_id, user_id=sub.user_id, limit=runtime.config.snapshot_limit
+            )
+            event_id = cursor.encode(attachment.position)
+            for row in rows:
+                _SNAPSHOT.inc()
+                yield render(from_row(row), event_id)
+        else:
+            missed = replay(
+                sub,
+                resume_from,
+                attachment,
+                reads=runtime.reads,
+                bootstrap=runtime.bootstrap,
+                topics=runtime.topics,
+                timeout_s=runtime.config.replay_timeout_s,
+            )
+            async for frame in missed:
+                _REPLAY.inc()
+                yield frame
+        del attachment  # its copies of the ring and positions are not needed any more
+        async for frame in live(sub, runtime.hub.layout):
+            yield frame
+    finally:
+        runtime.hub.unsubscribe(sub)
+        CONNECTED_CLIENTS.dec()
+
+
+async def live(sub: Subscriber, layout: list[int]) -> AsyncIterator[bytes]:
+    """Entries from the subscriber's queue as they arrive, until it is dropped."""
+    while not sub.dropped:
+        if not sub.queue:
+            sub.wake.clear()
+            await sub.wake.wait()
+            continue
+        entry = sub.queue.popleft()
+        frame = entry.frame if sub.floor is None else _above_floor(sub, entry, layout)
+        if frame is None:
+            continue
+        DELIVERY_LATENCY.observe(time.time() - entry.note.produced_at)
+        _LIVE.inc()
+        yield frame
+
+
+def _above_floor(sub: Subscriber, entry: LogEntry, layout: list[int]) -> bytes | None:
+    """A client resumed from an instance ahead of this one: skip what it has, merge ids."""
+    assert sub.floor is not None
+    if entry.offset < sub.floor[entry.topic][entry.partition]:
+        return None  # it got this one before it reconnected
+    position = cursor.decode(entry.event_id, layout)
+    assert position is not None
+    if cursor.dominates(position, sub.floor):
+        sub.floor = None  # this hub has caught up: shared frames from now on
+        return entry.frame
+    return render(entry.note, cursor.encode(cursor.merge(sub.floor, position)))

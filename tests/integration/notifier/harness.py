@@ -1,0 +1,171 @@
+"""A real notifier over real HTTP for the tests, and a small SSE client to read it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from schemas.events import JobProgress
+from services.core.config import Settings
+from services.core.db import plain_url
+from services.notifier.config import NotifierConfig
+from services.notifier.main import create_app
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningNotifier:
+    """One notifier instance served by uvicorn on a loopback port."""
+
+    url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 15)
+
+
+async def start_notifier(
+    settings: Settings, config: NotifierConfig | None = None, *, sndbuf: int | None = None
+) -> RunningNotifier:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if sndbuf is not None:  # accepted sockets inherit it: lets a test stall a client quickly
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(settings, config)
+    server = _Server(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("notifier stopped during start-up")
+        assert time.monotonic() < deadline, "notifier did not start"
+        await asyncio.sleep(0.01)
+    return RunningNotifier(f"http://127.0.0.1:{sock.getsockname()[1]}", server, task)
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass
+class SseReader:
+    """Parses an SSE response into events; comments (heartbeats) are counted."""
+
+    response: httpx.Response
+    comments: int = 0
+    last_id: str | None = None
+    _lines: AsyncIterator[str] | None = field(default=None, repr=False)
+
+    async def next(self, timeout: float = 10.0) -> SseEvent:
+        async with asyncio.timeout(timeout):
+            return await self._next()
+
+    async def _next(self) -> SseEvent:
+        if self._lines is None:
+            self._lines = self.response.aiter_lines()
+        fields: dict[str, str] = {}
+        async for line in self._lines:
+            if line.startswith(":"):
+                self.comments += 1
+            elif line == "":
+                if "data" in fields:
+                    event_id = fields.get("id", self.last_id)
+                    self.last_id = event_id
+                    data = json.loads(fields["data"])
+                    return SseEvent(event_id, fields.get("event", "message"), data)
+            else:
+                name, _, value = line.partition(":")
+                fields[name] = value[1:] if value.startswith(" ") else value
+        raise EOFError("stream ended")
+
+    async def take(self, count: int, timeout: float = 15.0) -> list[SseEvent]:
+        async with asyncio.timeout(timeout):
+            return [await self._next() for _ in range(count)]
+
+
+@contextlib.asynccontextmanager
+async def sse(
+    client: httpx.AsyncClient, url: str, *, token: str | None = None, last_id: str | None = None
+) -> AsyncIterator[SseReader]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    async with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield SseReader(response)
+
+
+async def insert_job(
+    db_url: str,
+    user_id: str,
+    *,
+    status: str = "pending",
+    progress: int = 0,
+    outputs: list[dict[str, Any]] | None = None,
+    error_message: str | None = None,
+) -> str:
+    """A ``jobs`` row as the projector would have written it (test setup only)."""
+    job_id = str(uuid.uuid4())
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        await conn.execute(
+            "INSERT INTO jobs (id, user_id, original_filename, file_path, status, progress,"
+            " outputs, error_message) VALUES ($1, $2, 'a.mp4', $3, $4, $5, $6::jsonb, $7)",
+            job_id,
+            user_id,
+            f"sources/{job_id}/source",
+            status,
+            progress,
+            json.dumps(outputs or []),
+            error_message,
+        )
+    finally:
+        await conn.close()
+    return job_id
+
+
+def tick(job_id: str, progress: int, stage: str = "transcode") -> JobProgress:
+    return JobProgress(
+        job_id=job_id, attempt=1, progress=progress, stage=stage, fps=30.0, eta_s=5.0
+    )
+
+
+async def wait_for(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll an (async) predicate until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)

@@ -1,0 +1,104 @@
+"""Access control holds before any stream opens: 401 for bad tokens, 404 for others' jobs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+import jwt
+import pytest
+
+from services.core.tokens import AUDIENCE, ISSUER, issue_access_token
+from tests.integration.notifier.conftest import StartNotifier
+from tests.integration.notifier.harness import RunningNotifier, insert_job, sse
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(user_id: str, **changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user_id, "role": "user", "iss": ISSUER, "aud": AUDIENCE}
+    claims |= {"iat": now, "exp": now + 600}
+    return claims | changes
+
+
+def bad_tokens(secret: str, user_id: str) -> dict[str, str]:
+    return {
+        "expired": issue_access_token(secret, user_id, "user", ttl_s=-60),
+        "forged": issue_access_token("another-secret-" + "x" * 40, user_id, "user"),
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(user_id))}.",
+        "wrong audience": jwt.encode(_claims(user_id, aud="somebody-else"), secret, "HS256"),
+        "wrong issuer": jwt.encode(_claims(user_id, iss="elsewhere"), secret, "HS256"),
+        "garbage": "not-a-token",
+    }
+
+
+@pytest.fixture
+async def notifier(notifiers: StartNotifier) -> RunningNotifier:
+    return await notifiers()
+
+
+async def test_bad_tokens_get_401_before_the_stream_opens(
+    notifier: RunningNotifier, http: httpx.AsyncClient, test_env: dict[str, str], db_url: str
+) -> None:
+    user = str(uuid.uuid4())
+    job = await insert_job(db_url, user)
+    for path in ("/events", f"/jobs/{job}/events"):
+        response = await http.get(notifier.url + path)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+        for name, bad in bad_tokens(test_env["JWT_SECRET"], user).items():
+            for how in (
+                {"headers": {"Authorization": f"Bearer {bad}"}},
+                {"params": {"access_token": bad}},
+            ):
+                response = await http.get(notifier.url + path, **how)  # type: ignore[arg-type]
+                assert response.status_code == 401, (path, name)
+                assert set(response.json()["error"]) == {"code", "message"}
+
+
+async def test_another_users_job_is_404_and_an_admin_may_follow_it(
+    notifier: RunningNotifier, http: httpx.AsyncClient, token: Callable[..., str], db_url: str
+) -> None:
+    owner, other = str(uuid.uuid4()), str(uuid.uuid4())
+    job = await insert_job(db_url, owner)
+    for url in (
+        f"/jobs/{job}/events",
+        f"/events?job_id={job}",
+        f"/jobs/{uuid.uuid4()}/events",
+        "/jobs/nope/events",
+    ):
+        response = await http.get(
+            notifier.url + url, headers={"Authorization": f"Bearer {token(other)}"}
+        )
+        assert response.status_code == 404, url
+        assert response.json() == {"error": {"code": "not_found", "message": "job not found"}}
+    response = await http.get(
+        f"{notifier.url}/events?user_id={owner}",
+        headers={"Authorization": f"Bearer {token(other)}"},
+    )
+    assert response.status_code == 403
+    async with sse(
+        http, f"{notifier.url}/jobs/{job}/events", token=token(other, "admin")
+    ) as stream:
+        assert (await stream.next()).data["job_id"] == job
+
+
+async def test_ops_routes(notifier: RunningNotifier, http: httpx.AsyncClient) -> None:
+    health = await http.get(f"{notifier.url}/notifier/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    metrics = (await http.get(f"{notifier.url}/notifier/metrics")).text
+    for name in (
+        "vidpipe_notifier_connected_clients",
+        "vidpipe_notifier_events_delivered_total",
+        "vidpipe_notifier_clients_dropped_total",
+        "vidpipe_notifier_delivery_latency_seconds_bucket",
+    ):
+        assert name in metrics

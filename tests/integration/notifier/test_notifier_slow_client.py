@@ -1,0 +1,120 @@
+"""A stalled client neither delays a fast one nor grows memory: it is dropped, then resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+from prometheus_client import REGISTRY
+
+from services.notifier.config import NotifierConfig
+from tests.integration.notifier.conftest import Publish, StartNotifier
+from tests.integration.notifier.harness import insert_job, sse, tick, wait_for
+
+EVENTS = 200
+STAGE = "s" * 4000  # big events fill the stalled client's socket buffers quickly
+
+
+def read_progress(url: str, token: str, count: int, connected: threading.Event) -> list[int]:
+    """A blocking SSE client: the progress of ``count`` events after the snapshot."""
+    progress: list[int] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.stream("GET", url, headers=headers, timeout=20) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line[5:])
+                if data.get("snapshot"):
+                    connected.set()
+                else:
+                    progress.append(data["progress"])
+                    if len(progress) == count:
+                        break
+    return progress
+
+
+def dropped() -> float:
+    return REGISTRY.get_sample_value("vidpipe_notifier_clients_dropped_total") or 0.0
+
+
+def stalled_client(url: str, path: str, token: str) -> socket.socket:
+    """Sends the request, then reads nothing (a tiny receive buffer stalls it sooner)."""
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname or "", parts.port or 80))
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    sock.sendall(request.encode())
+    sock.setblocking(False)
+    return sock
+
+
+async def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = bytearray()
+    async with asyncio.timeout(timeout):
+        while chunk := await loop.sock_recv(sock, 65536):
+            data += chunk
+    return bytes(data)
+
+
+def sse_ids_and_progress(raw: bytes) -> list[tuple[str, int | None]]:
+    """Complete events of a chunked HTTP response that may end mid-chunk."""
+    body = raw.partition(b"\r\n\r\n")[2]
+    text = bytearray()
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size:
+            break
+        text += rest[:size]
+        body = rest[size + 2 :]
+    events = []
+    for block in text.decode().split("\n\n")[:-1]:
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "id" in fields:
+            progress = fields["data"].partition('"progress":')[2].split(",")[0]
+            events.append((fields["id"], int(progress) if progress.isdigit() else None))
+    return events
+
+
+async def test_a_stalled_client_does_not_delay_a_fast_one(
+    notifiers: StartNotifier,
+    publish: Publish,
+    token: Callable[..., str],
+    http: httpx.AsyncClient,
+    db_url: str,
+) -> None:
+    user = str(uuid.uuid4())
+    job = await insert_job(db_url, user, status="processing")
+    config = NotifierConfig(queue_size=32, send_timeout_s=1.0)
+    notifier = await notifiers(config, sndbuf=65536)  # caps what the kernel absorbs
+    path = f"/jobs/{job}/events"
+    drops = dropped()
+    stalled = stalled_client(notifier.url, path, token(user))
+    connected = threading.Event()
+    # The fast client reads in its own thread, as a separate browser would: sharing the
+    # server's event loop would make it as slow as the test's loop, not as fast as a client.
+    fast = asyncio.create_task(
+        asyncio.to_thread(read_progress, notifier.url + path, token(user), EVENTS, connected)
+    )
+    try:
+        await asyncio.to_thread(connected.wait, 10)
+        await publish(*[tick(job, n % 100, STAGE) for n in range(EVENTS)])
+        assert await fast == [n % 100 for n in range(EVENTS)]
+        await wait_for(lambda: dropped() > drops, what="the stalled client to be dropped")
+        raw = await read_until_closed(stalled, timeout=20)  # the server closed it
+    finally:
+        stalled.close()
+    received = sse_ids_and_progress(raw)
+    assert 1 <= len(received) < EVENTS + 1, "it got the snapshot and some events, not all"
+    # it resumes from the last event it did get: the rest, once each
+    async with sse(http, notifier.url + path, token=token(user), last_id=received[-1][0]) as back:
+        rest = await back.take(EVENTS + 1 - len(received), timeout=20)
+    progress = [p for _, p in received[1:]] + [e.data["progress"] for e in rest]
+    assert progress == [n % 100 for n in range(EVENTS)]
