@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
+from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
@@ -84,9 +85,14 @@ async def serve(app: object, host: str, port: int, *, grace_s: int = 10) -> None
         lifespan="on",
     )
     server = _Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+        AppStatus.should_exit = True  # open SSE streams end now instead of holding shutdown
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        loop.add_signal_handler(sig, stop)
     await server.serve()
     if not server.started:
         raise RuntimeError(f"could not serve on {host}:{port}")
