@@ -130,6 +130,10 @@ class RetryScheduled(Event):
     not_before: datetime = Field(description="Earliest time the attempt may start (UTC).")
     reason: str = Field(description="Why: the previous error, or 'requested by user'.")
     requested_by: str | None = Field(default=None, description="User id for a manual retry.")
+    processing_options: dict[str, Any] | None = Field(
+        default=None,
+        description="Options of the attempt, so a worker that never saw the submission can run it.",
+    )
 
 
 class CancelRequested(Event):

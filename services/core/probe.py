@@ -24,6 +24,8 @@ ProbeErrorCode = Literal["empty", "not_found", "not_media", "no_video_stream", "
 _MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers of single pictures: a PNG or JPEG is an image, not a video.
 _IMAGE_FORMATS = frozenset({"image2", "image2pipe", "mpjpeg", "jpegxl_anim"})
+# Text-art "video" demuxers read almost any bytes (by extension, e.g. .bin): not uploads' videos.
+_TEXT_ART_FORMATS = frozenset({"bin", "xbin", "adf", "idf", "tty"})
 
 
 class ProbeError(Exception):
@@ -83,6 +85,8 @@ def _describe(container: av.container.InputContainer) -> MediaInfo:
     format_name = container.format.name
     if format_name in _IMAGE_FORMATS or format_name.endswith("_pipe"):
         raise ProbeError("not_media", f"this is a still image ({format_name}), not a video")
+    if format_name in _TEXT_ART_FORMATS:
+        raise ProbeError("not_media", "not a video file (the bytes read as text art)")
     stream = _video_stream(container)
     if stream is None:
         what = "audio only" if container.streams.audio else "no video stream"

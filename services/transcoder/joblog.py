@@ -1,0 +1,105 @@
+"""What the transcoder knows about jobs from the log, and what it should do about each record.
+
+Pure: no I/O. A worker reads its partitions from the committed offset, so it may meet a job in
+the middle of its life (a retry or reprocess of a job whose submission was committed long
+ago): :func:`fold` seeds such jobs from the events that carry enough to run them and ignores
+the rest. Illegal or stale events (duplicates from at-least-once delivery, late events of an
+abandoned attempt) leave the state unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from schemas.events import (
+    CancelRequested,
+    Event,
+    JobDeleted,
+    JobSubmitted,
+    ReprocessRequested,
+    RetryScheduled,
+)
+from services.core.jobstate import IllegalTransition, JobState, apply
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = frozenset({JobSubmitted.type, RetryScheduled.type, ReprocessRequested.type})
+STOPS = frozenset({CancelRequested.type, JobDeleted.type})
+
+
+def fold(state: JobState | None, event: Event) -> JobState | None:
+    """The state after ``event``; unchanged when the event is illegal for it."""
+    try:
+        return apply(state, event)
+    except IllegalTransition as exc:
+        if state is None:
+            return _seed(event)
+        log.debug("ignored %s for job %s: %s", event.type, event.job_id, exc)
+        return state
+
+
+def _seed(event: Event) -> JobState | None:
+    """A state for a job first met mid-life, when the event says enough to run it."""
+    if isinstance(event, ReprocessRequested):
+        return JobState(event.job_id, "pending", processing_options=dict(event.processing_options))
+    if isinstance(event, RetryScheduled) and event.processing_options is not None:
+        return JobState(
+            event.job_id,
+            "pending",
+            attempt=event.attempt - 1,
+            processing_options=dict(event.processing_options),
+            retry_not_before=event.not_before,
+        )
+    return None
+
+
+Action = Literal["run", "cancel", "retry_orphan", "nothing"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about a job, judged from its state once the log has been read up to now."""
+
+    action: Action
+    attempt: int = 0
+    not_before: datetime | None = None
+
+
+def decide(state: JobState | None, *, running_here: bool) -> Decision:
+    """Decide for a job whose latest trigger (or the end of catch-up) was just read.
+
+    ``running_here``: this worker already queued or runs the job, so nothing new starts.
+    A job ``processing`` that nobody here runs was left by a lost worker.
+    """
+    if state is None or state.deleted or running_here:
+        return Decision("nothing")
+    if state.status == "pending":
+        if state.cancel_requested:
+            return Decision("cancel", attempt=state.attempt)
+        return Decision("run", attempt=state.attempt + 1, not_before=state.retry_not_before)
+    if state.status == "processing":
+        if state.cancel_requested:
+            return Decision("cancel", attempt=state.attempt)
+        return Decision("retry_orphan", attempt=state.attempt)
+    return Decision("nothing")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for retryable failures: base, 2*base, 4*base... up to a cap."""
+
+    max_attempts: int = 3
+    base_delay_s: float = 5.0
+    max_delay_s: float = 300.0
+
+    def delay(self, failed_attempt: int) -> timedelta:
+        """Wait before the attempt after ``failed_attempt`` (1-based)."""
+        seconds = self.base_delay_s * (2 ** max(failed_attempt - 1, 0))
+        return timedelta(seconds=min(seconds, self.max_delay_s))
+
+    def may_retry(self, failed_attempt: int) -> bool:
+        """Whether another automatic attempt follows ``failed_attempt``."""
+        return failed_attempt < self.max_attempts

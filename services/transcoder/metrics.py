@@ -1,0 +1,24 @@
+"""The transcoder's Prometheus metrics (process-wide, on the default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.core.metrics import JOB_DURATION_BUCKETS
+
+JOBS_PROCESSED = Counter(
+    "jobs_processed_total",
+    "Attempts that ended, by outcome (completed, failed, retried, cancelled).",
+    ["status", "worker_id"],
+)
+STAGE_DURATION = Histogram(
+    "job_processing_duration_seconds",
+    "Wall time of pipeline stages ('job' for a whole attempt).",
+    ["operation"],
+    buckets=JOB_DURATION_BUCKETS,
+)
+IN_FLIGHT = Gauge("transcoder_jobs_in_flight", "Jobs running now in this process.")
+QUEUED = Gauge("transcoder_jobs_queued", "Jobs read and waiting for a free slot or a retry time.")
+CONSUMER_LAG = Gauge(
+    "transcoder_consumer_lag", "Records behind the end of the partition.", ["partition"]
+)

@@ -1,0 +1,136 @@
+"""Wiring of one transcoder process: clients, the pool, both consumers, ops server, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from services.core.config import Settings, resolve_ffmpeg
+from services.core.endpoints import resolve
+from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer, wait_for_broker
+from services.core.metrics import serve_ops
+from services.core.storage import open_store
+from services.transcoder.consumer import JobsConsumer
+from services.transcoder.joblog import RetryPolicy
+from services.transcoder.pipeline import Pipeline
+from services.transcoder.pool import JobPool
+from services.transcoder.stops import assign_all_from_end, tail_stops
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TranscoderConfig:
+    """Knobs of the transcoder beyond the shared settings (command-line flags)."""
+
+    grace_period_s: float = 30.0
+    rebalance_grace_s: float = 10.0
+    stall_timeout_s: float = 300.0
+    max_attempts: int = 3
+    retry_base_delay_s: float = 5.0
+    session_timeout_ms: int = 10000
+
+
+def process_id() -> str:
+    """``host:pid``: the worker id of this process (slots append ``/N``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Transcoder:
+    """One worker process of the ``transcoder`` group."""
+
+    def __init__(self, settings: Settings, config: TranscoderConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.process_id = process_id()
+        self.ops_port: int | None = None
+        self._jobs: JobsConsumer | None = None
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then a graceful shutdown within the grace period."""
+        settings, config = self.settings, self.config
+        bootstrap = settings.kafka_bootstrap_servers or resolve(settings).kafka_bootstrap_servers
+        await wait_for_broker(bootstrap)
+        await ensure_topics(bootstrap, topic_prefix=settings.topic_prefix)
+        topic = settings.topic("video.jobs")
+        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        publisher = KafkaEventPublisher(
+            bootstrap, topic_prefix=settings.topic_prefix, client_id=self.process_id
+        )
+        policy = RetryPolicy(config.max_attempts, config.retry_base_delay_s)
+        pipeline = Pipeline(
+            store,
+            publisher,
+            resolve_ffmpeg(settings.ffmpeg_path),
+            policy,
+            stall_timeout_s=config.stall_timeout_s,
+            process_id=self.process_id,
+        )
+        group = make_consumer(
+            bootstrap,
+            group_id=settings.group("transcoder"),
+            client_id=self.process_id,
+            session_timeout_ms=config.session_timeout_ms,
+            rebalance_timeout_ms=int((config.rebalance_grace_s + 20) * 1000),
+        )
+        tail = make_consumer(bootstrap, group_id=None, client_id=f"{self.process_id}-stops")
+        jobs = self._jobs = JobsConsumer(
+            group,
+            JobPool,
+            pipeline,
+            publisher,
+            capacity=settings.worker_count,
+            rebalance_grace_s=config.rebalance_grace_s,
+        )
+        await publisher.start()
+        ops = await serve_ops(settings.host, settings.ops_port, self.health)
+        self.ops_port = ops.port
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await tail.start()
+            await assign_all_from_end(tail, topic)
+            group.subscribe([topic], listener=jobs)
+            await group.start()
+            log.info("transcoder %s ready; ops on port %d", self.process_id, ops.port)
+            tasks = [
+                asyncio.create_task(tail_stops(tail, jobs.pool), name="stops"),
+                asyncio.create_task(self._watchdog(jobs), name="watchdog"),
+            ]
+            while not stop.is_set():
+                await jobs.poll_once()
+            await jobs.shutdown(config.grace_period_s)
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await jobs.pool.release(list(jobs.views), 0)
+            await group.stop()
+            await tail.stop()
+            await publisher.stop()
+            await ops.stop()
+            store.close()
+
+    async def _watchdog(self, jobs: JobsConsumer) -> None:
+        """Fail (retryably) running jobs whose progress has not moved for the stall timeout."""
+        timeout = self.config.stall_timeout_s
+        while True:
+            await asyncio.sleep(min(max(timeout / 4, 0.05), 5.0))
+            for job_id in jobs.pool.stalled(timeout):
+                log.warning("no progress for %.1fs: failing", timeout, extra={"job_id": job_id})
+                jobs.pool.stop(job_id, "stalled")
+
+    async def health(self) -> dict[str, Any]:
+        """``/health``: ok once consuming, with what runs here."""
+        jobs = self._jobs
+        return {
+            "status": "ok" if jobs is not None else "starting",
+            "worker_id": self.process_id,
+            "in_flight": jobs.pool.running if jobs else 0,
+            "partitions": sorted(tp.partition for tp in jobs.views) if jobs else [],
+        }

@@ -1,0 +1,237 @@
+"""The body of each pipeline stage: where the source is read, probed and turned into outputs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.events import JobOutput, JobStarted
+from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from services.core.probe import MediaInfo, ProbeError, probe
+from services.core.storage import ObjectNotFound
+from services.transcoder import commands
+from services.transcoder.ffmpeg import FfmpegFailed, Tick, run_ffmpeg
+
+if TYPE_CHECKING:
+    from services.transcoder.pipeline import Attempt, Pipeline
+
+
+class JobError(Exception):
+    """An attempt failed; ``retryable`` says whether another attempt could succeed."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass
+class StageContext:
+    """What the stages of one attempt share."""
+
+    job_id: str
+    attempt: int
+    raw_options: dict[str, Any]
+    scratch: Path
+    pipeline: Pipeline
+    job: Attempt
+    uploaded: list[str] = field(default_factory=list)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.scratch / "out"
+
+
+def source_key(job_id: str) -> str:
+    """Where ingest stores a job's upload."""
+    return f"sources/{job_id}/source"
+
+
+def output_key(job_id: str, name: str) -> str:
+    """Deterministic key of an output: a rerun overwrites it."""
+    return f"outputs/{job_id}/{name}"
+
+
+async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]]:
+    """Every stage in order; returns the outputs and the job's metadata."""
+    stage = ctx.pipeline.timed_stage
+    job = ctx.job
+    await ctx.pipeline.emit(
+        job, JobStarted(job_id=ctx.job_id, worker_id=job.worker_id, attempt=ctx.attempt)
+    )
+    await stage(ctx, "intake", lambda: _intake(ctx))
+    source, info, options = await stage(ctx, "validate", lambda: _validate(ctx))
+    ctx.out_dir.mkdir()
+    await stage(ctx, "metadata", lambda: _metadata(ctx, source, info))
+    main = commands.main_command(source, ctx.out_dir, options, info)
+    await stage(ctx, "transcode", lambda: _transcode(ctx, main))
+    preview = commands.preview_command(source, ctx.out_dir, info)
+    await stage(ctx, "preview", lambda: _ffmpeg_stage(ctx, "preview", preview))
+    names = [*main.outputs, commands.Output("thumbnail.jpg", "image/jpeg")]
+    names += list(preview.outputs)
+    analytics = await stage(ctx, "analytics", lambda: _analytics(ctx, source, main, names))
+    outputs = await stage(ctx, "store", lambda: _store(ctx, names))
+    return outputs, {"source": info.as_metadata() | {"rotation": info.rotation}, **analytics}
+
+
+async def _intake(ctx: StageContext) -> tuple[dict[str, Any], None]:
+    return {"worker_id": ctx.job.worker_id, "attempt": ctx.attempt}, None
+
+
+async def _validate(
+    ctx: StageContext,
+) -> tuple[dict[str, Any], tuple[Path, MediaInfo, ProcessingOptions]]:
+    try:
+        options = parse_options(ctx.raw_options)
+    except InvalidOptions as exc:
+        raise JobError("invalid_options", str(exc), retryable=False) from None
+    store = ctx.pipeline.store
+    key = source_key(ctx.job_id)
+    local = store.local_path(key)
+    if local is not None and await asyncio.to_thread(local.is_file):
+        source = local  # no copy on local storage: ffmpeg reads the stored file
+    else:
+        source = ctx.scratch / "source"
+        try:
+            await store.get_to_file(key, source)
+        except ObjectNotFound:
+            raise JobError(
+                "source_missing", "the uploaded source no longer exists", retryable=False
+            ) from None
+    try:
+        info = await asyncio.to_thread(probe, str(source))
+    except ProbeError as exc:
+        raise JobError("invalid_input", exc.message, retryable=False) from None
+    if options.format == "m4a" and not info.has_audio:
+        raise JobError(
+            "invalid_options",
+            "the audio preset needs a source with an audio track",
+            retryable=False,
+        )
+    metadata = {
+        "format": info.format_name,
+        **info.as_metadata(),
+        "options": options.to_event_dict(),
+    }
+    return metadata, (source, info, options)
+
+
+async def _metadata(
+    ctx: StageContext, source: Path, info: MediaInfo
+) -> tuple[dict[str, Any], None]:
+    at = commands.thumbnail_time(info)
+    try:
+        await run_ffmpeg(
+            ctx.pipeline.ffmpeg, commands.thumbnail_command(source, ctx.out_dir, info, at)
+        )
+        if not (ctx.out_dir / "thumbnail.jpg").exists():
+            raise FfmpegFailed(1, "no frame at the poster time")
+    except FfmpegFailed as exc:
+        if exc.killed:
+            raise _ffmpeg_error(exc) from None
+        at = 0.0  # a seek past the last decodable frame: take the first one
+        await _ffmpeg_stage(
+            ctx, "metadata", commands.thumbnail_command(source, ctx.out_dir, info, at)
+        )
+    metadata = {
+        **info.as_metadata(),
+        "rotation": info.rotation,
+        "format": info.format_name,
+        "has_audio": info.has_audio,
+        "thumbnail_at_s": at,
+    }
+    return metadata, None
+
+
+async def _transcode(ctx: StageContext, command: commands.Command) -> tuple[dict[str, Any], None]:
+    progress = ctx.job.progress
+    assert progress is not None
+    total = command.media_seconds
+
+    async def on_tick(tick: Tick) -> None:
+        fraction = 0.0
+        if total and tick.out_time_s is not None:
+            fraction = tick.out_time_s / total
+        await progress.update("transcode", fraction, fps=tick.fps, speed=tick.speed)
+
+    try:
+        await run_ffmpeg(ctx.pipeline.ffmpeg, command, on_tick)
+    except FfmpegFailed as exc:
+        raise _ffmpeg_error(exc) from None
+    return {"outputs": [o.name for o in command.outputs], "media_seconds": total}, None
+
+
+async def _ffmpeg_stage(
+    ctx: StageContext, stage: str, command: commands.Command
+) -> tuple[dict[str, Any], None]:
+    try:
+        await run_ffmpeg(ctx.pipeline.ffmpeg, command)
+    except FfmpegFailed as exc:
+        raise _ffmpeg_error(exc) from None
+    return {"outputs": [o.name for o in command.outputs]}, None
+
+
+def _ffmpeg_error(exc: FfmpegFailed) -> JobError:
+    if exc.killed:
+        return JobError("ffmpeg_killed", str(exc), retryable=True)
+    return JobError(
+        "transcode_failed",
+        f"ffmpeg could not process the video: {exc.stderr.strip()[-300:]}",
+        retryable=False,
+    )
+
+
+async def _analytics(
+    ctx: StageContext, source: Path, main: commands.Command, outputs: list[commands.Output]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    def measure() -> dict[str, Any]:
+        source_size = source.stat().st_size
+        files = [p for p in ctx.out_dir.rglob("*") if p.is_file()]
+        total = sum(p.stat().st_size for p in files)
+        main_dir_files = [
+            p
+            for p in files
+            if p.relative_to(ctx.out_dir).parts[0] in {o.name.split("/")[0] for o in main.outputs}
+        ]
+        main_size = sum(p.stat().st_size for p in main_dir_files)
+        seconds = main.media_seconds or 0.0
+        sizes = {o.name: (ctx.out_dir / o.name).stat().st_size for o in outputs}
+        return {
+            "source_size_bytes": source_size,
+            "output_sizes_bytes": sizes,
+            "output_total_bytes": total,
+            "main_output_bytes": main_size,
+            "main_bitrate_bps": int(main_size * 8 / seconds) if seconds else None,
+            "compression_ratio": round(source_size / main_size, 3) if main_size else None,
+            "files": len(files),
+        }
+
+    figures = await asyncio.to_thread(measure)
+    return figures, {"analytics": figures}
+
+
+async def _store(
+    ctx: StageContext, named: list[commands.Output]
+) -> tuple[dict[str, Any], list[JobOutput]]:
+    store = ctx.pipeline.store
+    types = {o.name: o.content_type for o in named}
+    files = await asyncio.to_thread(
+        lambda: sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())
+    )
+    stored: dict[str, JobOutput] = {}
+    total = 0
+    for path in files:
+        name = path.relative_to(ctx.out_dir).as_posix()
+        key = output_key(ctx.job_id, name)
+        ctx.uploaded.append(key)
+        obj = await store.put_file(key, path, content_type=types.get(name))
+        total += obj.size_bytes
+        if name in types:
+            stored[name] = JobOutput(
+                name=name, key=key, content_type=types[name], size_bytes=obj.size_bytes
+            )
+    outputs = [stored[o.name] for o in named if o.name in stored]
+    return {"files": len(files), "bytes": total}, outputs

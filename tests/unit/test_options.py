@@ -1,0 +1,113 @@
+"""``schemas.options``: presets, explicit fields, readable refusals, a stable JSON form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.options import PRESETS, InvalidOptions, parse_options
+
+
+def test_no_options_mean_h264_720p() -> None:
+    for raw in (None, {}, ""):
+        options = parse_options(raw)
+        assert (options.preset, options.format, options.height) == ("h264-720p", "mp4", 720)
+        assert (options.video_codec, options.audio_codec, options.crf) == ("h264", "aac", 23)
+
+
+@pytest.mark.parametrize(
+    ("preset", "fmt", "video", "audio", "height"),
+    [
+        ("h264-480p", "mp4", "h264", "aac", 480),
+        ("h264-720p", "mp4", "h264", "aac", 720),
+        ("h264-1080p", "mp4", "h264", "aac", 1080),
+        ("vp9-720p", "webm", "vp9", "opus", 720),
+        ("hls", "hls", "h264", "aac", None),
+        ("audio", "m4a", None, "aac", None),
+    ],
+)
+def test_presets(preset: str, fmt: str, video: str | None, audio: str, height: int | None) -> None:
+    options = parse_options({"preset": preset})
+    assert (options.format, options.video_codec, options.audio_codec) == (fmt, video, audio)
+    assert options.height == height
+    assert parse_options(preset) == options
+    assert options.ladder == ((360, 480, 720) if preset == "hls" else ())
+
+
+def test_explicit_fields_and_overrides() -> None:
+    options = parse_options(
+        {
+            "format": "webm",
+            "width": "640",
+            "video_bitrate": "1.5M",
+            "audio_bitrate": "96k",
+            "fps": 24,
+            "trim_start": 1,
+            "trim_end": 4.5,
+        }
+    )
+    assert (options.video_codec, options.width, options.height) == ("vp9", 640, None)
+    assert (options.video_bitrate, options.crf, options.audio_bitrate) == (1_500_000, None, 96_000)
+    assert (options.fps, options.trim_start, options.trim_end) == (24.0, 1.0, 4.5)
+    assert parse_options({"video_codec": "vp9"}).format == "webm"
+    assert parse_options({"preset": "h264-480p", "crf": 28}).crf == 28
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ({"preset": "4k"}, "preset", "h264-480p"),
+        ({"format": "avi"}, "format", "mp4"),
+        ({"crf": 70}, "crf", "0..51"),
+        ({"format": "webm", "crf": 64}, "crf", "0..63"),
+        ({"crf": 20, "video_bitrate": "1M"}, "crf", "not both"),
+        ({"video_bitrate": "fast"}, "video_bitrate", "not a bitrate"),
+        ({"width": 8}, "width", "16..7680"),
+        ({"height": 480.5}, "height", "whole number"),
+        ({"fps": True}, "fps", "not a number"),
+        ({"trim_start": 5, "trim_end": 2}, "trim_end", "greater than trim_start"),
+        ({"format": "webm", "video_codec": "h264"}, "video_codec", "'vp9'"),
+        ({"preset": "audio", "height": 480}, "height", "audio only"),
+        ({"preset": "hls", "format": "mp4"}, "format", "'hls'"),
+        ({"ladder": [360]}, "ladder", "only the hls"),
+        ({"resolution": "720p"}, "resolution", "unknown option"),
+    ],
+)
+def test_refusals_name_the_field(raw: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(InvalidOptions) as caught:
+        parse_options(raw)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"processing_options.{field}: ")
+    assert words in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(InvalidOptions, match="JSON object"):
+        parse_options([1, 2])  # type: ignore[arg-type]
+
+
+raw_options = st.fixed_dictionaries(
+    {},
+    optional={
+        "preset": st.sampled_from(sorted(PRESETS)),
+        "crf": st.integers(0, 51),
+        "height": st.integers(16, 4320),
+        "fps": st.floats(1, 120),
+        "trim_start": st.floats(0, 10),
+        "audio_bitrate": st.integers(16_000, 512_000),
+    },
+)
+
+
+@given(raw_options)
+def test_event_dict_round_trips(raw: dict[str, Any]) -> None:
+    try:
+        options = parse_options(raw)
+    except InvalidOptions:
+        return  # e.g. a height on the audio preset
+    assert parse_options(options.to_event_dict()) == options
+    assert options.model_config.get("frozen")

@@ -1,0 +1,91 @@
+"""``services.core.probe`` on real files made by the bundled ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from services.core.config import resolve_ffmpeg
+from services.core.probe import ProbeError, probe
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([resolve_ffmpeg(None), "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("probe")
+    video = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=1"]
+    sine = ["-f", "lavfi", "-i", "sine=duration=1"]
+    ffmpeg(
+        *video, *sine, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-shortest", str(root / "av.mp4")
+    )
+    ffmpeg(*video, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(root / "silent.mp4"))
+    ffmpeg(
+        "-display_rotation",
+        "90",
+        "-i",
+        str(root / "silent.mp4"),
+        "-c",
+        "copy",
+        str(root / "rot.mp4"),
+    )
+    ffmpeg(*video, "-frames:v", "1", str(root / "still.png"))
+    ffmpeg(*sine, str(root / "sound.m4a"))
+    data = (root / "av.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (root / "noise.bin").write_bytes(bytes(range(256)) * 100)
+    (root / "doc.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (root / "empty.mp4").write_bytes(b"")
+    return root
+
+
+def test_describes_a_video(media: Path) -> None:
+    info = probe(str(media / "av.mp4"))
+    assert (info.width, info.height, info.video_codec, info.audio_codec) == (
+        160,
+        120,
+        "h264",
+        "aac",
+    )
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)
+    assert info.fps == pytest.approx(15)
+    assert info.bitrate and info.has_video and info.has_audio and info.rotation == 0
+    assert set(info.as_metadata()) == {
+        "duration_s",
+        "width",
+        "height",
+        "video_codec",
+        "audio_codec",
+        "fps",
+        "bitrate",
+    }
+
+
+def test_no_audio_and_rotation(media: Path) -> None:
+    assert probe(str(media / "silent.mp4")).audio_codec is None
+    rotated = probe(str(media / "rot.mp4"))
+    assert (rotated.rotation, rotated.width, rotated.height) == (90, 120, 160)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("still.png", "not_media"),
+        ("sound.m4a", "no_video_stream"),
+        ("noise.bin", "not_media"),
+        ("doc.pdf", "not_media"),
+        ("empty.mp4", "empty"),
+        ("missing.mp4", "not_found"),
+        ("truncated.mp4", None),
+    ],
+)
+def test_refuses_what_is_not_a_decodable_video(media: Path, name: str, code: str | None) -> None:
+    with pytest.raises(ProbeError) as caught:
+        probe(str(media / name))
+    if code is not None:
+        assert caught.value.code == code
+    assert str(media) not in caught.value.message  # no server paths in messages for users
