@@ -156,6 +156,8 @@ async def _retry(request: Request, rt: Runtime, principal: Principal, row: Any) 
             not_before=datetime.now(UTC),
             reason="requested by user",
             requested_by=principal.user_id,
+            # a worker that never saw this job's submission still knows what to run
+            processing_options=dict(row.processing_options or {}),
         )
     ]
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 BUCKET = "vidpipe-contract"
 CHUNK = 64 * 1024
 MIB = 1024 * 1024
+
+
 @dataclass
 class Backend:
     store: ObjectStore
