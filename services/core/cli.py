@@ -39,6 +39,11 @@ def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.Argu
     tap.add_argument("--type", dest="event_type", help="only events of this CloudEvents type")
     tap.add_argument("--max", dest="max_records", type=int, help="stop after N records")
     tap.add_argument("--idle-exit", type=float, help="stop after N seconds without records")
+    from services.projector import replay  # the command lives with the projector
+
+    replay.add_arguments(
+        commands.add_parser("replay", help="reprocess selected jobs (reprocess_requested)")
+    )
     if any(s.name == "ingest" for s in services):
         from services.ingest import users_cli
 
@@ -81,6 +86,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _migrate(settings)
     if args.command == "tap":
         return await _tap(settings, args)
+    if args.command == "replay":
+        from services.projector import replay
+
+        return await replay.run(settings, args)
     if args.command == "user":
         from services.ingest import users_cli
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
@@ -84,6 +84,9 @@ def jobs_table(name: str, meta: MetaData) -> Table:
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("last_event_id", String(64)),
         Column("event_count", Integer, nullable=False, server_default="0"),
+        # ids of the events already applied: a redelivered event is a no-op.
+        # Last column on purpose: a rebuilt table must have the migrated column order.
+        Column("applied_event_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
         Index(f"ix_{name}_user_created", "user_id", "created_at", "id"),
         Index(f"ix_{name}_status_created", "status", "created_at"),
     )

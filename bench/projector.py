@@ -1,0 +1,195 @@
+"""Projector throughput: 200,000 lifecycle events for 20,000 jobs, from offset 0 to caught up.
+
+    python bench/projector.py [--jobs 20000] [--stages 7]
+
+Starts its own embedded broker and PostgreSQL, fills ``video.jobs``, runs the live projector
+(``services.projector.service.run_projector``) and times it from the moment it is assigned its
+partitions until its stored offsets reach the end of the log. Then, in the same run, copies the
+resulting rows into empty tables with a raw asyncpg ``COPY`` as the floor to compare with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from schemas.envelope import Envelope, encode
+from schemas.events import Event, JobCompleted, JobOutput, JobStarted, JobSubmitted, StageCompleted
+from services.core.config import Settings
+from services.core.db import migrate, plain_url
+from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from services.core.endpoints import Endpoints
+from services.core.kafka import ensure_topics
+from services.projector.service import run_projector
+
+STAGES = ("intake", "validate", "metadata", "transcode", "thumbnail", "preview", "package")
+WAVE = 1000  # jobs in flight at once: their events interleave in the log as in production
+
+
+def job_events(n: int, stages: int) -> list[Event]:
+    job = str(uuid.UUID(int=n + 1))
+    worker = f"transcoder-{n % 4}"
+    events: list[Event] = [
+        JobSubmitted(
+            job_id=job,
+            user_id=str(uuid.UUID(int=(n % 97) + 10**9)),
+            original_filename=f"v{n}.mp4",
+            source_key=f"sources/{job}/v{n}.mp4",
+            source_size=10_000_000 + n,
+            source_sha256="0" * 64,
+            processing_options={"preset": f"web-{n % 3}"},
+            source_metadata={"duration_s": 30.0, "width": 1920, "height": 1080},
+        ),
+        JobStarted(job_id=job, worker_id=worker, attempt=1),
+    ]
+    events += [
+        StageCompleted(
+            job_id=job,
+            worker_id=worker,
+            attempt=1,
+            operation=STAGES[i % len(STAGES)],
+            status="ok",
+            duration_ms=100 + i,
+            metadata={"i": i},
+        )
+        for i in range(stages)
+    ]
+    events.append(
+        JobCompleted(
+            job_id=job,
+            worker_id=worker,
+            attempt=1,
+            duration_ms=5000,
+            outputs=[
+                JobOutput(
+                    name="720p",
+                    key=f"outputs/{job}/720p",
+                    content_type="video/mp4",
+                    size_bytes=2_000_000,
+                )
+            ],
+        )
+    )
+    return events
+
+
+def stream(jobs: int, stages: int) -> list[Envelope]:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    out: list[Envelope] = []
+    for wave in range(0, jobs, WAVE):
+        stories = [job_events(n, stages) for n in range(wave, min(wave + WAVE, jobs))]
+        for step in range(max(len(s) for s in stories)):
+            for story in stories:
+                if step < len(story):
+                    moment = t0 + timedelta(milliseconds=len(out))
+                    out.append(Envelope(event=story[step], source="/bench", time=moment))
+    return out
+
+
+async def fill(bootstrap: str, prefix: str, envelopes: list[Envelope]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = []
+        for envelope in envelopes:
+            r = encode(envelope)
+            futures.append(
+                await producer.send(
+                    prefix + r.topic, key=r.key, value=r.value, headers=list(r.headers)
+                )
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def stored_total(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(next_offset), 0) AS s FROM projector_offsets"
+    )
+    return int(row["n"]), int(row["s"])
+
+
+async def time_projector(settings: Settings, endpoints: Endpoints, total: int) -> float:
+    conn = await asyncpg.connect(plain_url(endpoints.database_url))
+    task = asyncio.create_task(run_projector(settings, endpoints, session_timeout_ms=1500))
+    try:
+        while (await stored_total(conn))[0] == 0:  # rows appear when partitions are assigned
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        while (await stored_total(conn))[1] < total:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        return time.perf_counter() - started
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await conn.close()
+
+
+async def raw_copy(db_url: str) -> tuple[float, int]:
+    """COPY the projected rows into empty twins of the tables: the bulk-insert floor."""
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        jobs = await conn.fetch("SELECT * FROM jobs")
+        history = await conn.fetch("SELECT * FROM processing_history")
+        await conn.execute("CREATE TABLE raw_jobs (LIKE jobs INCLUDING ALL)")
+        await conn.execute("CREATE TABLE raw_history (LIKE processing_history INCLUDING ALL)")
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_records_to_table("raw_jobs", records=[tuple(r) for r in jobs])
+            await conn.copy_records_to_table("raw_history", records=[tuple(r) for r in history])
+        return time.perf_counter() - started, len(jobs) + len(history)
+    finally:
+        await conn.close()
+
+
+async def main(jobs: int, stages: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
+    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    postgres = EmbeddedPostgres(root / "pg", database="bench")
+    try:
+        bootstrap = broker.start()
+        db_url = await asyncio.to_thread(postgres.start)
+        await asyncio.to_thread(migrate, db_url)
+        prefix = "bench."
+        await ensure_topics(bootstrap, topic_prefix=prefix)
+        envelopes = stream(jobs, stages)
+        print(f"events: {len(envelopes)} for {jobs} jobs ({len(envelopes) / jobs:.0f} per job)")
+        print(f"produce: {await fill(bootstrap, prefix, envelopes):.1f}s")
+        settings = Settings.from_env({"KAFKA_TOPIC_PREFIX": prefix, "VIDPIPE_DATA_DIR": str(root)})
+        endpoints = Endpoints(database_url=db_url, kafka_bootstrap_servers=bootstrap)
+        seconds = await time_projector(settings, endpoints, len(envelopes))
+        print(
+            f"projector: {seconds:.2f}s from offset 0 to caught up = "
+            f"{len(envelopes) / seconds:,.0f} events/s"
+        )
+        copy_s, rows = await raw_copy(db_url)
+        print(
+            f"raw asyncpg COPY of the resulting {rows} rows: {copy_s:.2f}s = "
+            f"{len(envelopes) / copy_s:,.0f} events/s equivalent"
+        )
+    finally:
+        postgres.stop()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--stages", type=int, default=7)
+    args = parser.parse_args()
+    asyncio.run(main(args.jobs, args.stages))

@@ -1,0 +1,253 @@
+"""The projector loop: Kafka batches in, one PostgreSQL transaction per batch out.
+
+Exactly-once effect without Kafka transactions: the next offsets are stored in the same
+transaction as the rows, positions come from there (never from Kafka's committed offsets),
+and each commit first checks that the stored offsets are still the ones this process last
+wrote. If they moved (a rebuild swapped tables in, or a zombie member of the group committed)
+the batch is rolled back and the partitions are sought to what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter, decode
+from schemas.events import JobProgress, JobSubmitted
+from services.projector import metrics
+from services.projector.projection import BatchOutcome, project
+from services.projector.store import OffsetKey, ReadModelStore
+
+log = logging.getLogger(__name__)
+
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+DeadLetterSink = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+
+
+class _Fenced(Exception):
+    def __init__(self, stale: list[TopicPartition]) -> None:
+        super().__init__(f"stored offsets moved for {stale}")
+        self.stale = stale
+
+
+@dataclass
+class _Decoded:
+    lifecycle: list[Envelope] = field(default_factory=list)
+    ticks: list[Envelope] = field(default_factory=list)
+    dead: list[KafkaRecord] = field(default_factory=list)
+    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+def _key(tp: TopicPartition) -> OffsetKey:
+    return tp.topic, tp.partition
+
+
+def _require_uuid(name: str, value: str | None) -> None:
+    # The read model keys jobs (and owners) by UUID: anything else could never be stored.
+    if value is None:
+        return
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise DecodeError("invalid_data", f"{name} {value[:80]!r} is not a UUID") from None
+
+
+def decode_record(record: ConsumerRecord[bytes, bytes]) -> Envelope:
+    """Decode a record and check the ids the read model needs; ``DecodeError`` otherwise."""
+    envelope = decode(
+        record.key,
+        record.value,
+        list(record.headers or ()),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+    )
+    event = envelope.event
+    _require_uuid("job_id", event.job_id)
+    if isinstance(event, JobSubmitted):
+        _require_uuid("user_id", event.user_id)
+        _require_uuid("batch_id", event.batch_id)
+    return envelope
+
+
+class Projector:
+    """Applies consumer batches to a :class:`ReadModelStore`; owns the expected positions."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        store: ReadModelStore,
+        dead_letters: DeadLetterSink | None,
+    ) -> None:
+        self.consumer = consumer
+        self.store = store
+        self._dead_letters = dead_letters
+        self.expected: dict[TopicPartition, int] = {}
+        self.batches = 0
+        # aiokafka runs the rebalance listener concurrently with the fetch loop: the
+        # connection and ``expected`` are shared, so seeks and commits take turns.
+        self._turn = asyncio.Lock()
+
+    async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        """Position ``partitions`` at their stored offsets (the log start when none is)."""
+        if not partitions:
+            return
+        begins = await self.consumer.beginning_offsets(list(partitions))
+        ends = await self.consumer.end_offsets(list(partitions))
+        async with self._turn, self.store.conn.transaction():
+            await self.store.lock()
+            stored = await self.store.offsets()
+            changed: dict[OffsetKey, int] = {}
+            for tp in partitions:
+                offset = self._checked(tp, stored.get(_key(tp)), begins[tp], ends[tp])
+                if offset != stored.get(_key(tp)):
+                    changed[_key(tp)] = offset
+                self.consumer.seek(tp, offset)
+                self.expected[tp] = offset
+            # Stored at once: ingest compares these with what it produced, and a commit is
+            # only accepted when the stored offset is the one this process expects.
+            await self.store.save_offsets(changed)
+
+    def _checked(self, tp: TopicPartition, offset: int | None, begin: int, end: int) -> int:
+        if offset is None:
+            return begin
+        if offset > end:
+            metrics.LOG_RESETS.inc()
+            log.error(
+                "stored offset %d is beyond the end %d of %s[%d]: the log was reset "
+                "(embedded broker restarted?); applying it again from its beginning",
+                offset,
+                end,
+                tp.topic,
+                tp.partition,
+            )
+            return begin
+        if offset < begin:
+            log.warning("offset %d of %s[%d] was deleted by retention", offset, *_key(tp))
+            return begin
+        return offset
+
+    def forget(self, partitions: Sequence[TopicPartition]) -> None:
+        """Stop applying records of revoked partitions."""
+        for tp in partitions:
+            self.expected.pop(tp, None)
+
+    async def handle(self, batch: Batch) -> BatchOutcome | None:
+        """Apply one batch exactly once; None when nothing was applied (empty or fenced)."""
+        started = time.perf_counter()
+        decoded = self._decode(batch)
+        if not decoded.next_offsets:
+            return None
+        if decoded.dead and self._dead_letters is not None:
+            await self._dead_letters(decoded.dead)  # before the commit: at least once
+        try:
+            async with self._turn:
+                outcome = await self._commit(decoded)
+                self.expected.update(decoded.next_offsets)
+        except _Fenced as fenced:
+            metrics.FENCED_BATCHES.inc()
+            log.warning("%s; seeking to the stored offsets", fenced)
+            await self._rewind(decoded.next_offsets, fenced.stale)
+            return None
+        self.batches += 1
+        self._observe(outcome, decoded, time.perf_counter() - started)
+        return outcome
+
+    async def _commit(self, decoded: _Decoded) -> BatchOutcome:
+        async with self.store.conn.transaction():
+            await self.store.lock()
+            stored = await self.store.offsets()
+            stale = [
+                tp for tp in decoded.next_offsets if stored.get(_key(tp)) != self.expected.get(tp)
+            ]
+            if stale:
+                raise _Fenced(stale)
+            ids = {e.subject for e in decoded.lifecycle} | {e.subject for e in decoded.ticks}
+            outcome = project(await self.store.load(ids), decoded.lifecycle, decoded.ticks)
+            offsets = {_key(tp): offset for tp, offset in decoded.next_offsets.items()}
+            await self.store.write(outcome, offsets)
+        return outcome
+
+    async def _rewind(
+        self, fetched: Mapping[TopicPartition, int], stale: list[TopicPartition]
+    ) -> None:
+        for tp in fetched:  # rolled back: fetch again from where this process stood
+            if tp not in stale and tp in self.expected:
+                self.consumer.seek(tp, self.expected[tp])
+        await self.seek_to_stored([tp for tp in stale if tp in self.consumer.assignment()])
+
+    def _decode(self, batch: Batch) -> _Decoded:
+        out = _Decoded()
+        for tp, records in batch.items():
+            floor = self.expected.get(tp)
+            if floor is None:
+                continue  # revoked while fetched
+            for record in records:
+                if record.offset < floor:
+                    continue  # applied before a re-seek
+                try:
+                    envelope = decode_record(record)
+                except DecodeError as exc:
+                    out.dead.append(_dead(record, exc))
+                else:
+                    is_tick = isinstance(envelope.event, JobProgress)
+                    (out.ticks if is_tick else out.lifecycle).append(envelope)
+                out.next_offsets[tp] = record.offset + 1
+        return out
+
+    def _observe(self, outcome: BatchOutcome, decoded: _Decoded, seconds: float) -> None:
+        metrics.BATCH_SECONDS.observe(seconds)
+        metrics.BATCH_RECORDS.observe(len(decoded.lifecycle) + len(decoded.ticks))
+        for event_type, count in outcome.applied.items():
+            metrics.EVENTS_APPLIED.labels(event_type).inc(count)
+        for reason, count in outcome.skipped.items():
+            metrics.EVENTS_SKIPPED.labels(reason).inc(count)
+        metrics.PROGRESS_COALESCED.inc(outcome.coalesced)
+        metrics.DEAD_LETTERS.inc(len(decoded.dead))
+        self.update_lag()
+
+    def update_lag(self) -> None:
+        """Set the lag gauge of every assigned partition from the last fetch's high watermark."""
+        for tp, position in self.expected.items():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
+
+
+def _dead(record: ConsumerRecord[bytes, bytes], exc: DecodeError) -> KafkaRecord:
+    log.warning(
+        "undecodable record %s[%d]@%d to the dead-letter topic: %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        exc,
+    )
+    return dead_letter(
+        record.key,
+        record.value,
+        list(record.headers or ()),
+        exc,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, position at the offsets stored in PostgreSQL, not Kafka's."""
+
+    def __init__(self, projector: Projector) -> None:
+        self._projector = projector
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._projector.forget(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self._projector.seek_to_stored(list(assigned))

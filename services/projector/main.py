@@ -1,0 +1,64 @@
+"""``vidpipe projector``: the read model service; ``vidpipe projector rebuild`` rebuilds it.
+
+Not public: ``/health`` and ``/metrics`` are served on ``OPS_PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from services.core.config import Settings
+from services.core.endpoints import resolve
+from services.core.metrics import serve_ops
+
+PUBLIC = False
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``vidpipe projector [rebuild | analytics]``."""
+    parser.add_argument(
+        "--no-analytics", action="store_true", help="do not run the analytics stream processor"
+    )
+    actions = parser.add_subparsers(dest="projector_action", metavar="ACTION")
+    actions.add_parser(
+        "rebuild",
+        help="rebuild jobs and processing_history from offset 0 into fresh tables, then swap",
+    )
+    actions.add_parser("analytics", help="run only the analytics stream processor")
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> None:
+    """Run the projector (and the analytics processor) until cancelled, or one action."""
+    endpoints = resolve(settings)
+    action = getattr(args, "projector_action", None)
+    if action == "rebuild":
+        from services.projector.rebuild import rebuild
+
+        report = await rebuild(settings, endpoints)
+        print(report.summary())
+        return
+    from services.projector.service import run_projector
+
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def health() -> dict[str, Any]:
+        dead = [name for name, task in tasks.items() if task.done()]
+        return {"status": "error" if dead else "ok", "stopped": dead, "running": sorted(tasks)}
+
+    ops = await serve_ops(settings.host, settings.ops_port, health)
+    log.info("projector ops on port %d", ops.port)
+    try:
+        async with asyncio.TaskGroup() as group:
+            if action != "analytics":
+                tasks["projector"] = group.create_task(run_projector(settings, endpoints))
+            if action == "analytics" or not getattr(args, "no_analytics", False):
+                from services.projector.analytics import run_analytics
+
+                tasks["analytics"] = group.create_task(run_analytics(settings, endpoints))
+    finally:
+        await ops.stop()

@@ -1,0 +1,266 @@
+"""Fold a batch of events into read-model rows: the projector's pure core, no I/O.
+
+The caller loads the stored rows of the jobs a batch touches, :func:`project` applies the
+events through the job state machine (``services.core.jobstate``) and returns the rows to
+write back, the history rows to insert, and what it applied or skipped and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from schemas.envelope import Envelope
+from schemas.events import (
+    Event,
+    JobCancelled,
+    JobCompleted,
+    JobDeleted,
+    JobFailed,
+    JobProgress,
+    JobStarted,
+    JobSubmitted,
+    ReprocessRequested,
+    RetryScheduled,
+    StageCompleted,
+)
+from services.core.jobstate import IllegalTransition, JobState, apply
+from services.projector.rows import (
+    INT4_MAX,
+    MAX_APPLIED_IDS,
+    HistoryRow,
+    JobRow,
+    clip,
+    copy_state,
+    history_id,
+    to_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch changes, plus counters for metrics."""
+
+    rows: dict[str, JobRow] = field(default_factory=dict)
+    history: list[HistoryRow] = field(default_factory=list)
+    applied: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    coalesced: int = 0
+
+
+@dataclass(slots=True)
+class _Tracked:
+    row: JobRow
+    state: JobState
+    seen: set[str]
+
+
+def coalesce_progress(ticks: Iterable[Envelope]) -> list[Envelope]:
+    """One tick per job: the most advanced (latest attempt, then highest percent)."""
+    best: dict[str, Envelope] = {}
+    for envelope in ticks:
+        event = envelope.event
+        assert isinstance(event, JobProgress)
+        current = best.get(event.job_id)
+        if current is None or _rank(event) > _rank(current.event):
+            best[event.job_id] = envelope
+    return list(best.values())
+
+
+def _rank(event: Event) -> tuple[int, int]:
+    assert isinstance(event, JobProgress)
+    return event.attempt, event.progress
+
+
+def project(
+    stored: Mapping[str, JobRow], lifecycle: Sequence[Envelope], ticks: Sequence[Envelope]
+) -> BatchOutcome:
+    """Apply ``lifecycle`` events in order, then the coalesced progress ``ticks``."""
+    batch = _Batch(stored)
+    for envelope in lifecycle:
+        batch.apply_lifecycle(envelope)
+    coalesced = coalesce_progress(ticks)
+    batch.outcome.coalesced = len(ticks) - len(coalesced)
+    for envelope in coalesced:
+        batch.apply_progress(envelope)
+    return batch.outcome
+
+
+class _Batch:
+    def __init__(self, stored: Mapping[str, JobRow]) -> None:
+        self._stored = stored
+        self._jobs: dict[str, _Tracked] = {}
+        self.outcome = BatchOutcome()
+
+    def _tracked(self, job_id: str) -> _Tracked | None:
+        tracked = self._jobs.get(job_id)
+        if tracked is None and job_id in self._stored:
+            row = replace(self._stored[job_id])  # never mutate the caller's rows
+            tracked = _Tracked(row, to_state(row), set(row.applied_event_ids))
+            self._jobs[job_id] = tracked
+        return tracked
+
+    def apply_lifecycle(self, envelope: Envelope) -> None:
+        event = envelope.event
+        tracked = self._tracked(event.job_id)
+        if tracked is not None and envelope.id in tracked.seen:
+            self.outcome.skipped["duplicate"] += 1
+            return
+        try:
+            state = apply(None if tracked is None else tracked.state, event)
+        except IllegalTransition as exc:
+            reason = "unknown_job" if tracked is None else "illegal_transition"
+            self.outcome.skipped[reason] += 1
+            log.warning(
+                "skipped event: %s",
+                exc,
+                extra={"job_id": event.job_id, "event_id": envelope.id, "reason": reason},
+            )
+            return
+        if tracked is None:
+            assert isinstance(event, JobSubmitted)
+            tracked = _Tracked(_new_row(envelope, event), state, set())
+            self._jobs[event.job_id] = tracked
+        tracked.state = state
+        row = tracked.row
+        copy_state(row, state)
+        _effects(row, envelope)
+        tracked.seen.add(envelope.id)
+        row.applied_event_ids = [*row.applied_event_ids, envelope.id][-MAX_APPLIED_IDS:]
+        row.last_event_id = clip(envelope.id, 64)
+        row.event_count += 1
+        row.updated_at = envelope.time
+        self.outcome.rows[event.job_id] = row
+        self.outcome.applied[event.type] += 1
+        history = _history(envelope)
+        if history is not None:
+            self.outcome.history.append(history)
+
+    def apply_progress(self, envelope: Envelope) -> None:
+        tracked = self._tracked(envelope.event.job_id)
+        try:
+            if tracked is None:
+                raise IllegalTransition(None, JobProgress.type, "the job does not exist")
+            state = apply(tracked.state, envelope.event)
+        except IllegalTransition as exc:
+            # Ticks routinely trail their job's completion: expected, so only at DEBUG.
+            self.outcome.skipped["stale_progress"] += 1
+            log.debug("skipped progress tick: %s", exc, extra={"job_id": envelope.subject})
+            return
+        if state.progress != tracked.state.progress:
+            tracked.state = state
+            tracked.row.progress = state.progress
+            self.outcome.rows[state.job_id] = tracked.row
+        self.outcome.applied[JobProgress.type] += 1
+
+
+def _new_row(envelope: Envelope, event: JobSubmitted) -> JobRow:
+    return JobRow(
+        id=event.job_id,
+        user_id=event.user_id,
+        original_filename=event.original_filename[:255],
+        file_path=event.source_key[:500],
+        output_path=None,
+        status="pending",
+        processing_options=dict(event.processing_options),
+        progress=0,
+        error_message=None,
+        attempts=0,
+        worker_id=None,
+        outputs=[],
+        metadata=dict(event.source_metadata),
+        source_size=event.source_size,
+        source_sha256=event.source_sha256[:64],
+        batch_id=event.batch_id,
+        cancel_requested=False,
+        retry_not_before=None,
+        deleted_at=None,
+        created_at=envelope.time,
+        started_at=None,
+        completed_at=None,
+        updated_at=envelope.time,
+        last_event_id=None,
+        event_count=0,
+    )
+
+
+def _effects(row: JobRow, envelope: Envelope) -> None:
+    """Columns the state machine does not track: timestamps, outputs, metadata."""
+    moment: datetime = envelope.time
+    match envelope.event:
+        case JobStarted():
+            row.started_at = moment
+            row.completed_at = None
+        case JobCompleted() as event:
+            row.completed_at = moment
+            row.outputs = [o.model_dump(mode="json") for o in event.outputs]
+            row.output_path = event.outputs[0].key[:500] if event.outputs else None
+            row.metadata = {**row.metadata, **event.metadata}
+        case JobFailed() | JobCancelled():
+            row.completed_at = moment  # the moment the job reached a terminal status
+        case RetryScheduled():
+            row.completed_at = None
+        case ReprocessRequested():
+            row.started_at = row.completed_at = row.output_path = None
+            row.outputs = []
+        case JobDeleted():
+            row.deleted_at = moment
+
+
+def _history(envelope: Envelope) -> HistoryRow | None:
+    """A ``processing_history`` row for stages and for the lifecycle steps of an attempt."""
+    event = envelope.event
+    worker: str | None = None
+    attempt = 0
+    duration: int | None = None
+    details: dict[str, Any] = {}
+    status: str
+    match event:
+        case StageCompleted():
+            operation, status, duration = event.operation, event.status, event.duration_ms
+            worker, attempt, details = event.worker_id, event.attempt, dict(event.metadata)
+        case JobStarted():
+            operation, status, worker, attempt = (
+                "started",
+                "started",
+                event.worker_id,
+                event.attempt,
+            )
+        case JobCompleted():
+            operation, status, duration = "completed", "ok", event.duration_ms
+            worker, attempt = event.worker_id, event.attempt
+            details = {"outputs": len(event.outputs)}
+        case JobFailed():
+            operation, status, worker, attempt = "failed", "failed", event.worker_id, event.attempt
+            details = {"error_code": event.error_code, "message": event.message}
+            details["retryable"] = event.retryable
+        case RetryScheduled():
+            operation, status, attempt = "retry_scheduled", "scheduled", event.attempt
+            details = {"not_before": event.not_before.isoformat(), "reason": event.reason}
+        case JobCancelled():
+            operation, status, worker = "cancelled", "cancelled", event.worker_id
+            attempt = event.attempt
+        case ReprocessRequested():
+            operation, status = "reprocess_requested", "requested"
+            details = {"requested_by": event.requested_by, "reason": event.reason}
+            details["processing_options"] = dict(event.processing_options)
+        case _:
+            return None
+    return HistoryRow(
+        id=history_id(envelope.id),
+        job_id=event.job_id,
+        event_id=envelope.id[:64],
+        worker_id=clip(worker, 100),
+        operation=operation[:50],
+        status=status[:20],
+        duration_ms=None if duration is None else min(duration, INT4_MAX),
+        attempt=min(attempt, INT4_MAX),
+        metadata=details,
+        created_at=envelope.time,
+    )

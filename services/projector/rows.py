@@ -1,0 +1,130 @@
+"""The read model's rows as plain Python values, and how they map to the job state machine.
+
+Pure: no I/O. ``JOB_COLUMNS`` / ``HISTORY_COLUMNS`` list the columns in table order so the
+PostgreSQL adapter can bulk-copy rows without naming them twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from schemas.events import JobOutput
+from services.core.jobstate import JobState
+
+MAX_APPLIED_IDS = 200
+"""Event ids remembered per job; a job has a few dozen events, so this is all of them."""
+
+INT4_MAX = 2**31 - 1
+"""Largest value of an ``Integer`` column; numbers in events are not bounded."""
+
+_HISTORY_NAMESPACE = uuid.UUID("0d6f8f5e-4a56-4c1e-9d1b-6c0b8f7f6a10")
+
+
+@dataclass(slots=True)
+class JobRow:
+    """One ``jobs`` row; field order is the table's column order."""
+
+    id: str
+    user_id: str
+    original_filename: str
+    file_path: str
+    output_path: str | None
+    status: str
+    processing_options: dict[str, Any]
+    progress: int
+    error_message: str | None
+    attempts: int
+    worker_id: str | None
+    outputs: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    source_size: int
+    source_sha256: str
+    batch_id: str | None
+    cancel_requested: bool
+    retry_not_before: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    last_event_id: str | None
+    event_count: int
+    applied_event_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One ``processing_history`` row; ``id`` derives from the event id so replays match."""
+
+    id: str
+    job_id: str
+    event_id: str
+    worker_id: str | None
+    operation: str
+    status: str
+    duration_ms: int | None
+    attempt: int
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow))
+HISTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(HistoryRow))
+JSON_JOB_COLUMNS = frozenset({"processing_options", "outputs", "metadata"})
+
+
+def history_id(event_id: str) -> str:
+    """A deterministic row id, so a rebuild produces byte-identical tables."""
+    if len(event_id) == 36:
+        try:  # producers use uuid4 event ids: reuse them, uuid5 costs more than parsing
+            return str(uuid.UUID(event_id))
+        except ValueError:
+            pass
+    return str(uuid.uuid5(_HISTORY_NAMESPACE, event_id))
+
+
+def job_values(row: JobRow) -> tuple[Any, ...]:
+    """The row as a tuple in column order."""
+    return tuple(getattr(row, name) for name in JOB_COLUMNS)
+
+
+def history_values(row: HistoryRow) -> tuple[Any, ...]:
+    """The history row as a tuple in column order."""
+    return tuple(getattr(row, name) for name in HISTORY_COLUMNS)
+
+
+def to_state(row: JobRow) -> JobState:
+    """What the state machine needs to know about a stored job."""
+    return JobState(
+        job_id=row.id,
+        status=row.status,  # type: ignore[arg-type]  # the projector only ever stores JobStatus
+        attempt=row.attempts,
+        progress=row.progress,
+        cancel_requested=row.cancel_requested,
+        deleted=row.deleted_at is not None,
+        processing_options=row.processing_options,
+        error_message=row.error_message,
+        retry_not_before=row.retry_not_before,
+        outputs=tuple(JobOutput.model_validate(o) for o in row.outputs),
+        worker_id=row.worker_id,
+    )
+
+
+def copy_state(row: JobRow, state: JobState) -> None:
+    """Write the state machine's fields back into the row (outputs are set per event)."""
+    row.status = state.status
+    row.attempts = min(state.attempt, INT4_MAX)
+    row.progress = state.progress
+    row.cancel_requested = state.cancel_requested
+    row.processing_options = state.processing_options
+    row.error_message = state.error_message
+    row.retry_not_before = state.retry_not_before
+    row.worker_id = clip(state.worker_id, 100)
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """Fit a free-text value to its column: a long value must never fail a whole batch."""
+    return None if text is None else text[:limit]

@@ -1,0 +1,156 @@
+"""PostgreSQL adapter of the projector: load rows, write a batch and its offsets, notify.
+
+Raw asyncpg rather than SQLAlchemy: a batch is thousands of rows, and binary ``COPY`` into a
+temporary staging table followed by one ``INSERT ... ON CONFLICT`` is the fastest bulk upsert
+PostgreSQL offers. Every method runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.projector.projection import BatchOutcome
+from services.projector.rows import (
+    HISTORY_COLUMNS,
+    JOB_COLUMNS,
+    JSON_JOB_COLUMNS,
+    JobRow,
+    history_values,
+)
+
+APPLIED_CHANNEL = "projector_applied"
+"""``NOTIFY`` channel; the payload is the consumer group whose offsets just moved."""
+
+OffsetKey = tuple[str, int]
+"""(physical topic, partition) as stored in ``projector_offsets``."""
+
+
+@dataclass(frozen=True)
+class ReadModelTables:
+    """Names of the tables a projector writes (the live ones, or a rebuild's fresh ones)."""
+
+    jobs: str = "jobs"
+    history: str = "processing_history"
+
+
+LIVE_TABLES = ReadModelTables()
+REBUILD_TABLES = ReadModelTables("jobs_rebuild", "processing_history_rebuild")
+
+_UUID_COLUMNS = ("id", "user_id", "batch_id")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ReadModelStore:
+    """The read model and the offsets of one consumer group, on one connection."""
+
+    def __init__(self, conn: asyncpg.Connection, tables: ReadModelTables, group: str) -> None:
+        self.conn = conn
+        self.tables = tables
+        self.group = group
+        self._json_at = [i for i, name in enumerate(JOB_COLUMNS) if name in JSON_JOB_COLUMNS]
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "id")
+        self._upsert_jobs = (
+            f"INSERT INTO {tables.jobs} SELECT * FROM stage_jobs "  # noqa: S608 (fixed names)
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        self._insert_history = (
+            f"INSERT INTO {tables.history} SELECT * FROM stage_history "  # noqa: S608
+            "ON CONFLICT DO NOTHING"
+        )
+        self._select = f"SELECT {', '.join(JOB_COLUMNS)} FROM {tables.jobs} WHERE id = ANY($1)"  # noqa: S608
+
+    async def prepare(self) -> None:
+        """Create this session's staging tables (emptied at every commit)."""
+        for stage, table in (
+            ("stage_jobs", self.tables.jobs),
+            ("stage_history", self.tables.history),
+        ):
+            await self.conn.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+            await self.conn.execute(
+                f"CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+            )
+
+    async def lock(self) -> None:
+        """Serialise batch commits of this group with each other and with a rebuild swap."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.group)
+
+    async def offsets(self) -> dict[OffsetKey, int]:
+        """The stored next offsets of this group."""
+        rows = await self.conn.fetch(
+            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group=$1",
+            self.group,
+        )
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def save_offsets(self, offsets: Mapping[OffsetKey, int]) -> None:
+        """Upsert next offsets (a plain set: a reset log may move them backwards)."""
+        if not offsets:
+            return
+        topics, partitions = zip(*offsets, strict=True)
+        await self.conn.execute(
+            "INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset) "
+            "SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o) "
+            "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
+            "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+            self.group,
+            list(topics),
+            list(partitions),
+            list(offsets.values()),
+        )
+
+    async def load(self, job_ids: Iterable[str]) -> dict[str, JobRow]:
+        """The stored rows of these jobs (missing ids are simply absent)."""
+        ids = list(set(job_ids))
+        if not ids:
+            return {}
+        rows: dict[str, JobRow] = {}
+        for record in await self.conn.fetch(self._select, ids):
+            values = list(record.values())
+            for i in self._json_at:
+                values[i] = json.loads(values[i])
+            row = JobRow(*values)
+            row.id, row.user_id = str(row.id), str(row.user_id)
+            row.batch_id = None if row.batch_id is None else str(row.batch_id)
+            rows[row.id] = row
+        return rows
+
+    async def write(self, outcome: BatchOutcome, offsets: Mapping[OffsetKey, int]) -> None:
+        """Upsert changed jobs, insert history rows, store offsets, notify waiters at commit."""
+        if outcome.rows:
+            records = [self._job_record(row) for row in outcome.rows.values()]
+            await self.conn.copy_records_to_table(
+                "stage_jobs", records=records, columns=JOB_COLUMNS, schema_name="pg_temp"
+            )
+            await self.conn.execute(self._upsert_jobs)
+        if outcome.history:
+            records = [self._history_record(row) for row in outcome.history]
+            await self.conn.copy_records_to_table(
+                "stage_history", records=records, columns=HISTORY_COLUMNS, schema_name="pg_temp"
+            )
+            await self.conn.execute(self._insert_history)
+        await self.save_offsets(offsets)
+        await self.notify()
+
+    async def notify(self) -> None:
+        """``pg_notify`` takes effect at commit, so a woken waiter sees the new offsets."""
+        await self.conn.execute("SELECT pg_notify($1, $2)", APPLIED_CHANNEL, self.group)
+
+    def _job_record(self, row: JobRow) -> list[Any]:
+        values = [getattr(row, name) for name in JOB_COLUMNS]
+        for i in self._json_at:
+            values[i] = _dumps(values[i])
+        return values
+
+    @staticmethod
+    def _history_record(row: Any) -> list[Any]:
+        values = list(history_values(row))
+        values[HISTORY_COLUMNS.index("metadata")] = _dumps(row.metadata)
+        return values

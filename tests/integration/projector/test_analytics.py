@@ -1,0 +1,85 @@
+"""The faust analytics processor: per-minute aggregates on video.analytics, and `vidpipe tap`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
+
+from schemas.analytics import MinuteAggregate
+from schemas.events import JobCompleted, JobFailed, JobSubmitted
+from services.core.config import Settings
+from services.core.endpoints import Endpoints
+from services.projector.analytics import run_analytics
+from tests.conftest import Infra
+from tests.integration.projector.conftest import Publish
+from tests.integration.projector.stream import recorded_stream, wait_for
+from tests.integration.test_cli import vidpipe
+
+
+async def test_minute_aggregates_per_preset_and_user(
+    infra: Infra,
+    settings: Settings,
+    endpoints: Endpoints,
+    publish: Publish,
+    test_env: dict[str, str],
+) -> None:
+    stream = recorded_stream(20, seed="a")
+    await publish(stream)
+    expected: dict[str, dict[str, float]] = {}
+    preset_of = {}
+    for e in stream:
+        if isinstance(e.event, JobSubmitted):
+            preset_of[e.subject] = e.event.processing_options["preset"]
+    for e in stream:  # p9 is the reprocessed jobs' new preset: their completions count there
+        if e.event.type.endswith("reprocess_requested"):
+            preset_of[e.subject] = "p9"
+        totals = expected.setdefault(preset_of[e.subject], {"submitted": 0, "completed": 0})
+        if isinstance(e.event, JobSubmitted):
+            totals["submitted"] += 1
+        elif isinstance(e.event, JobCompleted):
+            totals["completed"] += 1
+    latest: dict[str, MinuteAggregate] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers, group_id=None)
+    task = asyncio.create_task(run_analytics(settings, endpoints))
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.topic("video.analytics"), 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+
+        async def complete() -> bool:
+            if task.done():
+                task.result()
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    value = MinuteAggregate.from_record(r.value)
+                    latest[value.key] = value
+            got = {
+                a.dimension_value: {"submitted": a.jobs_submitted, "completed": a.jobs_completed}
+                for a in latest.values()
+                if a.dimension == "preset"
+            }
+            return got == expected
+
+        await wait_for(complete, 90, "aggregates per preset")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()
+    users = [a for a in latest.values() if a.dimension == "user"]
+    assert sum(a.jobs_submitted for a in users) == 20
+    assert sum(a.bytes_in for a in users) == sum(
+        e.event.source_size for e in stream if isinstance(e.event, JobSubmitted)
+    )
+    failed = sum(1 for e in stream if isinstance(e.event, JobFailed))
+    assert sum(a.jobs_failed for a in users) == failed
+    assert REGISTRY.get_sample_value(
+        "vidpipe_analytics_minute",
+        {"dimension": "preset", "value": "p0", "measure": "jobs_submitted"},
+    )
+    tapped = vidpipe("tap", "video.analytics", "--from-beginning", "--max", "1", env=test_env)
+    assert tapped.returncode == 0, tapped.stderr
+    assert "dimension" in json.loads(tapped.stdout)["value"]

@@ -1,0 +1,259 @@
+"""The live projector against the real broker and PostgreSQL: rows, duplicates, offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.envelope import Envelope, KafkaRecord, encode, format_time
+from schemas.events import JobProgress, JobStarted, JobSubmitted
+from services.core.config import Settings
+from services.core.db import plain_url
+from services.core.kafka import KafkaEventPublisher
+from services.projector.store import APPLIED_CHANNEL
+from tests.conftest import Infra
+from tests.integration.projector.conftest import CatchUp, Publish, Running
+from tests.integration.projector.stream import (
+    EXPECTED_STATUS,
+    checksums,
+    fetch_jobs,
+    job_uuid,
+    kind_of,
+    recorded_stream,
+    user_uuid,
+    wait_for,
+)
+
+JOBS = 21
+
+
+async def test_recorded_stream_gives_expected_rows(
+    publish: Publish, running_projector: Running, catch_up: CatchUp, db_url: str
+) -> None:
+    stream = recorded_stream(JOBS)
+    await publish(stream)
+    async with running_projector():
+        await catch_up()
+    rows = await fetch_jobs(db_url)
+    assert len(rows) == JOBS
+    for n in range(JOBS):
+        row, kind = rows[job_uuid("s", n)], kind_of(n)
+        assert row["status"] == EXPECTED_STATUS[kind], (n, kind)
+        assert str(row["user_id"]) == user_uuid(n)
+        assert row["original_filename"] == f"clip-{n}.mp4"
+        assert row["source_size"] == 1000 * n
+        metadata = json.loads(row["metadata"])
+        assert metadata["width"] == 1280
+        if row["status"] == "completed":
+            assert row["progress"] == 100
+            assert json.loads(row["outputs"])[0]["name"] == "720p"
+            assert metadata["fps"] == 30.0  # completed.metadata merged over source metadata
+            assert row["completed_at"] is not None and row["started_at"] is not None
+        assert (row["deleted_at"] is not None) == (kind == "deleted")
+        assert row["attempts"] == {"retried": 2, "pending": 0, "cancelled": 0}.get(kind, 1)
+        assert row["event_count"] == sum(
+            1 for e in stream if e.subject == str(row["id"]) and e.type != JobProgress.type
+        )
+    first = next(e for e in stream if e.subject == job_uuid("s", 0))
+    assert rows[job_uuid("s", 0)]["created_at"] == first.time
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        history = await conn.fetch(
+            "SELECT operation, status, attempt FROM processing_history WHERE job_id=$1 "
+            "ORDER BY created_at",
+            job_uuid("s", 1),  # the retried job
+        )
+    finally:
+        await conn.close()
+    assert [(h["operation"], h["attempt"]) for h in history] == [
+        ("started", 1),
+        ("transcode", 1),
+        ("retry_scheduled", 2),
+        ("started", 2),
+        ("transcode", 2),
+        ("completed", 2),
+    ]
+
+
+async def test_twice_and_duplicates_give_identical_tables(
+    infra: Infra,
+    settings: Settings,
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+) -> None:
+    stream = recorded_stream(JOBS)
+    await publish(stream)
+    async with running_projector():
+        await catch_up()
+    once = await checksums(db_url)
+    # The same events again (producer retries): same ce_id, new offsets.
+    await publish(stream[::3])
+    async with running_projector():
+        await catch_up()
+    assert await checksums(db_url) == once
+    # Projecting everything twice: reset the stored offsets to 0, nothing may change.
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        await conn.execute("UPDATE projector_offsets SET next_offset = 0")
+    finally:
+        await conn.close()
+    async with running_projector():
+        await catch_up()
+    assert await checksums(db_url) == once
+
+
+async def test_skips_illegal_and_unknown_dead_letters_undecodable(
+    infra: Infra,
+    settings: Settings,
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+) -> None:
+    job = str(uuid.uuid4())
+    stream = recorded_stream(3, seed="x")
+    await publish(
+        [
+            *stream,
+            Envelope(event=JobStarted(job_id=job, worker_id="w", attempt=1), source="/t"),
+            Envelope(
+                event=JobStarted(job_id=stream[0].subject, worker_id="w", attempt=9), source="/t"
+            ),
+        ]
+    )
+    bad = KafkaRecord(
+        topic="video.jobs",
+        key=b"k",
+        value=b"{not json",
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"1"),
+            ("ce_type", JobSubmitted.type.encode()),
+            ("ce_source", b"/t"),
+            ("ce_time", format_time(stream[0].time).encode()),
+        ],
+    )
+    publisher = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=settings.topic_prefix)
+    await publisher.start()
+    try:
+        await publisher.send_record(bad)
+        await publisher.publish(
+            Envelope(  # a job id the read model cannot key
+                event=JobProgress(job_id="not-a-uuid", attempt=1, progress=1, stage="x"),
+                source="/t",
+            )
+        )
+    finally:
+        await publisher.stop()
+    async with running_projector():
+        await catch_up()
+    assert len(await fetch_jobs(db_url)) == 3
+    dlq = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers, group_id=None)
+    await dlq.start()
+    try:
+        tp = TopicPartition(settings.topic("video.jobs.dlq"), 0)
+        dlq.assign([tp])
+        await dlq.seek_to_beginning(tp)
+        records = (await dlq.getmany(tp, timeout_ms=5000, max_records=10))[tp]
+    finally:
+        await dlq.stop()
+    reasons = sorted(dict(r.headers)["dlq_reason"] for r in records)
+    assert reasons == [b"bad_json", b"invalid_data"]
+
+
+async def test_upcasts_v1_submitted(
+    infra: Infra, settings: Settings, running_projector: Running, catch_up: CatchUp, db_url: str
+) -> None:
+    job, user = str(uuid.uuid4()), str(uuid.uuid4())
+    v1 = {
+        "job_id": job,
+        "user_id": user,
+        "original_filename": "old.avi",
+        "file_path": f"sources/{job}/old.avi",
+        "options": {"preset": "legacy"},
+    }
+    record = encode(
+        Envelope(
+            event=JobSubmitted(
+                job_id=job,
+                user_id=user,
+                original_filename="x",
+                source_key="x",
+                source_size=0,
+                source_sha256="",
+            ),
+            source="/t",
+        )
+    )
+    headers = [(k, b"1" if k == "ce_schemaversion" else v) for k, v in record.headers]
+    publisher = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=settings.topic_prefix)
+    await publisher.start()
+    try:
+        await publisher.send_record(
+            KafkaRecord(
+                topic="video.jobs", key=job.encode(), value=json.dumps(v1).encode(), headers=headers
+            )
+        )
+    finally:
+        await publisher.stop()
+    async with running_projector():
+        await catch_up()
+    row = (await fetch_jobs(db_url))[job]
+    assert row["file_path"] == f"sources/{job}/old.avi"
+    assert json.loads(row["processing_options"]) == {"preset": "legacy"}
+    assert row["source_sha256"] == "" and row["source_size"] == 0
+
+
+async def test_notifies_applied_offsets(
+    settings: Settings, publish: Publish, running_projector: Running, db_url: str
+) -> None:
+    conn = await asyncpg.connect(plain_url(db_url))
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    await conn.add_listener(APPLIED_CHANNEL, lambda *args: woken.put_nowait(args[3]))
+    try:
+        async with running_projector():
+            stream = recorded_stream(1, seed="n")
+            await publish(stream[:1])
+            group = await asyncio.wait_for(woken.get(), 30)
+            assert group == settings.group("projector")
+            offsets = await conn.fetch("SELECT * FROM projector_offsets WHERE next_offset > 0")
+            assert len(offsets) == 1  # the partition of the job, visible at the notify
+            row = await conn.fetchrow("SELECT status FROM jobs WHERE id=$1", stream[0].subject)
+            assert row is not None and row["status"] == "pending"
+    finally:
+        await conn.close()
+
+
+async def test_progress_is_coalesced(
+    infra: Infra,
+    settings: Settings,
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+) -> None:
+    stream = recorded_stream(1, seed="p")
+    job = stream[0].subject
+    await publish(stream[:2])  # submitted, started
+    async with running_projector():
+        await catch_up()
+        await publish(
+            [
+                Envelope(
+                    event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t"
+                )
+                for p in (10, 30, 20, 25)
+            ]
+        )
+        await catch_up()
+
+        async def at_30() -> bool:
+            return (await fetch_jobs(db_url))[job]["progress"] == 30
+
+        await wait_for(at_30, 10, "progress 30")

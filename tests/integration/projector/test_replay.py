@@ -1,0 +1,42 @@
+"""``vidpipe replay``: a dry run counts; a real run emits events the projector applies."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.projector.conftest import CatchUp, Publish, Running
+from tests.integration.projector.stream import fetch_jobs, job_uuid, kind_of, recorded_stream
+from tests.integration.test_cli import vidpipe
+
+JOBS = 14
+
+
+async def test_replay_dry_run_then_reprocess(
+    test_env: dict[str, str],
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+) -> None:
+    await publish(recorded_stream(JOBS))
+    async with running_projector():
+        await catch_up()
+        failed = [job_uuid("s", n) for n in range(JOBS) if kind_of(n) == "failed"]
+        dry = vidpipe("replay", "--status", "failed", "--dry-run", env=test_env)
+        assert dry.returncode == 0, dry.stderr
+        assert f"would reprocess {len(failed)} jobs" in dry.stdout
+        pending = job_uuid("s", 6)  # a pending job is selected but not reprocessable
+        chosen = vidpipe("replay", "--job", failed[0], "--job", pending, "--dry-run", env=test_env)
+        assert "would reprocess 1 jobs (1 more selected" in chosen.stdout
+        assert vidpipe("replay", env=test_env).returncode == 2  # no selection: refused
+
+        real = vidpipe(
+            "replay", "--status", "failed", "--preset", "web-1080p", "--reason", "fix", env=test_env
+        )
+        assert real.returncode == 0, real.stderr
+        assert f"emitted {len(failed)} reprocess_requested" in real.stdout
+        await catch_up()
+    rows = await fetch_jobs(db_url)
+    for job in failed:
+        assert rows[job]["status"] == "pending"
+        assert json.loads(rows[job]["processing_options"]) == {"preset": "web-1080p"}
