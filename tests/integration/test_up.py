@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import psutil
 import pytest
 
@@ -21,6 +22,7 @@ from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
+from tests import media
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +75,12 @@ class Up:
             procs.append(psutil.Process(int(pid_file.read_text().split()[0])))
         return procs
 
+    def dump(self) -> None:
+        """Print what `up` and its services said (pytest shows it when a test fails)."""
+        print("\n".join(self.lines))
+        for log in sorted((self.data_dir / "logs").glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(60)
@@ -89,7 +97,9 @@ async def test_up_is_ready_taps_and_stops_without_orphans(data_dir: Path) -> Non
     try:
         ready_s = up.wait_ready()
         assert ready_s < READY_DEADLINE_S
-        for component in ("postgres", "kafka", "storage", "migrations", "topics"):
+        components = ("postgres", "kafka", "storage", "migrations", "topics")
+        services = ("ingest", "notifier", "projector", "transcoder")
+        for component in components + services:
             up.address(component)
         bootstrap = up.address("kafka")
         stack = json.loads((data_dir / "stack.json").read_text())
@@ -146,6 +156,11 @@ async def test_up_is_ready_taps_and_stops_without_orphans(data_dir: Path) -> Non
             )
         finally:
             await conn.close()
+        try:
+            await _whole_pipeline(up.address("ingest"), data_dir)
+        except BaseException:
+            up.dump()
+            raise
         children = up.descendants()
         assert len(children) >= 2, "broker and postgres are running"
     finally:
@@ -166,3 +181,37 @@ async def test_up_is_ready_taps_and_stops_without_orphans(data_dir: Path) -> Non
             await conn.close()
     finally:
         assert again.stop() == 0
+
+
+async def _whole_pipeline(base: str, tmp: Path) -> None:
+    """Upload through the public origin, follow it over SSE, download the result."""
+    source = media.make_video(tmp / "e2e.mp4", seconds=1.0, size="320x240")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        account = {"username": "e2e", "email": "e2e@example.com", "password": "password123"}
+        assert (await client.post("/auth/register", json=account)).status_code == 201
+        login = {"username": "e2e", "password": "password123"}
+        token = (await client.post("/auth/login", json=login)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        upload = await client.post(
+            "/upload",
+            headers=headers,
+            files={"file": ("e2e.mp4", source.read_bytes())},
+            data={"options": json.dumps({"preset": "h264-480p"})},
+        )
+        assert upload.status_code == 202, upload.text
+        job_id = upload.json()["id"]
+        names: list[str] = []
+        async with client.stream("GET", f"/jobs/{job_id}/events", headers=headers) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    names.append(line.split(":", 1)[1].strip())
+                if names and names[-1] in ("job_complete", "error_notification"):
+                    break
+        assert names[-1] == "job_complete", names
+        job = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
+        assert job["status"] == "completed" and job["progress"] == 100
+        assert {o["name"] for o in job["outputs"]} >= {"thumbnail.jpg", "preview.mp4"}
+        video = await client.get(f"/jobs/{job_id}/download", headers=headers)
+        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+        history = (await client.get(f"/jobs/{job_id}/history", headers=headers)).json()["items"]
+        assert "transcode" in [row["operation"] for row in history]
