@@ -18,6 +18,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -220,7 +221,8 @@ def report(
         f"events sent={sent} received={clients.received}  "
         f"latency p50={p50:.1f}ms p99={p99:.1f}ms  "
         f"server RSS baseline={baseline / 2**20:.0f}MiB connected={connected / 2**20:.0f}MiB "
-        f"end={end / 2**20:.0f}MiB  per connection={per_conn:.1f}KiB",
+        f"end={end / 2**20:.0f}MiB  per connection={per_conn:.1f}KiB  "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
     if clients.errors:
@@ -264,6 +266,10 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         postgres.stop()
         broker.stop()
+        if args.keep:
+            print(f"kept broker, PostgreSQL and notifier logs in {root}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -276,4 +282,5 @@ if __name__ == "__main__":
         "--duration", type=float, default=20.0, help="seconds of producing per step"
     )
     parser.add_argument("--ramp", type=int, default=200, help="connections opening at once")
+    parser.add_argument("--keep", action="store_true", help="keep the data and logs directory")
     asyncio.run(main(parser.parse_args()))

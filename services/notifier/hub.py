@@ -6,6 +6,7 @@ the hub's position (a cursor, see ``cursor``) and becomes a ``LogEntry`` whose i
 position; the entry goes into a bounded ring of recent entries (for resumes) and into the
 queue of every subscriber that follows its job. Putting an entry in a queue never waits: a
 full queue drops that subscriber instead, so one slow client cannot hold up the others.
+One timer, also here, marks idle streams for a heartbeat and ends every stream on shutdown.
 """
 
 from __future__ import annotations
@@ -13,56 +14,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from sse_starlette import ServerSentEvent
+from sse_starlette.sse import AppStatus
 
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobSubmitted
 from services.core.kafka import make_consumer
 from services.notifier import cursor
 from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
-from services.notifier.notifications import Notification, from_envelope, render
+from services.notifier.notifications import from_envelope, render
 from services.notifier.readmodel import ReadModel
+from services.notifier.subscriber import LogEntry, Subscriber
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """A record as the hub delivered it; ``event_id`` is the hub position just after it."""
-
-    topic: int  # index into cursor.TOPICS
-    partition: int
-    offset: int
-    owner: str | None
-    note: Notification
-    event_id: str
-    frame: bytes  # rendered once, shared by every subscriber
-
-
-class Subscriber:
-    """One open stream: what it follows and its bounded queue of entries."""
-
-    __slots__ = ("dropped", "floor", "job_id", "limit", "queue", "user_id", "wake")
-
-    def __init__(self, *, job_id: str | None, user_id: str | None, limit: int) -> None:
-        self.job_id = job_id  # follow one job...
-        self.user_id = user_id  # ...or every job of one user; neither: every job (admin)
-        self.limit = limit
-        self.queue: deque[LogEntry] = deque()
-        self.wake = asyncio.Event()
-        self.dropped = False
-        self.floor: cursor.Offsets | None = None  # set when resumed ahead of this hub
-
-    def wants(self, job_id: str, owner: str | None) -> bool:
-        if self.job_id is not None:
-            return job_id == self.job_id
-        return self.user_id is None or owner == self.user_id
 
 
 @dataclass(frozen=True)
@@ -85,6 +58,7 @@ class Hub:
         *,
         ring_size: int,
         queue_size: int,
+        heartbeat_s: float,
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics  # physical names, in cursor.TOPICS order
@@ -97,6 +71,9 @@ class Hub:
         self._everyone: set[Subscriber] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._beat_task: asyncio.Task[None] | None = None
+        self._heartbeat_s = heartbeat_s
+        self.heartbeat = b""  # the comment idle streams send, encoded once per tick
         self.layout: list[int] = []
         self.position: cursor.Offsets = []
         self.coverage: cursor.Offsets = []
@@ -124,15 +101,17 @@ class Hub:
         self.position = [[await consumer.position(tp) for tp in group] for group in parts]
         self.coverage = cursor.copy(self.position)
         self._task = asyncio.create_task(self._consume(consumer), name="notifier-hub")
+        self._beat_task = asyncio.create_task(self._beat(), name="notifier-heartbeat")
 
     def _assigned(self, assignment: Iterable[TopicPartition]) -> bool:
         return {tp.topic for tp in assignment} >= set(self._topics)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._beat_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -158,6 +137,33 @@ class Hub:
                 if not index[key]:
                     del index[key]
         self._everyone.discard(sub)
+
+    def subscribers(self) -> Iterator[Subscriber]:
+        """Every subscriber, from the indexes (no extra per-client bookkeeping)."""
+        per_key = itertools.chain(self._by_job.values(), self._by_user.values())
+        return itertools.chain(self._everyone, itertools.chain.from_iterable(per_key))
+
+    async def _beat(self) -> None:
+        """Heartbeats for idle streams and the shutdown signal: one timer for all clients.
+
+        A stream is due when it has sent nothing for ``heartbeat_s``; streams that connected
+        or last sent at different moments are due on different ticks, so beats spread out.
+        """
+        loop = asyncio.get_running_loop()
+        tick = min(0.5, self._heartbeat_s / 2)
+        while True:
+            await asyncio.sleep(tick)
+            if AppStatus.should_exit:  # set on SIGTERM (services.core.web): end every stream
+                for sub in self.subscribers():
+                    sub.wake()
+                continue
+            now = datetime.now(UTC)
+            self.heartbeat = ServerSentEvent(comment=f"ping - {now}", sep="\n").encode()
+            due = loop.time() - self._heartbeat_s
+            for sub in self.subscribers():
+                if sub.last_sent <= due and not sub.ping_due:
+                    sub.ping_due = True
+                    sub.wake()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         slots = {topic: index for index, topic in enumerate(self._topics)}
@@ -218,7 +224,7 @@ class Hub:
             CLIENTS_DROPPED.inc()
         else:
             sub.queue.append(entry)
-        sub.wake.set()
+        sub.wake()
 
 
 def in_time_order(partitions: Iterable[list[ConsumerRecord]]) -> list[ConsumerRecord]:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from schemas.topics import JOBS, PROGRESS
 from services.core.config import Settings
@@ -22,10 +24,30 @@ from services.core.web import serve
 from services.notifier.config import NotifierConfig
 from services.notifier.hub import Hub
 from services.notifier.readmodel import ReadModel
-from services.notifier.routes import ROUTES
+from services.notifier.routes import ROUTES, STREAM_ROUTES
 from services.notifier.stream import Runtime
 
 PUBLIC = True
+
+
+class NotifierApp(Starlette):
+    """Starlette, with stream requests sent straight to their route.
+
+    Starlette's middleware stack (error and exception middleware, router, wrappers) adds
+    ~5 KiB of coroutine frames that live as long as each stream; stream endpoints answer
+    their own errors, so they skip it. Every other request goes through it as usual.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in STREAM_ROUTES:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope["app"] = self
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, config: NotifierConfig | None = None) -> Starlette:
@@ -44,6 +66,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             reads,
             ring_size=config.ring_size,
             queue_size=config.queue_size,
+            heartbeat_s=config.heartbeat_s,
         )
         try:
             await hub.start()
@@ -55,7 +78,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             await hub.stop()
             await engine.dispose()
 
-    app = Starlette(routes=ROUTES, lifespan=lifespan)
+    app = NotifierApp(routes=ROUTES, lifespan=lifespan)
     app.state.secret = settings.secret()
     return app
 

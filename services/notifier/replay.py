@@ -16,10 +16,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.core.kafka import make_consumer
 from services.notifier import cursor
-from services.notifier.hub import Attachment, Subscriber, decode_record, in_time_order
+from services.notifier.hub import Attachment, decode_record, in_time_order
 from services.notifier.metrics import REPLAYS
 from services.notifier.notifications import from_envelope, render
 from services.notifier.readmodel import ReadModel
+from services.notifier.subscriber import Subscriber
 
 
 class ReplayTimeout(RuntimeError):

@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from prometheus_client import REGISTRY
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from services.core.metrics import metrics_endpoint
 from services.core.tokens import InvalidToken, Principal, bearer_token, verify_access_token
 from services.notifier import cursor
-from services.notifier.hub import Subscriber
 from services.notifier.metrics import CONNECTED_CLIENTS_METRIC
-from services.notifier.stream import Runtime, event_stream
+from services.notifier.response import LiveEventSource
+from services.notifier.stream import Runtime
+from services.notifier.subscriber import Subscriber
 
 
 class Refusal(Exception):
@@ -72,21 +73,25 @@ async def _open_stream(request: Request, job_id: str | None) -> Response:
         return refusal.response()
     last_id = request.headers.get("last-event-id")
     resume_from = cursor.decode(last_id, runtime.hub.layout) if last_id else None
-    return EventSourceResponse(
-        event_stream(runtime, sub, resume_from),
-        ping=runtime.config.heartbeat_s,
-        send_timeout=runtime.config.send_timeout_s,
-    )
+    return LiveEventSource(runtime, sub, resume_from)
 
 
-async def all_events(request: Request) -> Response:
-    """Every event of the caller's jobs (admin: of all jobs, or ``?user_id=``)."""
-    return await _open_stream(request, request.query_params.get("job_id"))
+class StreamEndpoint:
+    """A stream route as a plain ASGI app: Starlette calls it without ``request_response``
+    and its exception wrappers, whose frames would stay alive as long as the stream."""
 
+    def __init__(self, job_in_path: bool) -> None:
+        self.job_in_path = job_in_path
 
-async def job_events(request: Request) -> Response:
-    """Every event of one job."""
-    return await _open_stream(request, request.path_params["job_id"])
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if self.job_in_path:  # GET /jobs/{job_id}/events: every event of one job
+            job_id = request.path_params["job_id"]
+        else:  # GET /events: every event of the caller's jobs (admin: all, or ?user_id=)
+            job_id = request.query_params.get("job_id")
+        response = await _open_stream(request, job_id)
+        del request  # not kept alive for the stream's lifetime
+        await response(scope, receive, send)
 
 
 async def health(request: Request) -> Response:
@@ -102,9 +107,13 @@ async def health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
+STREAM_ROUTES = [
+    Route("/events", StreamEndpoint(job_in_path=False), methods=["GET"]),
+    Route("/jobs/{job_id}/events", StreamEndpoint(job_in_path=True), methods=["GET"]),
+]
+
 ROUTES = [
-    Route("/events", all_events, methods=["GET"]),
-    Route("/jobs/{job_id}/events", job_events, methods=["GET"]),
+    *STREAM_ROUTES,
     Route("/notifier/health", health, methods=["GET"]),
     Route("/notifier/metrics", metrics_endpoint, methods=["GET"]),
 ]

@@ -1,18 +1,22 @@
-"""One client's stream: current state or missed events first, then live entries from the hub."""
+"""What one stream sends: current state or missed events first, then live entries from the hub.
+
+Pure of HTTP: ``response`` writes these frames to the connection.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from services.notifier import cursor
 from services.notifier.config import NotifierConfig
-from services.notifier.hub import Hub, LogEntry, Subscriber
-from services.notifier.metrics import CONNECTED_CLIENTS, DELIVERY_LATENCY, EVENTS_DELIVERED
+from services.notifier.hub import Attachment, Hub
+from services.notifier.metrics import DELIVERY_LATENCY, EVENTS_DELIVERED
 from services.notifier.notifications import from_row, render
 from services.notifier.readmodel import ReadModel
 from services.notifier.replay import replay
+from services.notifier.subscriber import LogEntry, Subscriber
 
 _LIVE = EVENTS_DELIVERED.labels("live")
 _REPLAY = EVENTS_DELIVERED.labels("replay")
@@ -30,57 +34,40 @@ class Runtime:
     topics: tuple[str, ...]
 
 
-async def event_stream(
-    runtime: Runtime, sub: Subscriber, resume_from: cursor.Offsets | None
-) -> AsyncIterator[bytes]:
-    """The SSE frames of one connection; it ends when the client is dropped or leaves."""
-    CONNECTED_CLIENTS.inc()
-    try:
-        # Subscribing inside the generator ties unsubscribing to its ``finally``.
-        attachment = runtime.hub.subscribe(sub, with_recent=resume_from is not None)
-        if resume_from is None:
-            rows = await runtime.reads.current_states(
-                job_id=sub.job_id, user_id=sub.user_id, limit=runtime.config.snapshot_limit
-            )
-            event_id = cursor.encode(attachment.position)
-            for row in rows:
-                _SNAPSHOT.inc()
-                yield render(from_row(row), event_id)
-        else:
-            missed = replay(
-                sub,
-                resume_from,
-                attachment,
-                reads=runtime.reads,
-                bootstrap=runtime.bootstrap,
-                topics=runtime.topics,
-                timeout_s=runtime.config.replay_timeout_s,
-            )
-            async for frame in missed:
-                _REPLAY.inc()
-                yield frame
-        del attachment  # its copies of the ring and positions are not needed any more
-        async for frame in live(sub, runtime.hub.layout):
-            yield frame
-    finally:
-        runtime.hub.unsubscribe(sub)
-        CONNECTED_CLIENTS.dec()
+async def opening_frames(
+    runtime: Runtime, sub: Subscriber, attachment: Attachment, resume_from: cursor.Offsets | None
+) -> AsyncGenerator[bytes, None]:
+    """The frames before the live ones: the followed jobs' current state, or what was missed."""
+    if resume_from is None:
+        rows = await runtime.reads.current_states(
+            job_id=sub.job_id, user_id=sub.user_id, limit=runtime.config.snapshot_limit
+        )
+        event_id = cursor.encode(attachment.position)
+        for row in rows:
+            _SNAPSHOT.inc()
+            yield render(from_row(row), event_id)
+        return
+    missed = replay(
+        sub,
+        resume_from,
+        attachment,
+        reads=runtime.reads,
+        bootstrap=runtime.bootstrap,
+        topics=runtime.topics,
+        timeout_s=runtime.config.replay_timeout_s,
+    )
+    async for frame in missed:
+        _REPLAY.inc()
+        yield frame
 
 
-async def live(sub: Subscriber, layout: list[int]) -> AsyncIterator[bytes]:
-    """Entries from the subscriber's queue as they arrive, until it is dropped."""
-    while not sub.dropped:
-        if not sub.queue:
-            sub.wake.clear()
-            await sub.wake.wait()
-            continue
-        entry = sub.queue.popleft()
-        frame = entry.frame if sub.floor is None else _above_floor(sub, entry, layout)
-        if frame is None:
-            continue
+def live_frame(sub: Subscriber, entry: LogEntry, layout: list[int]) -> bytes | None:
+    """The frame of a queued entry for this subscriber, or ``None`` if it already has it."""
+    frame = entry.frame if sub.floor is None else _above_floor(sub, entry, layout)
+    if frame is not None:
         DELIVERY_LATENCY.observe(time.time() - entry.note.produced_at)
         _LIVE.inc()
-        yield frame
+    return frame
 
 
 def _above_floor(sub: Subscriber, entry: LogEntry, layout: list[int]) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -208,8 +209,14 @@ async def _whole_pipeline(base: str, tmp: Path) -> None:
                 if names and names[-1] in ("job_complete", "error_notification"):
                     break
         assert names[-1] == "job_complete", names
-        job = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
-        assert job["status"] == "completed" and job["progress"] == 100
+        # SSE can be ahead of the read model: wait (bounded) for the projector
+        deadline = time.monotonic() + 30
+        while (job := (await client.get(f"/jobs/{job_id}", headers=headers)).json())[
+            "status"
+        ] != "completed":
+            assert time.monotonic() < deadline, job
+            await asyncio.sleep(0.1)
+        assert job["progress"] == 100
         assert {o["name"] for o in job["outputs"]} >= {"thumbnail.jpg", "preview.mp4"}
         video = await client.get(f"/jobs/{job_id}/download", headers=headers)
         assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"

@@ -1,0 +1,115 @@
+"""The HTTP side of one stream: sse-starlette's response, run as one lean loop per connection.
+
+sse-starlette's ``EventSourceResponse.__call__`` runs four tasks in an anyio task group per
+stream (the body, a ping timer, a disconnect listener, a shutdown listener), with a lock and
+events of their own: ~20 KiB per connection. Here one loop (the request's own task) writes
+frames, one small task waits for the client to leave, and the hub does for every stream at
+once what the others did per stream (heartbeats, watching ``AppStatus.should_exit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import ClassVar
+
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import AppStatus, SendTimeoutError
+from starlette.types import Message, Receive, Scope, Send
+
+from services.notifier import cursor
+from services.notifier.metrics import CONNECTED_CLIENTS
+from services.notifier.stream import Runtime, live_frame, opening_frames
+from services.notifier.subscriber import Subscriber
+
+# sse-starlette's headers (text/event-stream, Cache-Control: no-store, X-Accel-Buffering: no,
+# Connection: keep-alive), built once and shared by every stream.
+_HEADERS = EventSourceResponse(iter(())).raw_headers
+
+
+class LiveEventSource(EventSourceResponse):
+    """An SSE stream of one subscriber: opening frames, then live entries until it ends.
+
+    It ends when the client leaves, the hub drops it (queue full), or the server shuts down
+    (``AppStatus.should_exit``); a send that waits longer than ``send_timeout_s`` raises
+    sse-starlette's ``SendTimeoutError`` and the server closes the connection.
+    """
+
+    # No per-stream state beyond these: EventSourceResponse.__init__ is deliberately not
+    # called (it builds a lock, headers and settings for the four-task __call__ replaced here).
+    __slots__ = ("_resume_from", "_runtime", "_sub")
+    raw_headers: ClassVar[list[tuple[bytes, bytes]]] = _HEADERS  # type: ignore[misc]
+
+    def __init__(
+        self, runtime: Runtime, sub: Subscriber, resume_from: cursor.Offsets | None
+    ) -> None:
+        self._runtime = runtime
+        self._sub = sub
+        self._resume_from = resume_from
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "HEAD":  # headers only, as sse-starlette answers HEAD
+            await EventSourceResponse(iter(()))(scope, receive, send)
+            return
+        runtime, sub = self._runtime, self._sub
+        listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, sub))
+        CONNECTED_CLIENTS.inc()
+        # Subscribing and unsubscribing around the whole response: no entry slips in between.
+        attachment = runtime.hub.subscribe(sub, with_recent=self._resume_from is not None)
+        try:
+            await self._send(send, {"type": "http.response.start", "status": 200})
+            await self._send_opening(
+                send, opening_frames(runtime, sub, attachment, self._resume_from)
+            )
+            del attachment  # its copies of the ring and positions are not needed any more
+            self._resume_from = None
+            await self._live(send)
+            await self._send(send, {"type": "http.response.body", "more_body": False})
+        finally:
+            listener.cancel()
+            runtime.hub.unsubscribe(sub)
+            CONNECTED_CLIENTS.dec()
+
+    async def _send_opening(self, send: Send, frames: AsyncGenerator[bytes, None]) -> None:
+        # a method of its own: nothing of the opening stays referenced from __call__'s frame
+        async with contextlib.aclosing(frames):
+            async for frame in frames:
+                if self._sub.ended:
+                    break
+                await self._send_body(send, frame)
+
+    async def _live(self, send: Send) -> None:
+        sub, hub = self._sub, self._runtime.hub
+        while not (sub.dropped or sub.closed or AppStatus.should_exit):
+            if sub.queue:
+                frame = live_frame(sub, sub.queue.pop(0), hub.layout)
+                if frame is not None:
+                    await self._send_body(send, frame)
+            elif sub.ping_due:
+                await self._send_body(send, hub.heartbeat)
+            else:
+                await sub.wait()
+
+    async def _send_body(self, send: Send, frame: bytes) -> None:
+        await self._send(send, {"type": "http.response.body", "body": frame, "more_body": True})
+
+    async def _send(self, send: Send, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = self.raw_headers
+        try:
+            async with asyncio.timeout(self._runtime.config.send_timeout_s):
+                await send(message)
+        except TimeoutError:
+            raise SendTimeoutError from None
+        sub = self._sub
+        sub.last_sent = asyncio.get_running_loop().time()
+        sub.ping_due = False
+
+
+async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
+    """The one extra task per stream: ASGI tells of a client leaving only through receive()."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    sub.closed = True
+    sub.wake()
