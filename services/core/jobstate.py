@@ -143,7 +143,21 @@ def apply(state: JobState | None, event: Event) -> JobState:
         raise IllegalTransition(
             status, event.type, f"stale attempt {event.attempt}, current is {state.attempt}"
         )
+    if state.status == "processing" and _stale_outcome(state, event):
+        # a worker cut off mid-attempt may publish its outcome after the job was redone
+        raise IllegalTransition(
+            status, event.type, f"outcome of stale attempt, current is {state.attempt}"
+        )
     return _transition(state, event)
+
+
+def _stale_outcome(state: JobState, event: Event) -> bool:
+    """A ``failed`` / automatic ``retry_scheduled`` that ends an attempt other than the current."""
+    if isinstance(event, JobFailed):
+        return event.attempt != state.attempt
+    if isinstance(event, RetryScheduled):
+        return event.attempt != state.attempt + 1
+    return False
 
 
 def _transition(state: JobState, event: Event) -> JobState:

@@ -316,3 +316,13 @@ def test_random_sequences_keep_invariants(data: st.DataObject) -> None:
         if current.status == after.status == "processing":
             assert after.progress >= current.progress
         current = after
+
+
+def test_late_outcomes_of_an_abandoned_attempt_are_stale() -> None:
+    """A worker cut off during attempt 1 reports after attempt 2 began elsewhere: ignored."""
+    redo = state("processing", attempt=2, worker_id="w2")
+    for late in (make("failed", attempt=1), make("retry_scheduled", attempt=1)):
+        with pytest.raises(IllegalTransition, match="stale attempt"):
+            apply(redo, late)
+    assert apply(redo, make("failed", attempt=2)).status == "failed"
+    assert apply(redo, make("retry_scheduled", attempt=2)).attempt == 2

@@ -1,0 +1,51 @@
+"""The reliability suite: every test here carries the ``reliability`` marker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.core.tokens import issue_access_token
+from tests.integration.ingest.conftest import Api, start_api
+from tests.integration.transcoder.conftest import clips  # noqa: F401  (fixture)
+from tests.reliability.harness import Processes, processes
+
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    """Children of one scenario; all stopped at the end, their logs printed on failure."""
+    with processes(tmp_path / "logs") as started:
+        yield started
+        print(started.dump())  # shown by pytest only when the test failed
+
+
+@pytest.fixture
+async def ingest(test_env: dict[str, str]) -> AsyncIterator[Api]:
+    """The real ingest app on a loopback socket, no rate limits (the scenarios are bursts)."""
+    env = {
+        **test_env,
+        "MAX_FILE_SIZE": "2MB",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "USER_RATE_LIMIT_PER_MINUTE": "0",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    api, stop = await start_api(env)
+    yield api
+    await stop()
+
+
+def bearer(api: Api, user_id: str, role: str = "user") -> dict[str, str]:
+    """Headers with an access token for ``user_id`` minted with the deployment's secret."""
+    token = issue_access_token(api.settings.secret(), user_id, role)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}
