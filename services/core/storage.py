@@ -1,8 +1,8 @@
 """Object storage: the ``ObjectStore`` interface, its errors, ``open_store`` and shared helpers.
 
 Keys are relative slash-separated paths chosen by code (``sources/{job_id}/source``,
-``outputs/{job_id}/{name}``); listing is by plain string prefix, as in S3. Implementations:
-``storage_local.LocalObjectStore`` (``file://``) and ``storage_s3.S3ObjectStore`` (``s3://``).
+``outputs/{job_id}/{attempt}/{name}``); listing is by plain string prefix, as in S3.
+Implementations: ``storage_local.LocalObjectStore`` (``file://``) and ``storage_s3.S3ObjectStore`` (``s3://``).
 """
 
 from __future__ import annotations

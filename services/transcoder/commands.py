@@ -26,7 +26,7 @@ _BASE = ("-nostdin", "-hide_banner", "-y", "-loglevel", "error")
 
 @dataclass(frozen=True)
 class Output:
-    """A file a command produces; ``name`` is also its key under ``outputs/{job_id}/``."""
+    """A file a command produces; ``name`` is also its key under ``outputs/{job_id}/{attempt}/``."""
 
     name: str
     content_type: str

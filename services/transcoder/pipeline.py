@@ -3,7 +3,7 @@
 intake (``started``) -> validate (probe, options) -> metadata (+ poster thumbnail) ->
 transcode -> preview -> analytics -> store (upload) -> cleanup -> ``completed``. Outputs are
 built in a per-attempt scratch dir and uploaded at the end to deterministic keys
-``outputs/{job_id}/{name}``, so a rerun overwrites; the scratch dir goes in every outcome.
+``outputs/{job_id}/{attempt}/{name}``, so a rerun overwrites; the scratch dir goes in every outcome.
 """
 
 from __future__ import annotations

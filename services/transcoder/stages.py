@@ -50,9 +50,11 @@ def source_key(job_id: str) -> str:
     return f"sources/{job_id}/source"
 
 
-def output_key(job_id: str, name: str) -> str:
-    """Deterministic key of an output: a rerun overwrites it."""
-    return f"outputs/{job_id}/{name}"
+def output_key(job_id: str, attempt: int, name: str) -> str:
+    """Deterministic key of an output: a rerun of the attempt overwrites it, and a stale attempt
+    (a worker cut off while its job was redone) can neither overwrite nor clean up the files
+    of the attempt that counts."""
+    return f"outputs/{job_id}/{attempt}/{name}"
 
 
 async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]]:
@@ -225,7 +227,7 @@ async def _store(
     total = 0
     for path in files:
         name = path.relative_to(ctx.out_dir).as_posix()
-        key = output_key(ctx.job_id, name)
+        key = output_key(ctx.job_id, ctx.attempt, name)
         ctx.uploaded.append(key)
         obj = await store.put_file(key, path, content_type=types.get(name))
         total += obj.size_bytes

@@ -102,6 +102,9 @@ async def test_killed_ffmpeg_is_retried_with_backoff(
     assert retry.reason.startswith("ffmpeg_killed")
     done = await watcher.wait_type(job_id, "completed", 60)
     assert done.event.attempt == 2  # type: ignore[attr-defined]
+    # outputs live under their attempt: a stale attempt 1 can never touch them
+    keys = [o.key for o in done.event.outputs]  # type: ignore[attr-defined]
+    assert keys and all(k.startswith(f"outputs/{job_id}/2/") for k in keys)
     started = [e for e in watcher.of(job_id, "video.job.started")]
     assert (started[1].time - retry.not_before).total_seconds() >= -0.05
     assert [t for t in watcher.types(job_id) if t != "stage_completed"] == [
