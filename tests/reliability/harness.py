@@ -14,21 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import TopicPartition
 
-from schemas.envelope import DecodeError, Envelope, decode
+from schemas.envelope import Envelope
 from schemas.events import JobCompleted
 from services.core.db import plain_url
 from services.core.embedded import die_with_parent, free_port
 from services.core.jobstate import IllegalTransition, JobState, apply
-from services.core.kafka import make_consumer
-from tests.integration.transcoder.conftest import Watcher
 
 # Variables a parent may carry that would point a child at the wrong slice.
 _SCRUB = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX", "PORT")
@@ -166,44 +163,6 @@ async def health(service: Service) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=2) as client:
         response = await client.get(f"http://127.0.0.1:{service.ops_port}/health")
     return dict(response.json())
-
-
-@contextlib.asynccontextmanager
-async def watch_log(bootstrap: str, prefix: str) -> AsyncIterator[Watcher]:
-    """Every event of ``video.jobs`` and ``video.progress`` from offset 0, by job, as it comes."""
-    watch = Watcher()
-    consumer = make_consumer(bootstrap, group_id=None)
-    await consumer.start()
-    topics = {f"{prefix}video.jobs": "jobs", f"{prefix}video.progress": "progress"}
-    await consumer.topics()
-    parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-    consumer.assign(parts)
-    await consumer.seek_to_beginning(*parts)
-
-    async def pump() -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=200)
-            if not batch:
-                continue
-            async with watch.changed:
-                for tp, records in batch.items():
-                    for r in records:
-                        try:
-                            env = decode(r.key, r.value, r.headers, partition=r.partition)
-                        except DecodeError:
-                            continue
-                        env = dataclasses.replace(env, topic=topics[tp.topic])
-                        watch.events[env.subject].append(env)
-                watch.changed.notify_all()
-
-    task = asyncio.create_task(pump())
-    try:
-        yield watch
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await consumer.stop()
 
 
 def fold(envelopes: Sequence[Envelope]) -> tuple[JobState | None, list[JobCompleted]]:

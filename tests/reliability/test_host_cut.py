@@ -25,8 +25,9 @@ from services.core.storage import open_store
 from services.projector.rebuild import rebuild
 from tests.conftest import Infra, create_database, drop_database, slice_env
 from tests.integration.projector.stream import caught_up, checksums, end_offsets
+from tests.integration.transcoder.conftest import watch_log
 from tests.reliability import netns
-from tests.reliability.harness import Processes, Service, fetch, fold, until, watch_log
+from tests.reliability.harness import Processes, Service, fetch, fold, until
 
 FLAGS = ["--session-timeout-ms", "3000", "--retry-delay", "0.2", "--rebalance-grace", "3"]
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.ingest.conftest import Api
+from tests.integration.transcoder.conftest import watch_log
 from tests.reliability.conftest import bearer
 from tests.reliability.harness import (
     Processes,
@@ -19,7 +20,6 @@ from tests.reliability.harness import (
     fold,
     healthy,
     until,
-    watch_log,
 )
 
 JOBS = 200

@@ -14,6 +14,7 @@ import pytest
 
 from services.core.probe import probe
 from tests.integration.ingest.conftest import Api
+from tests.integration.transcoder.conftest import watch_log
 from tests.reliability.conftest import bearer
 from tests.reliability.harness import (
     Processes,
@@ -25,7 +26,6 @@ from tests.reliability.harness import (
     health,
     healthy,
     until,
-    watch_log,
 )
 
 JOBS = 60

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, decode, new_envelope
 from schemas.events import Event, JobSubmitted
@@ -135,14 +136,13 @@ class Watcher:
         return found[0]
 
 
-@pytest.fixture
-async def watcher(infra: Infra, settings: Settings) -> AsyncIterator[Watcher]:
+@contextlib.asynccontextmanager
+async def watch_log(bootstrap: str, prefix: str) -> AsyncIterator[Watcher]:
+    """Every event of ``video.jobs`` and ``video.progress`` from offset 0, by job, as it comes."""
     watch = Watcher()
-    consumer = make_consumer(infra.bootstrap_servers, group_id=None)
+    consumer = make_consumer(bootstrap, group_id=None)
     await consumer.start()
-    from aiokafka import TopicPartition
-
-    topics = {settings.topic("video.jobs"): "jobs", settings.topic("video.progress"): "progress"}
+    topics = {f"{prefix}video.jobs": "jobs", f"{prefix}video.progress": "progress"}
     await consumer.topics()
     parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
     consumer.assign(parts)
@@ -159,17 +159,25 @@ async def watcher(infra: Infra, settings: Settings) -> AsyncIterator[Watcher]:
                         try:
                             env = decode(r.key, r.value, r.headers, partition=r.partition)
                         except DecodeError:
-                            continue  # garbage a test wrote on purpose
+                            continue
                         env = dataclasses.replace(env, topic=topics[tp.topic])
                         watch.events[env.subject].append(env)
                 watch.changed.notify_all()
 
     task = asyncio.create_task(pump())
-    yield watch
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await consumer.stop()
+    try:
+        yield watch
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+
+@pytest.fixture
+async def watcher(infra: Infra, settings: Settings) -> AsyncIterator[Watcher]:
+    async with watch_log(infra.bootstrap_servers, settings.topic_prefix) as watch:
+        yield watch
 
 
 @dataclasses.dataclass
