@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter, decode
-from schemas.events import JobProgress, JobSubmitted
+from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter
+from schemas.events import JobProgress
 from services.projector import metrics
+from services.projector.decoding import decode_record
 from services.projector.projection import BatchOutcome, project
 from services.projector.store import OffsetKey, ReadModelStore
 
@@ -36,8 +37,18 @@ class _Fenced(Exception):
         self.stale = stale
 
 
+DECODE_AHEAD = 2
+"""Decoded batches waiting for their transaction, at most."""
+
+DECODE_CHUNK = 64
+"""Records decoded between two yields to the event loop, so that the transaction of the
+previous batch moves on while the next batch is decoded."""
+
+
 @dataclass
 class _Decoded:
+    generation: int  # of the positions the records were fetched from
+    started: float
     lifecycle: list[Envelope] = field(default_factory=list)
     ticks: list[Envelope] = field(default_factory=list)
     dead: list[KafkaRecord] = field(default_factory=list)
@@ -46,35 +57,6 @@ class _Decoded:
 
 def _key(tp: TopicPartition) -> OffsetKey:
     return tp.topic, tp.partition
-
-
-def _require_uuid(name: str, value: str | None) -> None:
-    # The read model keys jobs (and owners) by UUID: anything else could never be stored.
-    if value is None:
-        return
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise DecodeError("invalid_data", f"{name} {value[:80]!r} is not a UUID") from None
-
-
-def decode_record(record: ConsumerRecord[bytes, bytes]) -> Envelope:
-    """Decode a record and check the ids the read model needs; ``DecodeError`` otherwise."""
-    envelope = decode(
-        record.key,
-        record.value,
-        list(record.headers or ()),
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-    )
-    event = envelope.event
-    _require_uuid("job_id", event.job_id)
-    if isinstance(event, JobSubmitted):
-        _require_uuid("user_id", event.user_id)
-        _require_uuid("batch_id", event.batch_id)
-    return envelope
 
 
 class Projector:
@@ -91,6 +73,9 @@ class Projector:
         self._dead_letters = dead_letters
         self.expected: dict[TopicPartition, int] = {}
         self.batches = 0
+        # Bumped by every seek and revoke: a batch decoded before it may hold records from
+        # old positions, so it is dropped and its partitions fetched again from ``expected``.
+        self._generation = 0
         # aiokafka runs the rebalance listener concurrently with the fetch loop: the
         # connection and ``expected`` are shared, so seeks and commits take turns.
         self._turn = asyncio.Lock()
@@ -111,6 +96,7 @@ class Projector:
                     changed[_key(tp)] = offset
                 self.consumer.seek(tp, offset)
                 self.expected[tp] = offset
+            self._generation += 1
             # Stored at once: ingest compares these with what it produced, and a commit is
             # only accepted when the stored offset is the one this process expects.
             await self.store.save_offsets(changed)
@@ -138,26 +124,63 @@ class Projector:
         """Stop applying records of revoked partitions."""
         for tp in partitions:
             self.expected.pop(tp, None)
+        self._generation += 1
+
+    async def run(self, max_records: int) -> None:
+        """Fetch and apply batches until cancelled. Up to ``DECODE_AHEAD`` batches are
+        fetched and decoded while the transaction of an earlier one runs, so this process's
+        core and PostgreSQL's work at the same time; transactions stay one at a time, in
+        fetch order."""
+        ahead: deque[_Decoded] = deque()
+        committing: asyncio.Task[BatchOutcome | None] | None = None
+        try:
+            while True:
+                if committing is None and ahead:
+                    committing = asyncio.create_task(self.apply(ahead.popleft()))
+                if committing is not None and (committing.done() or len(ahead) >= DECODE_AHEAD):
+                    await committing  # raises what the transaction raised
+                    committing = None
+                    continue
+                wait_ms = 0 if committing is not None else 500
+                batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+                decoded = await self.decode(batch)
+                if decoded is not None:
+                    ahead.append(decoded)
+                elif committing is not None:  # nothing fetched yet: let the commit finish
+                    await committing
+                    committing = None
+                elif not batch:
+                    self.update_lag()
+        finally:
+            if committing is not None:
+                committing.cancel()
+                await asyncio.gather(committing, return_exceptions=True)
 
     async def handle(self, batch: Batch) -> BatchOutcome | None:
         """Apply one batch exactly once; None when nothing was applied (empty or fenced)."""
-        started = time.perf_counter()
-        decoded = self._decode(batch)
-        if not decoded.next_offsets:
-            return None
+        decoded = await self.decode(batch)
+        return None if decoded is None else await self.apply(decoded)
+
+    async def apply(self, decoded: _Decoded) -> BatchOutcome | None:
+        """Commit a decoded batch; None when it was fenced or fetched before a seek."""
         if decoded.dead and self._dead_letters is not None:
             await self._dead_letters(decoded.dead)  # before the commit: at least once
         try:
             async with self._turn:
+                if decoded.generation != self._generation:
+                    self._fetch_again(decoded.next_offsets)
+                    return None
                 outcome = await self._commit(decoded)
-                self.expected.update(decoded.next_offsets)
+                for tp, offset in decoded.next_offsets.items():
+                    if tp in self.expected:  # not revoked meanwhile
+                        self.expected[tp] = offset
         except _Fenced as fenced:
             metrics.FENCED_BATCHES.inc()
             log.warning("%s; seeking to the stored offsets", fenced)
             await self._rewind(decoded.next_offsets, fenced.stale)
             return None
         self.batches += 1
-        self._observe(outcome, decoded, time.perf_counter() - started)
+        self._observe(outcome, decoded, time.perf_counter() - decoded.started)
         return outcome
 
     async def _commit(self, decoded: _Decoded) -> BatchOutcome:
@@ -178,29 +201,38 @@ class Projector:
     async def _rewind(
         self, fetched: Mapping[TopicPartition, int], stale: list[TopicPartition]
     ) -> None:
-        for tp in fetched:  # rolled back: fetch again from where this process stood
-            if tp not in stale and tp in self.expected:
-                self.consumer.seek(tp, self.expected[tp])
+        self._fetch_again([tp for tp in fetched if tp not in stale])
         await self.seek_to_stored([tp for tp in stale if tp in self.consumer.assignment()])
 
-    def _decode(self, batch: Batch) -> _Decoded:
-        out = _Decoded()
+    def _fetch_again(self, partitions: Iterable[TopicPartition]) -> None:
+        """Not applied: fetch these partitions again from where this process stands."""
+        assigned = self.consumer.assignment()
+        for tp in partitions:
+            if tp in self.expected and tp in assigned:
+                self.consumer.seek(tp, self.expected[tp])
+        self._generation += 1
+
+    async def decode(self, batch: Batch) -> _Decoded | None:
+        """Decode a fetched batch (dead letters aside); None when it holds nothing to apply."""
+        out = _Decoded(self._generation, time.perf_counter())
         for tp, records in batch.items():
             floor = self.expected.get(tp)
             if floor is None:
                 continue  # revoked while fetched
-            for record in records:
-                if record.offset < floor:
-                    continue  # applied before a re-seek
-                try:
-                    envelope = decode_record(record)
-                except DecodeError as exc:
-                    out.dead.append(_dead(record, exc))
-                else:
-                    is_tick = isinstance(envelope.event, JobProgress)
-                    (out.ticks if is_tick else out.lifecycle).append(envelope)
-                out.next_offsets[tp] = record.offset + 1
-        return out
+            for start in range(0, len(records), DECODE_CHUNK):
+                for record in records[start : start + DECODE_CHUNK]:
+                    if record.offset < floor:
+                        continue  # applied before a re-seek
+                    try:
+                        envelope = decode_record(record)
+                    except DecodeError as exc:
+                        out.dead.append(_dead(record, exc))
+                    else:
+                        is_tick = isinstance(envelope.event, JobProgress)
+                        (out.ticks if is_tick else out.lifecycle).append(envelope)
+                    out.next_offsets[tp] = record.offset + 1
+                await asyncio.sleep(0)
+        return out if out.next_offsets else None
 
     def _observe(self, outcome: BatchOutcome, decoded: _Decoded, seconds: float) -> None:
         metrics.BATCH_SECONDS.observe(seconds)

@@ -48,6 +48,8 @@ class BatchOutcome:
     """What a batch changes, plus counters for metrics."""
 
     rows: dict[str, JobRow] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    """Ids of ``rows`` that were not among the stored rows: jobs submitted in this batch."""
     history: list[HistoryRow] = field(default_factory=list)
     applied: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -59,6 +61,7 @@ class _Tracked:
     row: JobRow
     state: JobState
     seen: set[str]
+    applied: list[str]  # the row's applied_event_ids, trimmed once at the end of the batch
 
 
 def coalesce_progress(ticks: Iterable[Envelope]) -> list[Envelope]:
@@ -89,7 +92,7 @@ def project(
     batch.outcome.coalesced = len(ticks) - len(coalesced)
     for envelope in coalesced:
         batch.apply_progress(envelope)
-    return batch.outcome
+    return batch.finish()
 
 
 class _Batch:
@@ -102,9 +105,18 @@ class _Batch:
         tracked = self._jobs.get(job_id)
         if tracked is None and job_id in self._stored:
             row = replace(self._stored[job_id])  # never mutate the caller's rows
-            tracked = _Tracked(row, to_state(row), set(row.applied_event_ids))
+            ids = list(row.applied_event_ids)
+            tracked = _Tracked(row, to_state(row), set(ids), ids)
             self._jobs[job_id] = tracked
         return tracked
+
+    def finish(self) -> BatchOutcome:
+        """Copy each changed job's final state into its row: once per job, not per event."""
+        for job_id, row in self.outcome.rows.items():
+            tracked = self._jobs[job_id]
+            copy_state(row, tracked.state)  # columns disjoint from _effects': order is free
+            row.applied_event_ids = tracked.applied[-MAX_APPLIED_IDS:]
+        return self.outcome
 
     def apply_lifecycle(self, envelope: Envelope) -> None:
         event = envelope.event
@@ -125,15 +137,15 @@ class _Batch:
             return
         if tracked is None:
             assert isinstance(event, JobSubmitted)
-            tracked = _Tracked(_new_row(envelope, event), state, set())
+            tracked = _Tracked(_new_row(envelope, event), state, set(), [])
             self._jobs[event.job_id] = tracked
+            self.outcome.created.add(event.job_id)
         tracked.state = state
         row = tracked.row
-        copy_state(row, state)
         _effects(row, envelope)
         tracked.seen.add(envelope.id)
-        row.applied_event_ids = [*row.applied_event_ids, envelope.id][-MAX_APPLIED_IDS:]
-        row.last_event_id = clip(envelope.id, 64)
+        tracked.applied.append(envelope.id)
+        row.last_event_id = envelope.id[:64]
         row.event_count += 1
         row.updated_at = envelope.time
         self.outcome.rows[event.job_id] = row
@@ -154,8 +166,7 @@ class _Batch:
             log.debug("skipped progress tick: %s", exc, extra={"job_id": envelope.subject})
             return
         if state.progress != tracked.state.progress:
-            tracked.state = state
-            tracked.row.progress = state.progress
+            tracked.state = state  # finish() copies it into the row
             self.outcome.rows[state.job_id] = tracked.row
         self.outcome.applied[JobProgress.type] += 1
 

@@ -6,10 +6,13 @@ PostgreSQL adapter can bulk-copy rows without naming them twice.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from schemas.events import JobOutput
 from services.core.jobstate import JobState
@@ -21,6 +24,8 @@ INT4_MAX = 2**31 - 1
 """Largest value of an ``Integer`` column; numbers in events are not bounded."""
 
 _HISTORY_NAMESPACE = uuid.UUID("0d6f8f5e-4a56-4c1e-9d1b-6c0b8f7f6a10")
+# str(uuid.UUID(s)) == s for exactly these strings: the common case needs no parsing.
+_is_canonical = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
 
 
 @dataclass(slots=True)
@@ -55,9 +60,10 @@ class JobRow:
     applied_event_ids: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One ``processing_history`` row; ``id`` derives from the event id so replays match."""
+class HistoryRow(NamedTuple):
+    """One ``processing_history`` row; ``id`` derives from the event id so replays match.
+
+    A named tuple: one is built per event, and it already is the row in column order."""
 
     id: str
     job_id: str
@@ -72,28 +78,31 @@ class HistoryRow:
 
 
 JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow))
-HISTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(HistoryRow))
+HISTORY_COLUMNS: tuple[str, ...] = HistoryRow._fields
 JSON_JOB_COLUMNS = frozenset({"processing_options", "outputs", "metadata"})
+
+
+def canonical_uuid(value: str) -> str | None:
+    """``str(uuid.UUID(value))``, or None when ``value`` is not a UUID."""
+    if _is_canonical(value):
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def history_id(event_id: str) -> str:
     """A deterministic row id, so a rebuild produces byte-identical tables."""
-    if len(event_id) == 36:
-        try:  # producers use uuid4 event ids: reuse them, uuid5 costs more than parsing
-            return str(uuid.UUID(event_id))
-        except ValueError:
-            pass
+    if len(event_id) == 36:  # producers use uuid4 event ids: reuse them
+        same = canonical_uuid(event_id)
+        if same is not None:
+            return same
     return str(uuid.uuid5(_HISTORY_NAMESPACE, event_id))
 
 
-def job_values(row: JobRow) -> tuple[Any, ...]:
-    """The row as a tuple in column order."""
-    return tuple(getattr(row, name) for name in JOB_COLUMNS)
-
-
-def history_values(row: HistoryRow) -> tuple[Any, ...]:
-    """The history row as a tuple in column order."""
-    return tuple(getattr(row, name) for name in HISTORY_COLUMNS)
+job_values: Callable[[JobRow], tuple[Any, ...]] = attrgetter(*JOB_COLUMNS)
+"""The row as a tuple in column order."""
 
 
 def to_state(row: JobRow) -> JobState:

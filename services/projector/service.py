@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import asyncpg
 
@@ -28,6 +30,34 @@ CONSUMER_OPTIONS: dict[str, int] = {
     "max_partition_fetch_bytes": 4 * 1024 * 1024,
     "fetch_max_bytes": 64 * 1024 * 1024,
 }
+
+
+_GC_USERS = 0
+_GC_SAVED = gc.get_threshold()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while a projector runs (process-wide, restored at the end).
+
+    Batches keep some 10^5 young objects alive at a time (they die by reference counting
+    once committed); with the default thresholds the collector rescans them and the whole
+    heap over and over, about a quarter of the projector's CPU in the bench. A collection
+    now waits for 10^6 surviving new objects (cyclic garbage can grow that far, ~100 MB),
+    and the heap built at start-up is frozen (never garbage)."""
+    global _GC_USERS, _GC_SAVED
+    if _GC_USERS == 0:
+        _GC_SAVED = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(1_000_000, 20, 100)
+    _GC_USERS += 1
+    try:
+        yield
+    finally:
+        _GC_USERS -= 1
+        if _GC_USERS == 0:
+            gc.set_threshold(*_GC_SAVED)
+            gc.unfreeze()
 
 
 async def connect(database_url: str) -> asyncpg.Connection:
@@ -72,12 +102,8 @@ async def run_projector(
         log.info("projector consuming as group %s", settings.group(GROUP))
         if started is not None:
             started.set()
-        while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
-            if batch:
-                await projector.handle(batch)
-            else:
-                projector.update_lag()
+        with fewer_collections():
+            await projector.run(BATCH_RECORDS)
     finally:
         await consumer.stop()
         await publisher.stop()

@@ -8,19 +8,21 @@ PostgreSQL offers. Every method runs inside the caller's transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import pydantic_core
 
 from services.projector.projection import BatchOutcome
 from services.projector.rows import (
     HISTORY_COLUMNS,
     JOB_COLUMNS,
     JSON_JOB_COLUMNS,
+    HistoryRow,
     JobRow,
-    history_values,
+    job_values,
 )
 
 APPLIED_CHANNEL = "projector_applied"
@@ -42,10 +44,12 @@ LIVE_TABLES = ReadModelTables()
 REBUILD_TABLES = ReadModelTables("jobs_rebuild", "processing_history_rebuild")
 
 _UUID_COLUMNS = ("id", "user_id", "batch_id")
+_HISTORY_METADATA = HISTORY_COLUMNS.index("metadata")
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # Same jsonb as json.dumps (NaN included, which PostgreSQL refuses either way), 5x faster.
+    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 
 class ReadModelStore:
@@ -60,6 +64,11 @@ class ReadModelStore:
         self._upsert_jobs = (
             f"INSERT INTO {tables.jobs} SELECT * FROM stage_jobs "  # noqa: S608 (fixed names)
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        assignments = ", ".join(f"{c} = s.{c}" for c in JOB_COLUMNS if c != "id")
+        self._update_jobs = (
+            f"UPDATE {tables.jobs} AS j SET {assignments} "  # noqa: S608 (fixed names)
+            "FROM stage_jobs AS s WHERE j.id = s.id"
         )
         self._insert_history = (
             f"INSERT INTO {tables.history} SELECT * FROM stage_history "  # noqa: S608
@@ -124,33 +133,66 @@ class ReadModelStore:
 
     async def write(self, outcome: BatchOutcome, offsets: Mapping[OffsetKey, int]) -> None:
         """Upsert changed jobs, insert history rows, store offsets, notify waiters at commit."""
-        if outcome.rows:
-            records = [self._job_record(row) for row in outcome.rows.values()]
-            await self.conn.copy_records_to_table(
-                "stage_jobs", records=records, columns=JOB_COLUMNS, schema_name="pg_temp"
-            )
-            await self.conn.execute(self._upsert_jobs)
-        if outcome.history:
-            records = [self._history_record(row) for row in outcome.history]
-            await self.conn.copy_records_to_table(
-                "stage_history", records=records, columns=HISTORY_COLUMNS, schema_name="pg_temp"
-            )
-            await self.conn.execute(self._insert_history)
+        created: list[list[Any]] = []
+        updated: list[list[Any]] = []
+        for row in outcome.rows.values():
+            (created if row.id in outcome.created else updated).append(self._job_record(row))
+        history = [self._history_record(row) for row in outcome.history]
+        try:
+            async with self.conn.transaction():  # a savepoint: the fallback starts clean
+                await self._write_new(created, updated, history)
+        except (asyncpg.UniqueViolationError, _RowsVanished):
+            await self._upsert(created + updated, history)
         await self.save_offsets(offsets)
         await self.notify()
+
+    async def _write_new(
+        self, created: list[list[Any]], updated: list[list[Any]], history: list[list[Any]]
+    ) -> None:
+        """The common case, cheaper than upserts: jobs the batch created are not in the table
+        (they were not among the rows loaded under the lock), history rows are new. Anything
+        else raises, and :meth:`_upsert` writes the batch instead."""
+        await self._copy(self.tables.jobs, created, JOB_COLUMNS)
+        if updated:
+            await self._copy("stage_jobs", updated, JOB_COLUMNS, "pg_temp")
+            status = await self.conn.execute(self._update_jobs)
+            if status != f"UPDATE {len(updated)}":
+                raise _RowsVanished(status)
+        await self._copy(self.tables.history, history, HISTORY_COLUMNS)
+
+    async def _upsert(self, jobs: list[list[Any]], history: list[list[Any]]) -> None:
+        """Insert or update every job row; history rows that exist already are left alone."""
+        if jobs:
+            await self._copy("stage_jobs", jobs, JOB_COLUMNS, "pg_temp")
+            await self.conn.execute(self._upsert_jobs)
+        if history:
+            await self._copy("stage_history", history, HISTORY_COLUMNS, "pg_temp")
+            await self.conn.execute(self._insert_history)
+
+    async def _copy(
+        self, table: str, rows: list[list[Any]], columns: Sequence[str], schema: str | None = None
+    ) -> None:
+        if rows:
+            await self.conn.copy_records_to_table(
+                table, records=rows, columns=columns, schema_name=schema
+            )
 
     async def notify(self) -> None:
         """``pg_notify`` takes effect at commit, so a woken waiter sees the new offsets."""
         await self.conn.execute("SELECT pg_notify($1, $2)", APPLIED_CHANNEL, self.group)
 
     def _job_record(self, row: JobRow) -> list[Any]:
-        values = [getattr(row, name) for name in JOB_COLUMNS]
+        values = list(job_values(row))
         for i in self._json_at:
             values[i] = _dumps(values[i])
         return values
 
     @staticmethod
-    def _history_record(row: Any) -> list[Any]:
-        values = list(history_values(row))
-        values[HISTORY_COLUMNS.index("metadata")] = _dumps(row.metadata)
+    def _history_record(row: HistoryRow) -> list[Any]:
+        values = list(row)
+        values[_HISTORY_METADATA] = _dumps(row.metadata)
         return values
+
+
+class _RowsVanished(Exception):
+    """A loaded job row was gone at update time: let the upsert path write the batch."""

@@ -10,7 +10,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.envelope import Envelope, KafkaRecord, encode, format_time
-from schemas.events import JobProgress, JobStarted, JobSubmitted
+from schemas.events import JobProgress, JobStarted, JobSubmitted, StageCompleted
 from services.core.config import Settings
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
@@ -165,6 +165,49 @@ async def test_skips_illegal_and_unknown_dead_letters_undecodable(
         await dlq.stop()
     reasons = sorted(dict(r.headers)["dlq_reason"] for r in records)
     assert reasons == [b"bad_json", b"invalid_data"]
+
+
+async def test_conflicting_history_falls_back_to_upserts(
+    publish: Publish, running_projector: Running, catch_up: CatchUp, db_url: str
+) -> None:
+    """Event ids sharing their first 64 characters collide on ``history.event_id``: the
+    batch is written with ``ON CONFLICT DO NOTHING`` as before, not refused."""
+    job, long_id = str(uuid.uuid4()), "e" * 64
+    submitted = JobSubmitted(
+        job_id=job,
+        user_id=str(uuid.uuid4()),
+        original_filename="a.mp4",
+        source_key=f"sources/{job}/a.mp4",
+        source_size=1,
+        source_sha256="0" * 64,
+    )
+    await publish(
+        [
+            Envelope(event=submitted, source="/t"),
+            Envelope(
+                event=JobStarted(job_id=job, worker_id="w", attempt=1),
+                source="/t",
+                id=f"{long_id}-a",
+            ),
+            Envelope(
+                event=StageCompleted(
+                    job_id=job, worker_id="w", attempt=1, operation="x", status="ok", duration_ms=1
+                ),
+                source="/t",
+                id=f"{long_id}-b",
+            ),
+        ]
+    )
+    async with running_projector():
+        await catch_up()
+    row = (await fetch_jobs(db_url))[job]
+    assert (row["status"], row["event_count"]) == ("processing", 3)
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        history = await conn.fetch("SELECT operation FROM processing_history WHERE job_id=$1", job)
+    finally:
+        await conn.close()
+    assert [h["operation"] for h in history] == ["started"]
 
 
 async def test_upcasts_v1_submitted(
