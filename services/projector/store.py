@@ -48,8 +48,8 @@ _HISTORY_METADATA = HISTORY_COLUMNS.index("metadata")
 
 
 def _dumps(value: Any) -> str:
-    # Same jsonb as json.dumps (NaN included, which PostgreSQL refuses either way), 5x faster.
-    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+    # jsonb has no NaN/Infinity: write null, or one such value would fail its batch forever
+    return pydantic_core.to_json(value, inf_nan_mode="null").decode()
 
 
 class ReadModelStore:

@@ -300,3 +300,48 @@ async def test_progress_is_coalesced(
             return (await fetch_jobs(db_url))[job]["progress"] == 30
 
         await wait_for(at_30, 10, "progress 30")
+
+
+async def test_nan_in_metadata_does_not_wedge_the_projector(
+    infra: Infra, settings: Settings, running_projector: Running, catch_up: CatchUp, db_url: str
+) -> None:
+    """A foreign producer's NaN (valid for Python's json, not for jsonb) becomes null."""
+    poisoned, after = str(uuid.uuid4()), str(uuid.uuid4())
+    records = []
+    for job, metadata in ((poisoned, {"fps": float("nan"), "ratio": float("inf")}), (after, {})):
+        record = encode(
+            Envelope(
+                event=JobSubmitted(
+                    job_id=job,
+                    user_id=str(uuid.uuid4()),
+                    original_filename="n.mp4",
+                    source_key="k",
+                    source_size=1,
+                    source_sha256="",
+                ),
+                source="/t",
+            )
+        )
+        value = json.loads(record.value)
+        value["source_metadata"] = metadata
+        records.append(
+            KafkaRecord(
+                topic=record.topic,
+                key=record.key,
+                value=json.dumps(value).encode(),
+                headers=record.headers,
+            )
+        )
+    assert b"NaN" in records[0].value
+    publisher = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=settings.topic_prefix)
+    await publisher.start()
+    try:
+        for record in records:
+            await publisher.send_record(record)
+    finally:
+        await publisher.stop()
+    async with running_projector():
+        await catch_up()
+    rows = await fetch_jobs(db_url)
+    assert json.loads(rows[poisoned]["metadata"]) == {"fps": None, "ratio": None}
+    assert after in rows, "the events after it were applied"
