@@ -126,6 +126,6 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
         found = consumer.partitions_for_topic(topic)
         if found:
             return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer._client.force_metadata_update()
+        await consumer.topics()  # fetches fresh cluster metadata
         await asyncio.sleep(0.1)
     raise SystemExit(f"vidpipe tap: topic {topic!r} does not exist")
