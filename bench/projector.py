@@ -1,17 +1,21 @@
 """Projector throughput: 200,000 lifecycle events for 20,000 jobs, from offset 0 to caught up.
 
-    python bench/projector.py [--jobs 20000] [--stages 7]
+    python bench/projector.py [--jobs 20000] [--stages 7] [--members 1 2]
 
-Starts its own embedded broker and PostgreSQL, fills ``video.jobs``, runs the live projector
-(``services.projector.service.run_projector``) and times it from the moment it is assigned its
-partitions until its stored offsets reach the end of the log. Then, in the same run, copies the
-resulting rows into empty tables with a raw asyncpg ``COPY`` as the floor to compare with.
+Starts its own embedded broker and PostgreSQL and fills ``video.jobs`` once. Then, for each
+``--members`` count, into a fresh database: starts that many ``vidpipe projector`` processes
+(one consumer group) and times them from the moment the first is assigned partitions until
+the stored offsets reach the end of the log. Then, in the same run, copies the resulting rows
+into empty tables with a raw asyncpg ``COPY`` as the floor to compare with.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -24,12 +28,9 @@ from aiokafka import AIOKafkaProducer
 from schemas.envelope import Envelope, encode
 from schemas.events import Event, JobCompleted, JobOutput, JobStarted, JobSubmitted, StageCompleted
 from services.core.cli import run_loop
-from services.core.config import Settings
 from services.core.db import migrate, plain_url
-from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
-from services.core.endpoints import Endpoints
+from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, free_port
 from services.core.kafka import ensure_topics
-from services.projector.service import run_projector
 
 STAGES = ("intake", "validate", "metadata", "transcode", "thumbnail", "preview", "package")
 WAVE = 1000  # jobs in flight at once: their events interleave in the log as in production
@@ -123,22 +124,40 @@ async def stored_total(conn: asyncpg.Connection) -> tuple[int, int]:
     return int(row["n"]), int(row["s"])
 
 
-async def time_projector(settings: Settings, endpoints: Endpoints, total: int) -> float:
-    conn = await asyncpg.connect(plain_url(endpoints.database_url))
-    task = asyncio.create_task(run_projector(settings, endpoints, session_timeout_ms=1500))
+async def time_members(env: dict[str, str], db_url: str, members: int, total: int) -> float:
+    """Run ``members`` projector processes until the stored offsets reach ``total``."""
+    env = {**os.environ, **env, "DATABASE_URL": db_url}
+    command = [sys.executable, "-m", "services.core.cli", "projector", "--no-analytics"]
+    processes = [
+        subprocess.Popen(command, env=env, preexec_fn=die_with_parent) for _ in range(members)
+    ]
+    conn = await asyncpg.connect(plain_url(db_url))
     try:
         while (await stored_total(conn))[0] == 0:  # rows appear when partitions are assigned
             await asyncio.sleep(0.01)
         started = time.perf_counter()
         while (await stored_total(conn))[1] < total:
-            if task.done():
-                task.result()
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError("a projector process exited")
             await asyncio.sleep(0.02)
         return time.perf_counter() - started
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await conn.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+async def fresh_database(postgres: EmbeddedPostgres, name: str) -> str:
+    conn = await asyncpg.connect(plain_url(postgres.admin_url()))
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    url = postgres.url(name)
+    await asyncio.to_thread(migrate, url)
+    return url
 
 
 async def raw_copy(db_url: str) -> tuple[float, int]:
@@ -158,27 +177,35 @@ async def raw_copy(db_url: str) -> tuple[float, int]:
         await conn.close()
 
 
-async def main(jobs: int, stages: int) -> None:
+async def main(jobs: int, stages: int, members: list[int]) -> None:
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
     broker = EmbeddedBroker(free_port(), root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
         bootstrap = broker.start()
-        db_url = await asyncio.to_thread(postgres.start)
-        await asyncio.to_thread(migrate, db_url)
+        await asyncio.to_thread(postgres.start)
         prefix = "bench."
         await ensure_topics(bootstrap, topic_prefix=prefix)
         envelopes = stream(jobs, stages)
         print(f"events: {len(envelopes)} for {jobs} jobs ({len(envelopes) / jobs:.0f} per job)")
         print(f"produce: {await fill(bootstrap, prefix, envelopes):.1f}s")
-        settings = Settings.from_env({"KAFKA_TOPIC_PREFIX": prefix, "VIDPIPE_DATA_DIR": str(root)})
-        endpoints = Endpoints(database_url=db_url, kafka_bootstrap_servers=bootstrap)
-        seconds = await time_projector(settings, endpoints, len(envelopes))
-        print(
-            f"projector: {seconds:.2f}s from offset 0 to caught up = "
-            f"{len(envelopes) / seconds:,.0f} events/s"
-        )
-        copy_s, rows = await raw_copy(db_url)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "VIDPIPE_DATA_DIR": str(root),
+            "OPS_PORT": "0",
+            "LOG_LEVEL": "WARN",
+        }
+        first_db = ""
+        for count in members:
+            db_url = await fresh_database(postgres, f"bench_{count}_members")
+            first_db = first_db or db_url
+            seconds = await time_members(env, db_url, count, len(envelopes))
+            print(
+                f"projector, {count} process{'es' if count > 1 else ''}: {seconds:.2f}s from "
+                f"offset 0 to caught up = {len(envelopes) / seconds:,.0f} events/s"
+            )
+        copy_s, rows = await raw_copy(first_db)
         print(
             f"raw asyncpg COPY of the resulting {rows} rows: {copy_s:.2f}s = "
             f"{len(envelopes) / copy_s:,.0f} events/s equivalent"
@@ -192,5 +219,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--stages", type=int, default=7)
+    parser.add_argument(
+        "--members", type=int, nargs="+", default=[1, 2], help="projector processes per run"
+    )
     args = parser.parse_args()
-    run_loop(main(args.jobs, args.stages))  # the event loop the services run on
+    run_loop(main(args.jobs, args.stages, args.members))  # the event loop the services run on

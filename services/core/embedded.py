@@ -89,6 +89,10 @@ class EmbeddedPostgres:
     def admin_url(self) -> str:
         return str(self._server.get_uri())
 
+    def url(self, database: str) -> str:
+        """The URL of another database of this server (created by the caller)."""
+        return str(self._server.get_uri(database))
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()

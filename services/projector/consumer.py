@@ -5,6 +5,10 @@ transaction as the rows, positions come from there (never from Kafka's committed
 and each commit first checks that the stored offsets are still the ones this process last
 wrote. If they moved (a rebuild swapped tables in, or a zombie member of the group committed)
 the batch is rolled back and the partitions are sought to what is stored.
+
+Several members of the group (``vidpipe projector`` processes) commit side by side: they hold
+the group's advisory lock shared, and row locks on their partitions' offsets and on the job
+rows they load; see ``ReadModelStore.lock_partitions``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter
@@ -130,31 +135,41 @@ class Projector:
         """Fetch and apply batches until cancelled. Up to ``DECODE_AHEAD`` batches are
         fetched and decoded while the transaction of an earlier one runs, so this process's
         core and PostgreSQL's work at the same time; transactions stay one at a time, in
-        fetch order."""
+        fetch order. The loop waits for whichever comes first, a fetch or a commit: it never
+        sits out a transaction while records are there to decode."""
         ahead: deque[_Decoded] = deque()
         committing: asyncio.Task[BatchOutcome | None] | None = None
+        fetching: asyncio.Task[tuple[int, Batch]] | None = None
         try:
             while True:
                 if committing is None and ahead:
                     committing = asyncio.create_task(self.apply(ahead.popleft()))
-                if committing is not None and (committing.done() or len(ahead) >= DECODE_AHEAD):
-                    await committing  # raises what the transaction raised
-                    committing = None
-                    continue
-                wait_ms = 0 if committing is not None else 500
-                batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
-                decoded = await self.decode(batch)
-                if decoded is not None:
-                    ahead.append(decoded)
-                elif committing is not None:  # nothing fetched yet: let the commit finish
-                    await committing
-                    committing = None
-                elif not batch:
-                    self.update_lag()
+                if fetching is None and len(ahead) < DECODE_AHEAD:
+                    fetching = asyncio.create_task(self._fetch(max_records))
+                pending = [task for task in (committing, fetching) if task is not None]
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if committing is not None and committing in done:
+                    finished, committing = committing, None
+                    finished.result()  # raises what the transaction raised
+                if fetching is not None and fetching in done:
+                    fetched, fetching = fetching, None
+                    generation, batch = fetched.result()
+                    decoded = await self.decode(batch, generation)
+                    if decoded is not None:
+                        ahead.append(decoded)
+                    elif not batch:
+                        self.update_lag()
         finally:
-            if committing is not None:
-                committing.cancel()
-                await asyncio.gather(committing, return_exceptions=True)
+            for task in (committing, fetching):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+
+    async def _fetch(self, max_records: int) -> tuple[int, Batch]:
+        """The next batch (empty after half a second without records), and the generation
+        of the positions it was fetched from."""
+        batch = await self.consumer.getmany(timeout_ms=500, max_records=max_records)
+        return self._generation, batch
 
     async def handle(self, batch: Batch) -> BatchOutcome | None:
         """Apply one batch exactly once; None when nothing was applied (empty or fenced)."""
@@ -179,14 +194,19 @@ class Projector:
             log.warning("%s; seeking to the stored offsets", fenced)
             await self._rewind(decoded.next_offsets, fenced.stale)
             return None
+        except asyncpg.DeadlockDetectedError as exc:
+            # Members lock rows in key order, so this is not expected; if PostgreSQL ever
+            # picks this batch as a deadlock's victim, it was rolled back: apply it again.
+            log.warning("batch rolled back by a deadlock, fetching it again: %s", exc)
+            self._fetch_again(decoded.next_offsets)
+            return None
         self.batches += 1
         self._observe(outcome, decoded, time.perf_counter() - decoded.started)
         return outcome
 
     async def _commit(self, decoded: _Decoded) -> BatchOutcome:
         async with self.store.conn.transaction():
-            await self.store.lock()
-            stored = await self.store.offsets()
+            stored = await self.store.lock_partitions([_key(tp) for tp in decoded.next_offsets])
             stale = [
                 tp for tp in decoded.next_offsets if stored.get(_key(tp)) != self.expected.get(tp)
             ]
@@ -212,9 +232,10 @@ class Projector:
                 self.consumer.seek(tp, self.expected[tp])
         self._generation += 1
 
-    async def decode(self, batch: Batch) -> _Decoded | None:
-        """Decode a fetched batch (dead letters aside); None when it holds nothing to apply."""
-        out = _Decoded(self._generation, time.perf_counter())
+    async def decode(self, batch: Batch, generation: int | None = None) -> _Decoded | None:
+        """Decode a batch fetched at ``generation`` (by default: now), dead letters aside;
+        None when it holds nothing to apply."""
+        out = _Decoded(self._generation if generation is None else generation, time.perf_counter())
         for tp, records in batch.items():
             floor = self.expected.get(tp)
             if floor is None:

@@ -16,11 +16,15 @@ from aiokafka import ConsumerRecord
 
 from schemas.envelope import SPEC_VERSION, DecodeError, Envelope, decode
 from schemas.events import EVENTS_BY_TYPE, Event, JobSubmitted
-from services.projector.rows import canonical_uuid
+from services.projector.rows import canonical_uuid, is_canonical_uuid
 
-_CLASS_BY_TYPE: dict[bytes, type[Event]] = {t.encode(): cls for t, cls in EVENTS_BY_TYPE.items()}
+# Per type: the class and the ``ce_schemaversion`` header its current version is sent with.
+_CURRENT: dict[bytes, tuple[type[Event], bytes]] = {
+    t.encode(): (cls, str(cls.schema_version).encode()) for t, cls in EVENTS_BY_TYPE.items()
+}
 _SPEC_VERSION = SPEC_VERSION.encode()
 _JSON = b"application/json"
+_NO_TYPE = (Event, b"")  # a type no header names, for records without ce_type
 
 
 def _require_uuid(name: str, value: str | None) -> None:
@@ -41,7 +45,8 @@ def decode_record(record: ConsumerRecord[bytes, bytes]) -> Envelope:
         timestamp_ms=record.timestamp,
     )
     event = envelope.event
-    _require_uuid("job_id", event.job_id)
+    if not is_canonical_uuid(event.job_id):
+        _require_uuid("job_id", event.job_id)
     if isinstance(event, JobSubmitted):
         _require_uuid("user_id", event.user_id)
         _require_uuid("batch_id", event.batch_id)
@@ -49,25 +54,31 @@ def decode_record(record: ConsumerRecord[bytes, bytes]) -> Envelope:
 
 
 def _fast(record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
-    """``decode`` for the common case, or None to let ``decode`` decide (same checks)."""
+    """``decode`` for the common case, or None to let ``decode`` decide (same checks).
+
+    The common case is what our producers write: the current schema version in its plain
+    spelling, a ``Z`` (or +00:00) time, JSON content. Anything else, even when valid (an
+    offset time, version ``02``), takes ``decode``'s path."""
     raw = dict(record.headers or ())
-    cls = _CLASS_BY_TYPE.get(raw.get("ce_type") or b"")
+    cls, version = _CURRENT.get(raw.get("ce_type") or b"", _NO_TYPE)
     value = record.value
-    if cls is None or value is None or raw.get("ce_specversion") != _SPEC_VERSION:
-        return None
+    if (
+        not version
+        or value is None
+        or raw.get("ce_specversion") != _SPEC_VERSION
+        or raw.get("ce_schemaversion", b"1") != version
+    ):
+        return None  # unknown type, tombstone, an old version to upcast, or bad headers
     content_type = raw.get("content-type")
     if content_type is not None and not content_type.startswith(_JSON):
         return None
-    version = raw.get("ce_schemaversion")
     id_bytes, source_bytes, time_bytes = raw.get("ce_id"), raw.get("ce_source"), raw.get("ce_time")
     if not (id_bytes and source_bytes and time_bytes):
         return None
     try:
-        if (1 if version is None else int(version)) != cls.schema_version:
-            return None  # an old version to upcast, or an error: decode's business
         moment = datetime.fromisoformat(time_bytes.decode())
-        if moment.utcoffset() is None:
-            return None
+        if moment.tzinfo is not UTC:
+            return None  # naive, or an offset to convert: decode's business
         event = cls.model_validate_json(value)
         subject = raw.get("ce_subject")
         if subject is not None and subject != event.job_id.encode():
@@ -77,12 +88,12 @@ def _fast(record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
             event=event,
             source=source_bytes.decode(),
             id=id_bytes.decode(),
-            time=moment.astimezone(UTC),
+            time=moment,
             correlation_id=None if correlation is None else correlation.decode(),
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             timestamp_ms=record.timestamp,
         )
-    except ValueError:  # bad UTF-8, number, time or data (ValidationError): decode reports it
+    except ValueError:  # bad UTF-8, time or data (ValidationError): decode reports it
         return None

@@ -34,7 +34,6 @@ from services.projector.rows import (
     MAX_APPLIED_IDS,
     HistoryRow,
     JobRow,
-    clip,
     copy_state,
     history_id,
     to_state,
@@ -103,7 +102,7 @@ class _Batch:
 
     def _tracked(self, job_id: str) -> _Tracked | None:
         tracked = self._jobs.get(job_id)
-        if tracked is None and job_id in self._stored:
+        if tracked is None and job_id in self._stored:  # first seen in this batch: load it
             row = replace(self._stored[job_id])  # never mutate the caller's rows
             ids = list(row.applied_event_ids)
             tracked = _Tracked(row, to_state(row), set(ids), ids)
@@ -119,9 +118,9 @@ class _Batch:
         return self.outcome
 
     def apply_lifecycle(self, envelope: Envelope) -> None:
-        event = envelope.event
-        tracked = self._tracked(event.job_id)
-        if tracked is not None and envelope.id in tracked.seen:
+        event, event_id = envelope.event, envelope.id
+        tracked = self._jobs.get(event.job_id) or self._tracked(event.job_id)
+        if tracked is not None and event_id in tracked.seen:
             self.outcome.skipped["duplicate"] += 1
             return
         try:
@@ -143,9 +142,9 @@ class _Batch:
         tracked.state = state
         row = tracked.row
         _effects(row, envelope)
-        tracked.seen.add(envelope.id)
-        tracked.applied.append(envelope.id)
-        row.last_event_id = envelope.id[:64]
+        tracked.seen.add(event_id)
+        tracked.applied.append(event_id)
+        row.last_event_id = event_id[:64]
         row.event_count += 1
         row.updated_at = envelope.time
         self.outcome.rows[event.job_id] = row
@@ -205,6 +204,8 @@ def _effects(row: JobRow, envelope: Envelope) -> None:
     """Columns the state machine does not track: timestamps, outputs, metadata."""
     moment: datetime = envelope.time
     match envelope.event:
+        case StageCompleted():
+            pass  # the most frequent event, first: it only adds history
         case JobStarted():
             row.started_at = moment
             row.completed_at = None
@@ -235,7 +236,7 @@ def _history(envelope: Envelope) -> HistoryRow | None:
     match event:
         case StageCompleted():
             operation, status, duration = event.operation, event.status, event.duration_ms
-            worker, attempt, details = event.worker_id, event.attempt, dict(event.metadata)
+            worker, attempt, details = event.worker_id, event.attempt, event.metadata
         case JobStarted():
             operation, status, worker, attempt = (
                 "started",
@@ -263,15 +264,16 @@ def _history(envelope: Envelope) -> HistoryRow | None:
             details["processing_options"] = dict(event.processing_options)
         case _:
             return None
-    return HistoryRow(
-        id=history_id(envelope.id),
-        job_id=event.job_id,
-        event_id=envelope.id[:64],
-        worker_id=clip(worker, 100),
-        operation=operation[:50],
-        status=status[:20],
-        duration_ms=None if duration is None else min(duration, INT4_MAX),
-        attempt=min(attempt, INT4_MAX),
-        metadata=details,
-        created_at=envelope.time,
+    event_id = envelope.id
+    return HistoryRow(  # positional: one per event, and keywords cost a third of the time
+        history_id(event_id),
+        event.job_id,
+        event_id[:64],
+        None if worker is None else worker[:100],
+        operation[:50],
+        status[:20],
+        None if duration is None else min(duration, INT4_MAX),
+        min(attempt, INT4_MAX),
+        details,
+        envelope.time,
     )

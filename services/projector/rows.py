@@ -24,8 +24,10 @@ INT4_MAX = 2**31 - 1
 """Largest value of an ``Integer`` column; numbers in events are not bounded."""
 
 _HISTORY_NAMESPACE = uuid.UUID("0d6f8f5e-4a56-4c1e-9d1b-6c0b8f7f6a10")
-# str(uuid.UUID(s)) == s for exactly these strings: the common case needs no parsing.
-_is_canonical = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
+is_canonical_uuid: Callable[[str], object] = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+).match
+"""Truthy for exactly the strings with ``str(uuid.UUID(s)) == s``: no parsing needed."""
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ JSON_JOB_COLUMNS = frozenset({"processing_options", "outputs", "metadata"})
 
 def canonical_uuid(value: str) -> str | None:
     """``str(uuid.UUID(value))``, or None when ``value`` is not a UUID."""
-    if _is_canonical(value):
+    if is_canonical_uuid(value):
         return value
     try:
         return str(uuid.UUID(value))

@@ -74,7 +74,12 @@ class ReadModelStore:
             f"INSERT INTO {tables.history} SELECT * FROM stage_history "  # noqa: S608
             "ON CONFLICT DO NOTHING"
         )
-        self._select = f"SELECT {', '.join(JOB_COLUMNS)} FROM {tables.jobs} WHERE id = ANY($1)"  # noqa: S608
+        # Locked in id order: a member applying progress ticks and one applying the same
+        # jobs' lifecycle (the two topics' partitions may be assigned apart) take turns.
+        self._select = (
+            f"SELECT {', '.join(JOB_COLUMNS)} FROM {tables.jobs} "  # noqa: S608 (fixed names)
+            "WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        )
 
     async def prepare(self) -> None:
         """Create this session's staging tables (emptied at every commit)."""
@@ -88,8 +93,28 @@ class ReadModelStore:
             )
 
     async def lock(self) -> None:
-        """Serialise batch commits of this group with each other and with a rebuild swap."""
+        """Exclusive: wait for every batch commit of this group, and keep new ones out."""
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.group)
+
+    async def lock_partitions(self, keys: Sequence[OffsetKey]) -> dict[OffsetKey, int]:
+        """For a batch commit: the stored offsets of ``keys``, locked until the commit.
+
+        The group's advisory lock is taken *shared*, so members of the group commit side
+        by side while an assignment or a rebuild swap (exclusive) waits for them all. The
+        offset rows are locked in key order: two commits of one partition (a member the
+        group has moved on from, still running) take turns, and the second one sees the
+        offsets the first one wrote."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", self.group)
+        topics, partitions = zip(*sorted(keys), strict=True) if keys else ((), ())
+        rows = await self.conn.fetch(
+            "SELECT o.topic, o.partition, o.next_offset FROM projector_offsets AS o "
+            "JOIN unnest($2::text[], $3::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p "
+            "WHERE o.consumer_group = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o",
+            self.group,
+            list(topics),
+            list(partitions),
+        )
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def offsets(self) -> dict[OffsetKey, int]:
         """The stored next offsets of this group."""
@@ -116,7 +141,8 @@ class ReadModelStore:
         )
 
     async def load(self, job_ids: Iterable[str]) -> dict[str, JobRow]:
-        """The stored rows of these jobs (missing ids are simply absent)."""
+        """The stored rows of these jobs (missing ids are simply absent), locked until the
+        commit."""
         ids = list(set(job_ids))
         if not ids:
             return {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -224,6 +226,35 @@ async def fetch_jobs(db_url: str) -> dict[str, dict[str, Any]]:
     conn = await asyncpg.connect(plain_url(db_url))
     try:
         return {str(r["id"]): dict(r) for r in await conn.fetch("SELECT * FROM jobs")}
+    finally:
+        await conn.close()
+
+
+async def projector_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """A ``vidpipe projector`` process (a member of the group) on the test's infrastructure."""
+    full = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
+    full.update(env, OPS_PORT="0")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.core.cli",
+        "projector",
+        "--no-analytics",
+        env=full,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def applied_total(db_url: str) -> int:
+    """The sum of the stored next offsets: how many records the projector has applied."""
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        return int(
+            await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")
+        )
     finally:
         await conn.close()
 
