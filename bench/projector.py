@@ -132,13 +132,18 @@ async def time_members(env: dict[str, str], db_url: str, members: int, total: in
         subprocess.Popen(command, env=env, preexec_fn=die_with_parent) for _ in range(members)
     ]
     conn = await asyncpg.connect(plain_url(db_url))
+
+    def check() -> None:
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError("a projector process exited")
+
     try:
         while (await stored_total(conn))[0] == 0:  # rows appear when partitions are assigned
+            check()
             await asyncio.sleep(0.01)
         started = time.perf_counter()
         while (await stored_total(conn))[1] < total:
-            if any(p.poll() is not None for p in processes):
-                raise RuntimeError("a projector process exited")
+            check()
             await asyncio.sleep(0.02)
         return time.perf_counter() - started
     finally:
@@ -158,6 +163,21 @@ async def fresh_database(postgres: EmbeddedPostgres, name: str) -> str:
     url = postgres.url(name)
     await asyncio.to_thread(migrate, url)
     return url
+
+
+async def checksum(db_url: str) -> str:
+    """md5 of every row of the read model, in a fixed order."""
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        sums = [
+            await conn.fetchval(
+                f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {table} t"
+            )
+            for table in ("jobs", "processing_history")
+        ]
+        return "/".join(sums)
+    finally:
+        await conn.close()
 
 
 async def raw_copy(db_url: str) -> tuple[float, int]:
@@ -196,16 +216,17 @@ async def main(jobs: int, stages: int, members: list[int]) -> None:
             "OPS_PORT": "0",
             "LOG_LEVEL": "WARN",
         }
-        first_db = ""
+        databases = []
         for count in members:
-            db_url = await fresh_database(postgres, f"bench_{count}_members")
-            first_db = first_db or db_url
-            seconds = await time_members(env, db_url, count, len(envelopes))
+            databases.append(await fresh_database(postgres, f"bench_{count}_members"))
+            seconds = await time_members(env, databases[-1], count, len(envelopes))
             print(
                 f"projector, {count} process{'es' if count > 1 else ''}: {seconds:.2f}s from "
                 f"offset 0 to caught up = {len(envelopes) / seconds:,.0f} events/s"
             )
-        copy_s, rows = await raw_copy(first_db)
+        sums = {await checksum(url) for url in databases}
+        print(f"tables identical across runs: {'yes' if len(sums) == 1 else 'NO'}")
+        copy_s, rows = await raw_copy(databases[0])
         print(
             f"raw asyncpg COPY of the resulting {rows} rows: {copy_s:.2f}s = "
             f"{len(envelopes) / copy_s:,.0f} events/s equivalent"
