@@ -126,6 +126,8 @@ async def test_transcoder_cut_off_mid_job(
 
             await until(completed_in_read_model, 60, "the job redone on the other host")
             redone_s = time.monotonic() - cut_at
+            # The projector may apply the completion before this test's own consumer reads it.
+            await log.wait(lambda: bool(fold(log.of(job, topic="jobs"))[1]), 30)
             _state, completions = fold(log.of(job, topic="jobs"))
             assert len(completions) == 1 and f":{rescuer.pid}/" in completions[0].worker_id
             assert any("worker_lost" in line for line in log.summary(job))
