@@ -17,6 +17,7 @@ up: $(BIN)/vidpipe  ## start the whole system on the embedded defaults
 lint: $(BIN)/vidpipe
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m schemas.generate --check
 

@@ -27,10 +27,11 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import Envelope, encode
 from schemas.events import Event, JobCompleted, JobOutput, JobStarted, JobSubmitted, StageCompleted
-from services.core.cli import run_loop
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.cli.main import run_loop
 from services.core.db import migrate, plain_url
-from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, free_port
 from services.core.kafka import ensure_topics
+from services.core.process import die_with_parent, free_port
 
 STAGES = ("intake", "validate", "metadata", "transcode", "thumbnail", "preview", "package")
 WAVE = 1000  # jobs in flight at once: their events interleave in the log as in production
@@ -127,7 +128,7 @@ async def stored_total(conn: asyncpg.Connection) -> tuple[int, int]:
 async def time_members(env: dict[str, str], db_url: str, members: int, total: int) -> float:
     """Run ``members`` projector processes until the stored offsets reach ``total``."""
     env = {**os.environ, **env, "DATABASE_URL": db_url}
-    command = [sys.executable, "-m", "services.core.cli", "projector", "--no-analytics"]
+    command = [sys.executable, "-m", "services.cli", "projector", "--no-analytics"]
     processes = [
         subprocess.Popen(command, env=env, preexec_fn=die_with_parent) for _ in range(members)
     ]

@@ -36,9 +36,10 @@ import psutil
 
 from schemas.envelope import new_envelope
 from schemas.events import JobProgress
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, child_env
 from services.core.db import migrate, plain_url
-from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, child_env, free_port
 from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
+from services.core.process import free_port
 from services.core.tokens import issue_access_token
 
 HOST = "127.0.0.1"
@@ -140,7 +141,7 @@ def start_notifier(
     process_env = child_env(**env, PORT=str(port), OPS_PORT=str(ops_port), LOG_LEVEL="WARN")
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.core.cli", "notifier"],
+            [sys.executable, "-m", "services.cli", "notifier"],
             env=process_env,
             stdout=out,
             stderr=out,

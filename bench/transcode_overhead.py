@@ -25,10 +25,11 @@ from aiokafka import TopicPartition
 from schemas.envelope import decode, new_envelope
 from schemas.events import JobSubmitted
 from schemas.options import parse_options
+from services.cli.embedded import EmbeddedBroker
 from services.core.config import Settings, resolve_ffmpeg
-from services.core.embedded import EmbeddedBroker, free_port
 from services.core.kafka import KafkaEventPublisher, make_consumer, wait_for_broker
 from services.core.probe import probe
+from services.core.process import free_port
 from services.core.storage import open_store
 from services.transcoder.commands import main_command
 from services.transcoder.ffmpeg import run_ffmpeg

@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.core.config import resolve_ffmpeg
 from services.core.db import migrate
-from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from services.core.kafka import ensure_topics
+from services.core.process import free_port
 
 CHUNK = 1024 * 1024
 EXTRA_ENV = dict(
@@ -171,7 +172,7 @@ async def main() -> None:
             "LOG_LEVEL": "WARN",
             **EXTRA_ENV,
         }
-        server = subprocess.Popen([sys.executable, "-m", "services.core.cli", "ingest"], env=env)
+        server = subprocess.Popen([sys.executable, "-m", "services.cli", "ingest"], env=env)
         base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
         storage.mkdir(parents=True, exist_ok=True)

@@ -25,10 +25,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.core.config import Settings
 from services.core.db import migrate, plain_url
-from services.core.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from services.core.kafka import ensure_topics, wait_for_broker
+from services.core.process import free_port
 
 TEMPLATE_DB = "vidpipe_template"
 

@@ -7,10 +7,8 @@ import argparse
 from starlette.applications import Starlette
 
 from services.core.config import Settings
-from services.core.web import serve
+from services.core.serving import serve
 from services.ingest.app import create_app as _create_app
-
-PUBLIC = True
 
 
 def create_app(settings: Settings) -> Starlette:

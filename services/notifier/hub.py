@@ -153,7 +153,7 @@ class Hub:
         tick = min(0.5, self._heartbeat_s / 2)
         while True:
             await asyncio.sleep(tick)
-            if AppStatus.should_exit:  # set on SIGTERM (services.core.web): end every stream
+            if AppStatus.should_exit:  # set on SIGTERM (services.core.serving): end every stream
                 for sub in self.subscribers():
                     sub.wake()
                 continue

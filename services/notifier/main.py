@@ -20,14 +20,12 @@ from services.core.config import Settings
 from services.core.db import create_engine
 from services.core.endpoints import resolve
 from services.core.metrics import serve_ops
-from services.core.web import serve
+from services.core.serving import serve
 from services.notifier.config import NotifierConfig
 from services.notifier.hub import Hub
 from services.notifier.readmodel import ReadModel
 from services.notifier.routes import ROUTES, STREAM_ROUTES
 from services.notifier.stream import Runtime
-
-PUBLIC = True
 
 
 class NotifierApp(Starlette):

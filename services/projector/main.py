@@ -14,8 +14,6 @@ from services.core.config import Settings
 from services.core.endpoints import resolve
 from services.core.metrics import serve_ops
 
-PUBLIC = False
-
 log = logging.getLogger(__name__)
 
 

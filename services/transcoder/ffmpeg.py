@@ -11,7 +11,7 @@ import collections
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.core.embedded import die_with_parent
+from services.core.process import die_with_parent
 from services.transcoder.commands import Command
 
 _STDERR_LINES = 20

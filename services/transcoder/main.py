@@ -9,8 +9,6 @@ import signal
 from services.core.config import Settings
 from services.transcoder.service import Transcoder, TranscoderConfig
 
-PUBLIC = False
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``vidpipe transcoder`` (everything else comes from the environment)."""

@@ -22,7 +22,7 @@ def vidpipe(
     }
     full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "services.core.cli", *args],
+        [sys.executable, "-m", "services.cli", *args],
         env=full_env,
         capture_output=True,
         text=True,

@@ -34,7 +34,7 @@ async def test_migrate_is_idempotent_across_processes(db_url: str) -> None:
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.core.cli",
+            "services.cli",
             "migrate",
             env=env,
             stdout=asyncio.subprocess.DEVNULL,

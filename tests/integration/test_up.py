@@ -43,7 +43,7 @@ class Up:
         env.update(VIDPIPE_DATA_DIR=str(data_dir), PORT="0")
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.core.cli", "up"],
+            [sys.executable, "-m", "services.cli", "up"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -134,7 +134,7 @@ async def test_up_is_ready_taps_and_stops_without_orphans(data_dir: Path) -> Non
             [
                 sys.executable,
                 "-m",
-                "services.core.cli",
+                "services.cli",
                 "tap",
                 "video.jobs",
                 "--from-beginning",

@@ -24,8 +24,8 @@ import httpx
 from schemas.envelope import Envelope
 from schemas.events import JobCompleted
 from services.core.db import plain_url
-from services.core.embedded import die_with_parent, free_port
 from services.core.jobstate import IllegalTransition, JobState, apply
+from services.core.process import die_with_parent, free_port
 
 # Variables a parent may carry that would point a child at the wrong slice.
 _SCRUB = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX", "PORT")
@@ -79,7 +79,7 @@ class Service:
 
 
 class Processes:
-    """Starts ``python -m services.core.cli ...`` children; :meth:`stop_all` ends every one."""
+    """Starts ``python -m services.cli ...`` children; :meth:`stop_all` ends every one."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -101,7 +101,7 @@ class Processes:
         extra = {"OPS_PORT": str(ops_port)} if ops_port else {"OPS_PORT": "0"}
         with log.open("ab") as handle:
             proc = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "services.core.cli", *args],
+                [*prefix, sys.executable, "-m", "services.cli", *args],
                 env=service_env(env, **extra),
                 stdin=subprocess.DEVNULL,
                 stdout=handle,

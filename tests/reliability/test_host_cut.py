@@ -16,11 +16,12 @@ import pytest
 
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
+from services.cli.embedded import EmbeddedBroker
 from services.core.config import Settings
-from services.core.embedded import EmbeddedBroker, free_port
 from services.core.endpoints import Endpoints
 from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
 from services.core.probe import probe
+from services.core.process import free_port
 from services.core.storage import open_store
 from services.projector.rebuild import rebuild
 from tests.conftest import Infra, create_database, drop_database, slice_env

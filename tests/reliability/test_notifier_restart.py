@@ -12,8 +12,8 @@ import httpx
 
 from schemas.envelope import new_envelope
 from schemas.events import JobProgress, JobStarted, StageCompleted
-from services.core.embedded import free_port
 from services.core.kafka import KafkaEventPublisher
+from services.core.process import free_port
 from services.core.tokens import issue_access_token
 from tests.integration.notifier.harness import SseEvent, insert_job, sse
 from tests.reliability.harness import Processes, Service, until

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.cli.registry import SERVICE_NAMES
 from services.core.config import parse_size
-from services.core.service_catalogue import SERVICE_NAMES
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

@@ -157,7 +157,7 @@ async def test_user_create_admin_from_the_cli(api: Api, ingest_env: dict[str, st
     command = [
         sys.executable,
         "-m",
-        "services.core.cli",
+        "services.cli",
         "user",
         "create",
         "root",

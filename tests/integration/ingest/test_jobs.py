@@ -38,7 +38,7 @@ async def jobs_env(
 async def projector(jobs_env: dict[str, str]) -> AsyncIterator[None]:
     """``vidpipe projector`` as its own process, as production runs it, once it is consuming."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.core.cli", "projector", "--no-analytics"],
+        [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
         env={**os.environ, **jobs_env, "OPS_PORT": "0"},
         stdout=subprocess.DEVNULL,
         stderr=open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab"),

@@ -239,7 +239,7 @@ async def projector_process(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.core.cli",
+        "services.cli",
         "projector",
         "--no-analytics",
         env=full,

@@ -68,7 +68,7 @@ async def test_two_processes_one_killed_mid_job(
     flags = ["--session-timeout-ms", "6000", "--retry-delay", "0.2", "--rebalance-grace", "5"]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "services.core.cli", "transcoder", *flags],
+            [sys.executable, "-m", "services.cli", "transcoder", *flags],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.core.embedded import free_port
+from services.core.process import free_port
 from tests.integration.transcoder.conftest import Submitter, Watcher
 from tests.integration.transcoder.test_handover import effective_completions
 
@@ -33,7 +33,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "services.core.cli",
+                "services.cli",
                 "transcoder",
                 "--session-timeout-ms",
                 "6000",

@@ -18,19 +18,13 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from services.core import service_catalogue
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, child_env, port_is_free
+from services.cli.registry import SERVICES
 from services.core.config import Settings
 from services.core.db import check_database, migrate, redact
-from services.core.embedded import (
-    EmbeddedBroker,
-    EmbeddedPostgres,
-    child_env,
-    die_with_parent,
-    free_port,
-    port_is_free,
-)
 from services.core.endpoints import STACK_FILE, Endpoints, write_stack_file
 from services.core.kafka import ensure_topics, wait_for_broker
+from services.core.process import die_with_parent, free_port
 from services.core.storage import open_store
 
 DEFAULT_BROKER_PORT = 9092
@@ -94,7 +88,7 @@ class Stack:
         """
         health: dict[str, str] = {}
         public_port = self.settings.port or free_port()
-        services = service_catalogue.available()
+        services = list(SERVICES)
         if any(s.public for s in services):
             health["web"] = self._spawn("web", endpoints, public_port, free_port())
             for service in services:
@@ -117,7 +111,7 @@ class Stack:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             self.children[command] = subprocess.Popen(
-                [sys.executable, "-m", "services.core.cli", command],
+                [sys.executable, "-m", "services.cli", command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

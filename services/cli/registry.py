@@ -1,11 +1,11 @@
-"""The services vidpipe is made of, found by convention so ``vidpipe up`` picks each up.
+"""The services vidpipe is made of: an explicit registry, in start-up order.
 
-A service ``NAME`` exists once ``services/NAME/main.py`` does. That module provides:
+Each entry names the module that runs the service. That module provides:
 
 - ``async def run(settings: Settings, args: argparse.Namespace) -> None`` (runs until cancelled),
-- ``PUBLIC: bool`` — True when it answers on the public origin (``PORT``); such a service also
-  provides ``def create_app(settings: Settings) -> Starlette`` (its lifespan owns its clients),
-  and ``vidpipe up`` serves every public app together on one origin (``vidpipe web``).
+- for a public service (one that answers on the public origin, ``PORT``),
+  ``def create_app(settings: Settings) -> Starlette`` (its lifespan owns its clients);
+  ``vidpipe up`` serves every public app together on one origin (``vidpipe web``).
   A service that is not public serves ``/health`` and ``/metrics`` on ``OPS_PORT``,
 - optionally ``def add_arguments(parser: argparse.ArgumentParser) -> None`` for its own flags
   and sub-commands (e.g. ``vidpipe projector rebuild``).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -25,21 +24,20 @@ from starlette.applications import Starlette
 
 from services.core.config import Settings
 
-SERVICE_NAMES: tuple[str, ...] = ("projector", "transcoder", "ingest", "notifier")
-
 RunFn = Callable[[Settings, argparse.Namespace], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Service:
-    """A service module that exists in this checkout."""
+    """One service: its command name, the module that runs it, and whether it is public."""
 
     name: str
-    module: ModuleType
+    module_name: str
+    public: bool
 
     @property
-    def public(self) -> bool:
-        return bool(getattr(self.module, "PUBLIC", False))
+    def module(self) -> ModuleType:
+        return importlib.import_module(self.module_name)
 
     @property
     def run(self) -> RunFn:
@@ -54,10 +52,10 @@ class Service:
             hook(parser)
 
 
-def available() -> list[Service]:
-    """Every service whose ``main`` module exists, in start-up order."""
-    found = []
-    for name in SERVICE_NAMES:
-        if importlib.util.find_spec(f"services.{name}.main") is not None:
-            found.append(Service(name, importlib.import_module(f"services.{name}.main")))
-    return found
+SERVICES: tuple[Service, ...] = (
+    Service("projector", "services.projector.main", public=False),
+    Service("transcoder", "services.transcoder.main", public=False),
+    Service("ingest", "services.ingest.main", public=True),
+    Service("notifier", "services.notifier.main", public=True),
+)
+SERVICE_NAMES: tuple[str, ...] = tuple(s.name for s in SERVICES)

@@ -8,9 +8,7 @@ a broker restart).
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -19,21 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from services.core.db import plain_url
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for children: the kernel sends SIGTERM when their parent dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from services.core.process import die_with_parent
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

