@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from services.ingest.errors import ApiError
+from services.core.http_errors import ApiError
 
 Body = TypeVar("Body", bound=BaseModel)
 MAX_JSON_BODY = 64 * 1024
