@@ -11,7 +11,7 @@ from services.core.openapi import Reply, model_response, operation
 from services.core.tokens import issue_access_token
 from services.ingest import resources
 from services.ingest.accounts import NameTaken, RefreshRefused, User
-from services.ingest.bodies import Login, RefreshBody, Registration, read_body
+from services.ingest.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
 from services.ingest.passwords import hash_password, verify_password
 from services.ingest.resources import Tokens
 from services.ingest.runtime import RATE_LIMITED, Runtime, runtime
@@ -41,8 +41,7 @@ async def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONRespon
     return model_response(tokens, headers={"Cache-Control": "no-store"})
 
 
-INVALID_BODY = {422: error_reply("the body is not valid JSON or breaks the schema")}
-TOKENS = {200: Reply("an access and a refresh token", Tokens), **INVALID_BODY, **RATE_LIMITED}
+TOKENS = {200: Reply("an access and a refresh token", Tokens), **BODY_ERRORS, **RATE_LIMITED}
 
 
 @operation(
@@ -50,7 +49,7 @@ TOKENS = {200: Reply("an access and a refresh token", Tokens), **INVALID_BODY, *
     {
         201: Reply("created", resources.User),
         409: error_reply("username or email taken"),
-        **INVALID_BODY,
+        **BODY_ERRORS,
         **RATE_LIMITED,
     },
     body=Registration,
@@ -99,7 +98,7 @@ async def refresh(request: Request) -> Response:
 
 @operation(
     "Revoke a refresh token's session",
-    {204: Reply("logged out (also for an unknown token)"), **INVALID_BODY, **RATE_LIMITED},
+    {204: Reply("logged out (also for an unknown token)"), **BODY_ERRORS, **RATE_LIMITED},
     body=RefreshBody,
 )
 async def logout(request: Request) -> Response:

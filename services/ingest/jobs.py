@@ -24,7 +24,7 @@ from services.core.jobstate import JobState, legal
 from services.core.logs import current_correlation_id
 from services.core.openapi import Param, Reply, model_response, operation
 from services.core.tokens import Principal
-from services.ingest.bodies import ReprocessBody, read_body
+from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
 from services.ingest.resources import Accepted, History, Job, JobList
 from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
@@ -247,7 +247,7 @@ async def retry_job(request: Request) -> Response:
 
 @operation(
     "Run again with new options",
-    {**ACCEPTED, 422: error_reply("invalid body or options")},
+    {**ACCEPTED, **BODY_ERRORS, 422: error_reply("invalid body or options")},
     body=ReprocessBody,
     body_required=False,
     security=BEARER,
