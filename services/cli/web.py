@@ -3,6 +3,8 @@
 Each public service builds its own Starlette app with its own middleware and lifespan;
 ``compose`` dispatches every request to the first app with a route that matches its path
 (the first app answers everything else, e.g. its 404), and runs all lifespans together.
+The origin's ``/openapi.json`` (served by whichever app has that route) describes every app's
+routes, in the same first-match order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
+
+from services.core.openapi import attach_document
 
 
 class ComposedApp:
@@ -58,4 +62,8 @@ async def _lifespan_of(app: Starlette) -> AsyncIterator[None]:
 
 
 def compose(apps: Sequence[Starlette]) -> ComposedApp:
-    return ComposedApp(apps)
+    composed = ComposedApp(apps)
+    origin = [route for app in composed.apps for route in app.routes]
+    for app in composed.apps:
+        attach_document(app, origin)
+    return composed

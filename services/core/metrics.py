@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.core.openapi import Reply, operation
+
 # Seconds; for HTTP requests, Kafka produce/commit, database transactions.
 FAST_DURATION_BUCKETS: tuple[float, ...] = (
     0.001,
@@ -61,6 +63,10 @@ def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+@operation(
+    "Prometheus metrics",
+    {200: Reply("the text exposition format", media_type="text/plain", schema={"type": "string"})},
+)
 async def metrics_endpoint(request: Request) -> Response:
     """Starlette endpoint for ``Route("/metrics", metrics_endpoint)`` on the default registry."""
     return metrics_response()

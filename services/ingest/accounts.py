@@ -37,9 +37,6 @@ class User:
     email: str
     role: str
 
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "email": self.email, "role": self.role}
-
 
 def _user(row: Any) -> User:
     return User(id=str(row.id), username=row.username, email=row.email, role=row.role)

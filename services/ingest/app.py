@@ -7,34 +7,40 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.core.config import Settings
 from services.core.db import create_engine
 from services.core.endpoints import resolve
+from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
 from services.core.metrics import metrics_endpoint
+from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
 from services.core.storage import open_store
 from services.ingest import auth, jobs
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
-from services.ingest.errors import ApiError, api_error_handler, http_error_handler
+from services.ingest.docs import docs_page
 from services.ingest.middleware import RequestContext
-from services.ingest.openapi import docs_page, openapi_json
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.resources import Health, Readiness
 from services.ingest.runtime import Runtime, runtime
 from services.ingest.uploads import upload
 
 
+@operation("Liveness", {200: Reply("ok", Health)})
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return model_response(Health(status="ok"))
 
 
+@operation(
+    "Readiness: PostgreSQL and the broker reachable",
+    {200: Reply("ready", Readiness), 503: Reply("not ready: see checks", Readiness)},
+)
 async def ready(request: Request) -> Response:
     rt = runtime(request)
     checks: dict[str, str] = {}
@@ -50,9 +56,8 @@ async def ready(request: Request) -> Response:
     except Exception as exc:
         checks["kafka"] = f"unavailable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
-    )
+    readiness = Readiness(status="ok" if ok else "unavailable", checks=checks)
+    return model_response(readiness, status_code=200 if ok else 503)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -115,9 +120,11 @@ def create_app(settings: Settings) -> Starlette:
             expose_headers=["Location", "X-Request-ID", "Retry-After"],
         ),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+        exception_handlers=dict(EXCEPTION_HANDLERS),
     )
+    attach_document(app, app.routes)  # alone; on a shared origin the composer widens it
+    return app

@@ -6,12 +6,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.core.http_errors import ApiError, error_reply
+from services.core.openapi import Reply, model_response, operation
 from services.core.tokens import issue_access_token
+from services.ingest import resources
 from services.ingest.accounts import NameTaken, RefreshRefused, User
-from services.ingest.bodies import Login, RefreshBody, Registration, read_body
-from services.ingest.errors import ApiError
+from services.ingest.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
 from services.ingest.passwords import hash_password, verify_password
-from services.ingest.runtime import Runtime, runtime
+from services.ingest.resources import Tokens
+from services.ingest.runtime import RATE_LIMITED, Runtime, runtime
 
 
 def client_address(request: Request) -> str:
@@ -25,22 +28,32 @@ def _limit_auth(request: Request) -> Runtime:
 
 
 async def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "access_token": issue_access_token(
-                rt.secret,
-                user.id,
-                user.role,  # type: ignore[arg-type]
-                rt.access_ttl_s,
-            ),
-            "refresh_token": refresh_token,
-            "token_type": "bearer",
-            "expires_in": rt.access_ttl_s,
-        },
-        headers={"Cache-Control": "no-store"},
+    tokens = Tokens(
+        access_token=issue_access_token(
+            rt.secret,
+            user.id,
+            user.role,  # type: ignore[arg-type]
+            rt.access_ttl_s,
+        ),
+        refresh_token=refresh_token,
+        expires_in=rt.access_ttl_s,
     )
+    return model_response(tokens, headers={"Cache-Control": "no-store"})
 
 
+TOKENS = {200: Reply("an access and a refresh token", Tokens), **BODY_ERRORS, **RATE_LIMITED}
+
+
+@operation(
+    "Create an account",
+    {
+        201: Reply("created", resources.User),
+        409: error_reply("username or email taken"),
+        **BODY_ERRORS,
+        **RATE_LIMITED,
+    },
+    body=Registration,
+)
 async def register(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, Registration)
@@ -50,9 +63,14 @@ async def register(request: Request) -> Response:
         )
     except NameTaken as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    return JSONResponse(user.public(), status_code=201)
+    return model_response(resources.User.model_validate(user), status_code=201)
 
 
+@operation(
+    "Log in with username or email",
+    {**TOKENS, 401: error_reply("bad credentials")},
+    body=Login,
+)
 async def login(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, Login)
@@ -63,6 +81,11 @@ async def login(request: Request) -> Response:
     return await _token_pair(rt, found[0], await rt.accounts.issue_refresh(found[0].id))
 
 
+@operation(
+    "Rotate a refresh token",
+    {**TOKENS, 401: error_reply("unknown, expired, revoked or reused refresh token")},
+    body=RefreshBody,
+)
 async def refresh(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, RefreshBody)
@@ -73,6 +96,11 @@ async def refresh(request: Request) -> Response:
     return await _token_pair(rt, user, token)
 
 
+@operation(
+    "Revoke a refresh token's session",
+    {204: Reply("logged out (also for an unknown token)"), **BODY_ERRORS, **RATE_LIMITED},
+    body=RefreshBody,
+)
 async def logout(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, RefreshBody)

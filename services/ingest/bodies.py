@@ -8,10 +8,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from services.ingest.errors import ApiError
+from services.core.http_errors import ApiError, error_reply
 
 Body = TypeVar("Body", bound=BaseModel)
 MAX_JSON_BODY = 64 * 1024
+# what ``read_body`` may answer, for the operations of the routes that call it
+BODY_ERRORS = {
+    413: error_reply("the JSON body is larger than 64 KiB"),
+    422: error_reply("the body is not valid JSON or breaks the schema"),
+}
 
 
 class Registration(BaseModel):

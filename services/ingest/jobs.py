@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from schemas.envelope import new_envelope
@@ -19,15 +19,24 @@ from schemas.events import (
     RetryScheduled,
 )
 from schemas.options import InvalidOptions, parse_options
+from services.core.http_errors import ApiError, error_reply, not_found
 from services.core.jobstate import JobState, legal
 from services.core.logs import current_correlation_id
+from services.core.openapi import Param, Reply, model_response, operation
 from services.core.tokens import Principal
-from services.ingest.bodies import ReprocessBody, read_body
-from services.ingest.errors import ApiError, not_found
+from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
-from services.ingest.runtime import EVENT_SOURCE, Runtime, authenticate, runtime
+from services.ingest.resources import Accepted, History, Job, JobList
+from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+BEARER = ("bearer",)
+ACCEPTED = {
+    202: Reply("accepted: the events are published", Accepted),
+    404: error_reply("no such job"),
+    409: error_reply("illegal in the job's state"),
+    **AUTHENTICATED,
+}
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +49,17 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
+@operation(
+    "List your jobs, newest first (admins: everyone's, or one user's)",
+    {200: Reply("a page", JobList), 422: error_reply("bad filter or cursor"), **AUTHENTICATED},
+    params=(
+        Param("status", {"type": "string", "enum": list(STATUSES)}),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+        Param("cursor", {"type": "string"}, "``next_cursor`` of the previous page"),
+        Param("user_id", {"type": "string"}, "admins only: that user's jobs"),
+    ),
+    security=BEARER,
+)
 async def list_jobs(request: Request) -> Response:
     principal = authenticate(request)
     status = request.query_params.get("status")
@@ -52,22 +72,50 @@ async def list_jobs(request: Request) -> Response:
     rows, cursor = await list_rows(
         runtime(request), owner, status, limit, request.query_params.get("cursor")
     )
-    return JSONResponse({"items": [row_view(r) for r in rows], "next_cursor": cursor})
+    return model_response(JobList(items=[row_view(r) for r in rows], next_cursor=cursor))
 
 
+@operation(
+    "Job details",
+    {200: Reply("the job", Job), 404: error_reply("no such job"), **AUTHENTICATED},
+    security=BEARER,
+)
 async def get_job(request: Request) -> Response:
     principal = authenticate(request)
     row = await owned_row(runtime(request), principal, request.path_params["job_id"])
-    return JSONResponse(row_view(row))
+    return model_response(row_view(row))
 
 
+@operation(
+    "Processing history",
+    {
+        200: Reply("the steps, oldest first", History),
+        404: error_reply("no such job"),
+        **AUTHENTICATED,
+    },
+    security=BEARER,
+)
 async def job_history(request: Request) -> Response:
     principal = authenticate(request)
     rt = runtime(request)
     row = await owned_row(rt, principal, request.path_params["job_id"])
-    return JSONResponse({"items": await history_rows(rt, str(row.id))})
+    return model_response(History(items=await history_rows(rt, str(row.id))))
 
 
+@operation(
+    "Download the main or a named output",
+    {
+        200: Reply("the file (Range supported)"),
+        206: Reply("a byte range"),
+        307: Reply("redirect to a presigned URL (S3 storage)"),
+        404: error_reply("no such job or output"),
+        409: error_reply("no outputs yet"),
+        416: Reply("range not satisfiable"),
+        **AUTHENTICATED,
+    },
+    params=(Param("output", {"type": "string"}, "an output's name; default: the first"),),
+    security=BEARER,
+)
 async def download(request: Request) -> Response:
     principal = authenticate(request)
     rt = runtime(request)
@@ -139,7 +187,8 @@ async def _command(request: Request, build: Any) -> Response:
     ]
     positions = await rt.publisher.publish_many(envelopes)
     await rt.applied.wait(rt.settings.topic("video.jobs"), positions, rt.read_your_writes_s)
-    return JSONResponse({"id": str(row.id), "accepted": [e.type for e in events]}, status_code=202)
+    accepted = Accepted(id=str(row.id), accepted=[e.type for e in events])
+    return model_response(accepted, status_code=202)
 
 
 async def _cancel(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
@@ -186,18 +235,28 @@ async def _delete(request: Request, rt: Runtime, principal: Principal, row: Any)
     return events
 
 
+@operation("Cancel", ACCEPTED, security=BEARER)
 async def cancel_job(request: Request) -> Response:
     return await _command(request, _cancel)
 
 
+@operation("Retry a failed or cancelled job", ACCEPTED, security=BEARER)
 async def retry_job(request: Request) -> Response:
     return await _command(request, _retry)
 
 
+@operation(
+    "Run again with new options",
+    {**ACCEPTED, **BODY_ERRORS, 422: error_reply("invalid body or options")},
+    body=ReprocessBody,
+    body_required=False,
+    security=BEARER,
+)
 async def reprocess_job(request: Request) -> Response:
     return await _command(request, _reprocess)
 
 
+@operation("Cancel if running, delete files, hide the job", ACCEPTED, security=BEARER)
 async def delete_job(request: Request) -> Response:
     response = await _command(request, _delete)
     rt = runtime(request)

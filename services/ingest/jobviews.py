@@ -12,9 +12,10 @@ from sqlalchemy import literal, select, tuple_
 from starlette.datastructures import URL
 
 from schemas.events import JobSubmitted
+from services.core.http_errors import ApiError, not_found
 from services.core.tables import jobs, processing_history
 from services.core.tokens import Principal
-from services.ingest.errors import ApiError, not_found
+from services.ingest.resources import HistoryEntry, Job, JobMetadata, Output
 from services.ingest.runtime import Runtime
 
 METADATA_KEYS = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
@@ -24,67 +25,69 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _outputs(job_id: str, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _outputs(job_id: str, outputs: list[dict[str, Any]]) -> list[Output]:
     return [
-        {
-            "name": o["name"],
-            "content_type": o.get("content_type"),
-            "size_bytes": o.get("size_bytes"),
-            "url": str(URL(f"/jobs/{job_id}/download").include_query_params(output=o["name"])),
-        }
+        Output(
+            name=o["name"],
+            content_type=o.get("content_type"),
+            size_bytes=o.get("size_bytes"),
+            url=str(URL(f"/jobs/{job_id}/download").include_query_params(output=o["name"])),
+        )
         for o in outputs
     ]
 
 
-def row_view(row: Any) -> dict[str, Any]:
+def _metadata(found: dict[str, Any]) -> JobMetadata:
+    return JobMetadata.model_validate({key: found.get(key) for key in METADATA_KEYS} | found)
+
+
+def row_view(row: Any) -> Job:
     """The public JSON of one job row."""
-    metadata = dict(row.metadata or {})
     job_id = str(row.id)
-    return {
-        "id": job_id,
-        "user_id": str(row.user_id),
-        "status": row.status,
-        "progress": row.progress,
-        "original_filename": row.original_filename,
-        "processing_options": row.processing_options,
-        "error_message": row.error_message,
-        "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at),
-        "completed_at": _iso(row.completed_at),
-        "updated_at": _iso(row.updated_at),
-        "attempts": row.attempts,
-        "cancel_requested": row.cancel_requested,
-        "batch_id": str(row.batch_id) if row.batch_id else None,
-        "source_size": row.source_size,
-        "source_sha256": row.source_sha256,
-        "metadata": {key: metadata.get(key) for key in METADATA_KEYS} | metadata,
-        "outputs": _outputs(job_id, list(row.outputs or [])),
-    }
+    return Job(
+        id=job_id,
+        user_id=str(row.user_id),
+        status=row.status,
+        progress=row.progress,
+        original_filename=row.original_filename,
+        processing_options=row.processing_options,
+        error_message=row.error_message,
+        created_at=_iso(row.created_at),
+        started_at=_iso(row.started_at),
+        completed_at=_iso(row.completed_at),
+        updated_at=_iso(row.updated_at),
+        attempts=row.attempts,
+        cancel_requested=row.cancel_requested,
+        batch_id=str(row.batch_id) if row.batch_id else None,
+        source_size=row.source_size,
+        source_sha256=row.source_sha256,
+        metadata=_metadata(dict(row.metadata or {})),
+        outputs=_outputs(job_id, list(row.outputs or [])),
+    )
 
 
-def pending_view(event: JobSubmitted, now: datetime) -> dict[str, Any]:
+def pending_view(event: JobSubmitted, now: datetime) -> Job:
     """What a job looks like before the projector has caught up with its ``submitted``."""
-    metadata = dict(event.source_metadata)
-    return {
-        "id": event.job_id,
-        "user_id": event.user_id,
-        "status": "pending",
-        "progress": 0,
-        "original_filename": event.original_filename,
-        "processing_options": event.processing_options,
-        "error_message": None,
-        "created_at": _iso(now),
-        "started_at": None,
-        "completed_at": None,
-        "updated_at": _iso(now),
-        "attempts": 0,
-        "cancel_requested": False,
-        "batch_id": event.batch_id,
-        "source_size": event.source_size,
-        "source_sha256": event.source_sha256,
-        "metadata": {key: metadata.get(key) for key in METADATA_KEYS} | metadata,
-        "outputs": [],
-    }
+    return Job(
+        id=event.job_id,
+        user_id=event.user_id,
+        status="pending",
+        progress=0,
+        original_filename=event.original_filename,
+        processing_options=event.processing_options,
+        error_message=None,
+        created_at=_iso(now),
+        started_at=None,
+        completed_at=None,
+        updated_at=_iso(now),
+        attempts=0,
+        cancel_requested=False,
+        batch_id=event.batch_id,
+        source_size=event.source_size,
+        source_sha256=event.source_sha256,
+        metadata=_metadata(dict(event.source_metadata)),
+        outputs=[],
+    )
 
 
 def valid_job_id(raw: str) -> str:
@@ -101,7 +104,7 @@ async def job_row(rt: Runtime, job_id: str) -> Any:
         ).first()
 
 
-async def job_view(rt: Runtime, job_id: str) -> dict[str, Any] | None:
+async def job_view(rt: Runtime, job_id: str) -> Job | None:
     row = await job_row(rt, job_id)
     return row_view(row) if row is not None else None
 
@@ -150,7 +153,7 @@ async def list_rows(
     return rows, following
 
 
-async def history_rows(rt: Runtime, job_id: str) -> list[dict[str, Any]]:
+async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
     query = (
         select(processing_history)
         .where(processing_history.c.job_id == job_id)
@@ -159,16 +162,16 @@ async def history_rows(rt: Runtime, job_id: str) -> list[dict[str, Any]]:
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
-        {
-            "id": str(r.id),
-            "job_id": str(r.job_id),
-            "worker_id": r.worker_id,
-            "operation": r.operation,
-            "status": r.status,
-            "duration_ms": r.duration_ms,
-            "attempt": r.attempt,
-            "metadata": r.metadata,
-            "created_at": _iso(r.created_at),
-        }
+        HistoryEntry(
+            id=str(r.id),
+            job_id=str(r.job_id),
+            worker_id=r.worker_id,
+            operation=r.operation,
+            status=r.status,
+            duration_ms=r.duration_ms,
+            attempt=r.attempt,
+            metadata=r.metadata,
+            created_at=_iso(r.created_at),
+        )
         for r in rows
     ]

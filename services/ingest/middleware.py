@@ -9,8 +9,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.core.http_errors import ApiError, error_response
 from services.core.logs import correlation_scope
-from services.ingest.errors import ApiError, error_response
 from services.ingest.metrics import REQUEST_SECONDS, REQUESTS
 from services.ingest.ratelimit import RateLimiter
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from services.ingest.errors import ApiError
+from services.core.http_errors import ApiError
 
 # room for very long client filenames (they are truncated later), still bounded
 MAX_HEADER_SIZE = 64 * 1024

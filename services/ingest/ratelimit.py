@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from services.ingest.errors import ApiError
+from services.core.http_errors import ApiError
 
 MAX_KEYS = 100_000  # beyond this, idle buckets are forgotten so memory stays bounded
 

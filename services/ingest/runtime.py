@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from services.core.config import Settings
+from services.core.http_auth import authenticate as authenticate_bearer
+from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
+from services.core.openapi import Reply
 from services.core.storage import ObjectStore
-from services.core.tokens import InvalidToken, Principal, bearer_token, verify_access_token
+from services.core.tokens import Principal
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
-from services.ingest.errors import ApiError
 from services.ingest.ratelimit import RateLimiter
 
 EVENT_SOURCE = "/vidpipe/ingest"
+RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}
+# what every route that calls ``authenticate`` may answer besides its own replies
+AUTHENTICATED: Mapping[int, Reply] = {
+    401: error_reply("missing, invalid or expired token"),
+    **RATE_LIMITED,
+}
 
 
 @dataclass
@@ -44,17 +53,6 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise ApiError(401, "unauthorized", "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    try:
-        principal = verify_access_token(rt.secret, token)
-    except InvalidToken:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "invalid or expired token",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+    principal = authenticate_bearer(request, rt.secret)
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal

@@ -16,20 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
-from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from schemas.options import PRESETS, InvalidOptions, ProcessingOptions, parse_options
+from services.core.http_errors import ApiError, error_reply
 from services.core.logs import current_correlation_id
+from services.core.openapi import Reply, model_response, operation
 from services.core.probe import MediaInfo, ProbeError, probe
 from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject
-from services.ingest.errors import ApiError
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.multipart import MultipartReader, boundary_of
-from services.ingest.runtime import EVENT_SOURCE, Runtime, authenticate, runtime
+from services.ingest.resources import Job, UploadedJobs
+from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
 
 MAX_FILES_PER_REQUEST = 20
 MAX_OPTIONS_BYTES = 16 * 1024
@@ -55,6 +58,36 @@ def safe_filename(raw: str | None) -> str:
     return name[:MAX_FILENAME]
 
 
+class UploadForm(BaseModel):
+    """The multipart form of ``POST /upload`` (read as a stream by ``MultipartReader``; this
+    model only describes it). Send ``file`` once per video; each becomes a job."""
+
+    file: bytes = Field(description="a video file; repeat the part for several videos")
+    options: str | None = Field(
+        None,
+        description=f"JSON: a preset ({', '.join(sorted(PRESETS))}) or explicit fields",
+        max_length=MAX_OPTIONS_BYTES,
+    )
+
+
+@operation(
+    "Upload one or more videos (one job each)",
+    {
+        202: Reply(
+            "job(s) accepted: the job, or ``{jobs: [...]}`` for several files",
+            (Job, UploadedJobs),
+            headers={"Location": "the job's URL (one file only)"},
+        ),
+        400: error_reply("malformed body"),
+        413: error_reply("file too large, or too many files"),
+        415: error_reply("not a video"),
+        422: error_reply("no file or bad options"),
+        **AUTHENTICATED,
+    },
+    body=UploadForm,
+    body_media_type="multipart/form-data",
+    security=("bearer",),
+)
 async def upload(request: Request) -> Response:
     principal = authenticate(request)
     rt = runtime(request)
@@ -85,10 +118,10 @@ async def upload(request: Request) -> Response:
     applied = await rt.applied.wait(topic, positions, rt.read_your_writes_s)
     views = [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
     if len(views) == 1:
-        return JSONResponse(
-            views[0], status_code=202, headers={"Location": f"/jobs/{views[0]['id']}"}
+        return model_response(
+            views[0], status_code=202, headers={"Location": f"/jobs/{views[0].id}"}
         )
-    return JSONResponse({"jobs": views}, status_code=202)
+    return model_response(UploadedJobs(jobs=views), status_code=202)
 
 
 async def _read_parts(
@@ -176,7 +209,7 @@ async def _discard(store: ObjectStore, sources: list[StoredSource]) -> None:
             log.exception("could not remove refused upload %s", source.job_id)
 
 
-async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> dict[str, Any]:
+async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> Job:
     if applied:
         found = await job_view(rt, event.job_id)
         if found is not None:

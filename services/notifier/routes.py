@@ -6,16 +6,20 @@ error before the stream opens; once it is open, only the stream itself talks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from prometheus_client import REGISTRY
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from services.core.http_auth import authenticate as authenticate_bearer
+from services.core.http_errors import ApiError, error_reply, error_response, not_found
 from services.core.metrics import metrics_endpoint
-from services.core.tokens import InvalidToken, Principal, bearer_token, verify_access_token
+from services.core.openapi import Param, Reply, operation
+from services.core.tokens import Principal
 from services.notifier import cursor
 from services.notifier.metrics import CONNECTED_CLIENTS_METRIC
 from services.notifier.response import LiveEventSource
@@ -23,30 +27,16 @@ from services.notifier.stream import Runtime
 from services.notifier.subscriber import Subscriber
 
 
-class Refusal(Exception):
-    """An answer other than a stream, rendered as ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        body = {"error": {"code": self.code, "message": self.message}}
-        return JSONResponse(body, status_code=self.status, headers=headers)
-
-
 def authenticate(request: Request) -> Principal:
     """The caller, from ``Authorization: Bearer`` or ``?access_token=`` (EventSource sends no
     headers)."""
-    token = bearer_token(request.headers.get("authorization"))
-    token = token or request.query_params.get("access_token")
-    if not token:
-        raise Refusal(401, "unauthorized", "an access token is required")
-    try:
-        return verify_access_token(request.app.state.secret, token)
-    except InvalidToken:
-        raise Refusal(401, "unauthorized", "the access token is invalid or expired") from None
+    return authenticate_bearer(
+        request,
+        request.app.state.secret,
+        query_param="access_token",
+        missing="an access token is required",
+        invalid="the access token is invalid or expired",
+    )
 
 
 async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) -> Subscriber:
@@ -55,12 +45,12 @@ async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) ->
     if job_id is not None:
         owner = await runtime.reads.job_owner(job_id)
         if owner is None or (owner != principal.user_id and not principal.is_admin):
-            raise Refusal(404, "not_found", "job not found")  # existence never leaks
+            raise not_found()  # existence never leaks
         return Subscriber(job_id=job_id, user_id=None, limit=limit)
     user_id = request.query_params.get("user_id")
     if not principal.is_admin:
         if user_id not in (None, principal.user_id):
-            raise Refusal(403, "forbidden", "only an admin may follow another user's jobs")
+            raise ApiError(403, "forbidden", "only an admin may follow another user's jobs")
         user_id = principal.user_id
     return Subscriber(job_id=None, user_id=user_id, limit=limit)
 
@@ -69,8 +59,8 @@ async def _open_stream(request: Request, job_id: str | None) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         sub = await _subscriber(request, runtime, job_id)
-    except Refusal as refusal:
-        return refusal.response()
+    except ApiError as refusal:  # answered here: streams skip Starlette's exception middleware
+        return error_response(refusal.status, refusal.code, refusal.message, refusal.headers)
     last_id = request.headers.get("last-event-id")
     resume_from = cursor.decode(last_id, runtime.hub.layout) if last_id else None
     return LiveEventSource(runtime, sub, resume_from)
@@ -94,22 +84,71 @@ class StreamEndpoint:
         await response(scope, receive, send)
 
 
+class NotifierHealth(BaseModel):
+    """The notifier's health; ``clients`` and ``position`` once its consumer has started."""
+
+    status: Literal["ok", "error", "starting"]
+    clients: int | None = Field(None, description="open streams")
+    position: str | None = Field(None, description="the log position delivered so far")
+
+
+@operation(
+    "Notifier health: 200 while its fan-out consumer runs",
+    {200: Reply("running", NotifierHealth), 503: Reply("starting or failed", NotifierHealth)},
+)
 async def health(request: Request) -> Response:
     """200 while the fan-out consumer runs, else 503."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-    body: dict[str, Any] = {"status": "starting"}
+    body = NotifierHealth(status="starting")
     if runtime is not None:
-        body = {
-            "status": "ok" if runtime.hub.healthy else "error",
-            "clients": int(REGISTRY.get_sample_value(CONNECTED_CLIENTS_METRIC) or 0),
-            "position": cursor.encode(runtime.hub.position),
-        }
-    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        body = NotifierHealth(
+            status="ok" if runtime.hub.healthy else "error",
+            clients=int(REGISTRY.get_sample_value(CONNECTED_CLIENTS_METRIC) or 0),
+            position=cursor.encode(runtime.hub.position),
+        )
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True),
+        status_code=200 if body.status == "ok" else 503,
+    )
 
+
+STREAM = Reply(
+    "Server-Sent Events: the followed jobs' current state (or, with Last-Event-ID, what was"
+    " missed), then live events: progress_update, job_complete, error_notification,"
+    " job_update; each `data` is JSON and each `id` a cursor to resume from",
+    media_type="text/event-stream",
+    schema={"type": "string"},
+)
+STREAM_REPLIES = {
+    200: STREAM,
+    401: error_reply("missing, invalid or expired token"),
+    404: error_reply("no such job, or not yours"),
+}
+RESUME = Param("Last-Event-ID", {"type": "string"}, "resume after this event id", "header")
+SSE_AUTH = ("bearer", "access_token")
 
 STREAM_ROUTES = [
-    Route("/events", StreamEndpoint(job_in_path=False), methods=["GET"]),
-    Route("/jobs/{job_id}/events", StreamEndpoint(job_in_path=True), methods=["GET"]),
+    Route(
+        "/events",
+        operation(
+            "Live events of your jobs (admins: everyone's, or one user's)",
+            {**STREAM_REPLIES, 403: error_reply("only an admin may follow another user's jobs")},
+            params=(
+                Param("job_id", {"type": "string"}, "only this job"),
+                Param("user_id", {"type": "string"}, "admins only: that user's jobs"),
+                RESUME,
+            ),
+            security=SSE_AUTH,
+        )(StreamEndpoint(job_in_path=False)),
+        methods=["GET"],
+    ),
+    Route(
+        "/jobs/{job_id}/events",
+        operation("Live events of one job", STREAM_REPLIES, params=(RESUME,), security=SSE_AUTH)(
+            StreamEndpoint(job_in_path=True)
+        ),
+        methods=["GET"],
+    ),
 ]
 
 ROUTES = [

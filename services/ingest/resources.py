@@ -1,0 +1,138 @@
+"""The JSON the API answers with, as pydantic models: the OpenAPI schemas are made from them.
+
+Field order is the order of the JSON objects. Numbers that may be integers or fractions keep
+whichever they are (``Number``), so a ``5`` is never re-sent as ``5.0``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from schemas.events import JobStatus
+
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+Uuid = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+Timestamp = Annotated[str, Field(description="ISO 8601, UTC (`Z`)")]
+
+
+class User(BaseModel):
+    """An account as its owner sees it (never the password hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: Uuid
+    username: str
+    email: str
+    role: Literal["user", "admin"]
+
+
+class Tokens(BaseModel):
+    """A login or refresh: a short-lived access token and the refresh token that renews it."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name, not a secret)
+    expires_in: int = Field(description="seconds until the access token expires")
+
+
+class Output(BaseModel):
+    """One file a job produced; ``url`` downloads it."""
+
+    name: str
+    content_type: str | None
+    size_bytes: int | None
+    url: str
+
+
+class JobMetadata(BaseModel):
+    """What probing the source found; further keys may follow the listed ones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    duration_s: Number | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    fps: Number | None
+    bitrate: int | None
+
+
+class Job(BaseModel):
+    """One uploaded video and what became of it."""
+
+    id: Uuid
+    user_id: Uuid
+    status: JobStatus
+    progress: int = Field(ge=0, le=100)
+    original_filename: str
+    processing_options: dict[str, Any]
+    error_message: str | None
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    updated_at: Timestamp | None
+    attempts: int
+    cancel_requested: bool
+    batch_id: Uuid | None
+    source_size: int
+    source_sha256: str
+    metadata: JobMetadata
+    outputs: list[Output]
+
+
+class JobList(BaseModel):
+    """One page of jobs, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[Job]
+    next_cursor: str | None
+
+
+class UploadedJobs(BaseModel):
+    """The answer to an upload of several files: one job each, in the order sent."""
+
+    jobs: list[Job]
+
+
+class HistoryEntry(BaseModel):
+    """One processing step of a job (a stage finished, a lifecycle change)."""
+
+    id: Uuid
+    job_id: Uuid
+    worker_id: str | None
+    operation: str
+    status: str
+    duration_ms: int | None
+    attempt: int
+    metadata: dict[str, Any]
+    created_at: Timestamp | None
+
+
+class History(BaseModel):
+    """A job's processing history, oldest first."""
+
+    items: list[HistoryEntry]
+
+
+class Accepted(BaseModel):
+    """A command was published: ``accepted`` lists the event types, in order."""
+
+    id: Uuid
+    accepted: list[str]
+
+
+class Health(BaseModel):
+    """Liveness: the process answers."""
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Readiness: each dependency is ``ok`` or says why it is unavailable."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
