@@ -21,6 +21,7 @@ from schemas.events import (
 from schemas.options import InvalidOptions, parse_options
 from services.core.jobstate import JobState, legal
 from services.core.logs import current_correlation_id
+from services.core.storage import keys
 from services.core.tokens import Principal
 from services.ingest.bodies import ReprocessBody, read_body
 from services.ingest.errors import ApiError, not_found
@@ -202,7 +203,7 @@ async def delete_job(request: Request) -> Response:
     response = await _command(request, _delete)
     rt = runtime(request)
     job_id = request.path_params["job_id"]
-    for prefix in (f"sources/{job_id}/", f"outputs/{job_id}/"):
+    for prefix in keys.job_prefixes(job_id):
         try:
             await rt.store.delete_prefix(prefix)
         except Exception:  # the job is already deleted in the log; files can be swept later

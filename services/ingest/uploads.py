@@ -24,7 +24,7 @@ from schemas.events import JobSubmitted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
 from services.core.logs import current_correlation_id
 from services.core.probe import MediaInfo, ProbeError, probe
-from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject
+from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject, keys
 from services.ingest.errors import ApiError
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
@@ -104,7 +104,7 @@ async def _read_parts(
             job_id = str(uuid.uuid4())
             try:
                 stored = await rt.store.put_stream(
-                    f"sources/{job_id}/source",
+                    keys.source_key(job_id),
                     _counted(reader),
                     max_bytes=rt.settings.max_file_size,
                 )
@@ -171,7 +171,7 @@ def _submitted(
 async def _discard(store: ObjectStore, sources: list[StoredSource]) -> None:
     for source in sources:
         try:
-            await store.delete_prefix(f"sources/{source.job_id}/")
+            await store.delete_prefix(keys.source_prefix(source.job_id))
         except Exception:  # the refusal matters more than the clean-up; log and go on
             log.exception("could not remove refused upload %s", source.job_id)
 
