@@ -30,7 +30,7 @@ from services.core.config import Settings, resolve_ffmpeg
 from services.core.kafka import KafkaEventPublisher, make_consumer, wait_for_broker
 from services.core.probe import probe
 from services.core.process import free_port
-from services.core.storage import open_store
+from services.core.storage import keys, open_store
 from services.transcoder.commands import main_command
 from services.transcoder.ffmpeg import run_ffmpeg
 from services.transcoder.service import Transcoder, TranscoderConfig
@@ -115,7 +115,7 @@ async def pipeline(
     await publisher.start()
     jobs = {str(uuid.uuid4()): path for path in inputs}
     for job_id, path in jobs.items():  # sources are in storage before the clock starts
-        await store.put_file(f"sources/{job_id}/source", path)
+        await store.put_file(keys.source_key(job_id), path)
     began = time.perf_counter()
     await publisher.publish_many(
         [
@@ -124,7 +124,7 @@ async def pipeline(
                     job_id=j,
                     user_id="bench",
                     original_filename=p.name,
-                    source_key=f"sources/{j}/source",
+                    source_key=keys.source_key(j),
                     source_size=p.stat().st_size,
                     source_sha256="0" * 64,
                     processing_options={"preset": preset},

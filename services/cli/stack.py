@@ -25,7 +25,7 @@ from services.core.db import check_database, migrate, redact
 from services.core.endpoints import STACK_FILE, Endpoints, write_stack_file
 from services.core.kafka import ensure_topics, wait_for_broker
 from services.core.process import die_with_parent, free_port
-from services.core.storage import open_store
+from services.core.storage import keys, open_store
 
 DEFAULT_BROKER_PORT = 9092
 SHUTDOWN_GRACE_S = 30.0
@@ -68,7 +68,7 @@ class Stack:
             say("kafka", bootstrap)
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
         try:
-            await store.list("sources/")  # proves the store is reachable before anything uses it
+            await store.list(keys.SOURCES)  # proves the store is reachable before anything uses it
         finally:
             store.close()
         say("storage", settings.storage_url)

@@ -22,7 +22,11 @@ from schemas.options import InvalidOptions, parse_options
 from services.core.http_errors import ApiError, error_reply, not_found
 from services.core.jobstate import JobState, legal
 from services.core.logs import current_correlation_id
+<<<<<<< HEAD
 from services.core.openapi import Param, Reply, model_response, operation
+=======
+from services.core.storage import keys
+>>>>>>> storage
 from services.core.tokens import Principal
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
@@ -261,7 +265,7 @@ async def delete_job(request: Request) -> Response:
     response = await _command(request, _delete)
     rt = runtime(request)
     job_id = request.path_params["job_id"]
-    for prefix in (f"sources/{job_id}/", f"outputs/{job_id}/"):
+    for prefix in keys.job_prefixes(job_id):
         try:
             await rt.store.delete_prefix(prefix)
         except Exception:  # the job is already deleted in the log; files can be swept later

@@ -27,7 +27,7 @@ from services.core.http_errors import ApiError, error_reply
 from services.core.logs import current_correlation_id
 from services.core.openapi import Reply, model_response, operation
 from services.core.probe import MediaInfo, ProbeError, probe
-from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject
+from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject, keys
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.multipart import MultipartReader, boundary_of
@@ -137,7 +137,7 @@ async def _read_parts(
             job_id = str(uuid.uuid4())
             try:
                 stored = await rt.store.put_stream(
-                    f"sources/{job_id}/source",
+                    keys.source_key(job_id),
                     _counted(reader),
                     max_bytes=rt.settings.max_file_size,
                 )
@@ -204,7 +204,7 @@ def _submitted(
 async def _discard(store: ObjectStore, sources: list[StoredSource]) -> None:
     for source in sources:
         try:
-            await store.delete_prefix(f"sources/{source.job_id}/")
+            await store.delete_prefix(keys.source_prefix(source.job_id))
         except Exception:  # the refusal matters more than the clean-up; log and go on
             log.exception("could not remove refused upload %s", source.job_id)
 

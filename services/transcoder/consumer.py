@@ -21,12 +21,12 @@ from schemas.topics import JOBS
 from services.core.jobstate import JobState
 from services.core.kafka import KafkaEventPublisher
 from services.core.logs import correlation_scope
+from services.transcoder.attempt import Attempt, JobError
 from services.transcoder.joblog import STOPS, TRIGGERS, decide, fold
 from services.transcoder.metrics import CONSUMER_LAG
 from services.transcoder.offsets import PartitionOffsets
-from services.transcoder.pipeline import Attempt, Pipeline
+from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool, JobRun
-from services.transcoder.stages import JobError
 
 log = logging.getLogger(__name__)
 

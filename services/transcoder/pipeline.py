@@ -13,8 +13,6 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -31,34 +29,24 @@ from schemas.events import (
 )
 from services.core.kafka import EventPublisher
 from services.core.storage import ObjectStore, StorageError, run_cleanup
+from services.transcoder import commands, ffmpeg
+from services.transcoder.attempt import Attempt, JobError, Outcome, StopReason
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.metrics import JOBS_PROCESSED, STAGE_DURATION
 from services.transcoder.progress import ProgressReporter
-from services.transcoder.stages import JobError, StageContext, run_stages
+from services.transcoder.stages import StageBody, StageContext, run_stages
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/vidpipe/transcoder"
 T = TypeVar("T")
-StopReason = Literal["cancel", "deleted", "stalled", "abandon"]
-Outcome = Literal["completed", "failed", "retried", "cancelled", "deleted"]
-
-
-@dataclass
-class Attempt:
-    """An attempt the pool hands to :meth:`Pipeline.execute`."""
-
-    job_id: str
-    attempt: int
-    options: dict[str, Any]
-    correlation_id: str | None
-    worker_id: str = ""
-    stop_reason: StopReason | None = None
-    progress: ProgressReporter | None = field(default=None, repr=False)
 
 
 class Pipeline:
-    """Runs attempts against one store and publisher, with one ffmpeg binary."""
+    """Runs attempts against one store and publisher, with one ffmpeg binary.
+
+    It is the :class:`~services.transcoder.stages.StageHost` of the stages it runs.
+    """
 
     def __init__(
         self,
@@ -82,6 +70,12 @@ class Pipeline:
         await self.publisher.publish(
             new_envelope(event, source=SOURCE, correlation_id=job.correlation_id)
         )
+
+    async def run_ffmpeg(
+        self, command: commands.Command, on_tick: ffmpeg.OnTick | None = None
+    ) -> None:
+        """Run ``command`` with this pipeline's ffmpeg binary."""
+        await ffmpeg.run_ffmpeg(self.ffmpeg, command, on_tick)
 
     async def execute(self, job: Attempt) -> Outcome:
         """Run the attempt to its end; re-raises CancelledError when abandoned (no events)."""
@@ -218,9 +212,7 @@ class Pipeline:
             ),
         )
 
-    async def timed_stage(
-        self, ctx: StageContext, name: str, body: Callable[[], Awaitable[tuple[dict[str, Any], T]]]
-    ) -> T:
+    async def timed_stage(self, ctx: StageContext, name: str, body: StageBody[T]) -> T:
         """Run one stage: progress at its start, a ``stage_completed`` at its end."""
         job = ctx.job
         assert job.progress is not None

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 
 from schemas.events import JobCancelled
+from services.transcoder.attempt import Attempt, StopReason
 from services.transcoder.metrics import IN_FLIGHT, QUEUED
-from services.transcoder.pipeline import Attempt, Pipeline, StopReason
+from services.transcoder.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -1,31 +1,50 @@
-"""The body of each pipeline stage: where the source is read, probed and turned into outputs."""
+"""The body of each pipeline stage: where the source is read, probed and turned into outputs.
+
+Stages reach the outside world only through :class:`StageHost` (store, ffmpeg, events, stage
+timing), which ``Pipeline`` implements; this module never imports the pipeline.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
-from schemas.events import JobOutput, JobStarted
+from schemas.events import Event, JobOutput, JobStarted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
 from services.core.probe import MediaInfo, ProbeError, probe
-from services.core.storage import ObjectNotFound
+from services.core.storage import ObjectNotFound, ObjectStore
+from services.core.storage.keys import output_key, source_key
 from services.transcoder import commands
-from services.transcoder.ffmpeg import FfmpegFailed, Tick, run_ffmpeg
+from services.transcoder.attempt import Attempt, JobError
+from services.transcoder.ffmpeg import FfmpegFailed, OnTick, Tick
 
-if TYPE_CHECKING:
-    from services.transcoder.pipeline import Attempt, Pipeline
+T = TypeVar("T")
+StageBody = Callable[[], Awaitable[tuple[dict[str, Any], T]]]
+"""A stage's work: returns the ``stage_completed`` metadata and the value later stages need."""
 
 
-class JobError(Exception):
-    """An attempt failed; ``retryable`` says whether another attempt could succeed."""
+class StageHost(Protocol):
+    """What a stage may ask of the pipeline running it."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
+    @property
+    def store(self) -> ObjectStore:
+        """Where sources are read and outputs stored."""
+        ...
+
+    async def run_ffmpeg(self, command: commands.Command, on_tick: OnTick | None = None) -> None:
+        """Run ``command`` to its end; raises FfmpegFailed."""
+        ...
+
+    async def emit(self, job: Attempt, event: Event) -> None:
+        """Publish ``event`` for ``job``."""
+        ...
+
+    async def timed_stage(self, ctx: StageContext, name: str, body: StageBody[T]) -> T:
+        """Run ``body`` as stage ``name``: progress at its start, ``stage_completed`` at its end."""
+        ...
 
 
 @dataclass
@@ -36,7 +55,7 @@ class StageContext:
     attempt: int
     raw_options: dict[str, Any]
     scratch: Path
-    pipeline: Pipeline
+    host: StageHost
     job: Attempt
     uploaded: list[str] = field(default_factory=list)
 
@@ -45,23 +64,11 @@ class StageContext:
         return self.scratch / "out"
 
 
-def source_key(job_id: str) -> str:
-    """Where ingest stores a job's upload."""
-    return f"sources/{job_id}/source"
-
-
-def output_key(job_id: str, attempt: int, name: str) -> str:
-    """Deterministic key of an output: a rerun of the attempt overwrites it, and a stale attempt
-    (a worker cut off while its job was redone) can neither overwrite nor clean up the files
-    of the attempt that counts."""
-    return f"outputs/{job_id}/{attempt}/{name}"
-
-
 async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]]:
     """Every stage in order; returns the outputs and the job's metadata."""
-    stage = ctx.pipeline.timed_stage
+    stage = ctx.host.timed_stage
     job = ctx.job
-    await ctx.pipeline.emit(
+    await ctx.host.emit(
         job, JobStarted(job_id=ctx.job_id, worker_id=job.worker_id, attempt=ctx.attempt)
     )
     await stage(ctx, "intake", lambda: _intake(ctx))
@@ -90,7 +97,7 @@ async def _validate(
         options = parse_options(ctx.raw_options)
     except InvalidOptions as exc:
         raise JobError("invalid_options", str(exc), retryable=False) from None
-    store = ctx.pipeline.store
+    store = ctx.host.store
     key = source_key(ctx.job_id)
     local = store.local_path(key)
     if local is not None and await asyncio.to_thread(local.is_file):
@@ -126,9 +133,7 @@ async def _metadata(
 ) -> tuple[dict[str, Any], None]:
     at = commands.thumbnail_time(info)
     try:
-        await run_ffmpeg(
-            ctx.pipeline.ffmpeg, commands.thumbnail_command(source, ctx.out_dir, info, at)
-        )
+        await ctx.host.run_ffmpeg(commands.thumbnail_command(source, ctx.out_dir, info, at))
         if not (ctx.out_dir / "thumbnail.jpg").exists():
             raise FfmpegFailed(1, "no frame at the poster time")
     except FfmpegFailed as exc:
@@ -160,7 +165,7 @@ async def _transcode(ctx: StageContext, command: commands.Command) -> tuple[dict
         await progress.update("transcode", fraction, fps=tick.fps, speed=tick.speed)
 
     try:
-        await run_ffmpeg(ctx.pipeline.ffmpeg, command, on_tick)
+        await ctx.host.run_ffmpeg(command, on_tick)
     except FfmpegFailed as exc:
         raise _ffmpeg_error(exc) from None
     return {"outputs": [o.name for o in command.outputs], "media_seconds": total}, None
@@ -170,7 +175,7 @@ async def _ffmpeg_stage(
     ctx: StageContext, stage: str, command: commands.Command
 ) -> tuple[dict[str, Any], None]:
     try:
-        await run_ffmpeg(ctx.pipeline.ffmpeg, command)
+        await ctx.host.run_ffmpeg(command)
     except FfmpegFailed as exc:
         raise _ffmpeg_error(exc) from None
     return {"outputs": [o.name for o in command.outputs]}, None
@@ -218,7 +223,7 @@ async def _analytics(
 async def _store(
     ctx: StageContext, named: list[commands.Output]
 ) -> tuple[dict[str, Any], list[JobOutput]]:
-    store = ctx.pipeline.store
+    store = ctx.host.store
     types = {o.name: o.content_type for o in named}
     files = await asyncio.to_thread(
         lambda: sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())

@@ -25,8 +25,8 @@ from services.core.storage import (
     StorageError,
     open_store,
 )
-from services.core.storage_local import LocalObjectStore
-from services.core.storage_s3 import S3ObjectStore, make_s3_client
+from services.core.storage.local import LocalObjectStore
+from services.core.storage.s3 import S3ObjectStore, make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -22,7 +22,7 @@ from services.core.endpoints import Endpoints
 from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
 from services.core.probe import probe
 from services.core.process import free_port
-from services.core.storage import open_store
+from services.core.storage import keys, open_store
 from services.projector.rebuild import rebuild
 from tests.conftest import Infra, create_database, drop_database, slice_env
 from tests.integration.projector.stream import caught_up, checksums, end_offsets
@@ -83,7 +83,7 @@ async def test_transcoder_cut_off_mid_job(
 
     async def submit(source: Path) -> str:
         job_id = str(uuid.uuid4())
-        stored = await store.put_file(f"sources/{job_id}/source", source)
+        stored = await store.put_file(keys.source_key(job_id), source)
         await publisher.publish(
             new_envelope(
                 JobSubmitted(

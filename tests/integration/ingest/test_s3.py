@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from services.core.db import plain_url
-from services.core.storage_s3 import make_s3_client
+from services.core.storage.s3 import make_s3_client
 from tests.integration.ingest.conftest import Api
 
 BUCKET = "vidpipe-ingest"

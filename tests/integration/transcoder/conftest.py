@@ -22,7 +22,7 @@ from schemas.envelope import DecodeError, Envelope, decode, new_envelope
 from schemas.events import Event, JobSubmitted
 from services.core.config import Settings, resolve_ffmpeg
 from services.core.kafka import KafkaEventPublisher, make_consumer
-from services.core.storage import ObjectStore, open_store
+from services.core.storage import ObjectStore, keys, open_store
 from services.transcoder.service import Transcoder, TranscoderConfig
 from tests.conftest import Infra
 
@@ -189,7 +189,7 @@ class Submitter:
         self, source: Path, options: dict[str, Any] | None = None, job_id: str | None = None
     ) -> str:
         job_id = job_id or str(uuid.uuid4())
-        key = f"sources/{job_id}/source"
+        key = keys.source_key(job_id)
         stored = await self.store.put_file(key, source)
         await self.send(
             JobSubmitted(

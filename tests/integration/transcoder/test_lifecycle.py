@@ -10,6 +10,7 @@ import psutil
 
 from schemas.events import CancelRequested, JobCancelled, JobFailed, RetryScheduled
 from services.core.storage import ObjectStore
+from services.core.storage.keys import output_prefix
 from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
 
 LONG = {"preset": "vp9-720p"}  # libvpx on a few seconds of 640x360: long enough to interrupt
@@ -88,7 +89,7 @@ async def test_cancel_running_and_queued(
     assert not ffmpeg_of(running)
     for job_id in (running, queued):
         assert "completed" not in watcher.types(job_id)
-        assert await store.list(f"outputs/{job_id}/") == []
+        assert await store.list(output_prefix(job_id)) == []
     assert "started" not in watcher.types(queued)
 
 
@@ -107,7 +108,7 @@ async def test_killed_ffmpeg_is_retried_with_backoff(
     assert done.event.attempt == 2  # type: ignore[attr-defined]
     # outputs live under their attempt: a stale attempt 1 can never touch them
     keys = [o.key for o in done.event.outputs]  # type: ignore[attr-defined]
-    assert keys and all(k.startswith(f"outputs/{job_id}/2/") for k in keys)
+    assert keys and all(k.startswith(output_prefix(job_id, 2)) for k in keys)
     started = [e for e in watcher.of(job_id, "video.job.started")]
     assert (started[1].time - retry.not_before).total_seconds() >= -0.05
     assert [t for t in watcher.types(job_id) if t != "stage_completed"] == [

@@ -18,19 +18,15 @@ from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.core.storage import (
+from services.core.storage.content import content_disposition, guess_content_type
+from services.core.storage.interface import ObjectNotFound, StorageError, StoredObject
+from services.core.storage.keys import validate_key, validate_prefix
+from services.core.storage.transfer import (
     READ_CHUNK,
-    ObjectNotFound,
-    StorageError,
-    StoredObject,
     check_range,
-    content_disposition,
-    guess_content_type,
     hash_file,
     pump_chunks,
     run_cleanup,
-    validate_key,
-    validate_prefix,
 )
 
 if TYPE_CHECKING:

@@ -17,19 +17,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
 
-from services.core.storage import (
-    PARTIAL_PREFIX,
+from services.core.storage.content import guess_content_type
+from services.core.storage.interface import ObjectNotFound, StorageError, StoredObject
+from services.core.storage.keys import PARTIAL_PREFIX, validate_key, validate_prefix
+from services.core.storage.transfer import (
     READ_CHUNK,
-    ObjectNotFound,
-    StorageError,
-    StoredObject,
     check_range,
-    guess_content_type,
     hash_file,
     pump_chunks,
     run_cleanup,
-    validate_key,
-    validate_prefix,
 )
 
 _FLUSH_BYTES = 1024 * 1024
