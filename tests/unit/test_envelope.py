@@ -226,7 +226,7 @@ def test_dead_letter_of_a_tombstone() -> None:
 def test_minute_aggregate_record_round_trip() -> None:
     record = EXAMPLE_AGGREGATE.to_record()
     assert record.topic == "video.analytics"
-    assert record.key == b"preset:web-720p:2025-01-01T12:00:00Z"
+    assert record.key == b"preset:h264-720p:2025-01-01T12:00:00Z"
     assert record.headers == [("content-type", b"application/json")]
     assert MinuteAggregate.from_record(record.value) == EXAMPLE_AGGREGATE
 
