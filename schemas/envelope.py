@@ -5,6 +5,11 @@ value and the job id is the key, so any Kafka client can read the log without th
 ``decode`` reads every schema version still in the log: older payloads are upcast (see
 ``schemas.upcasting``) before validation. Anything it cannot read raises ``DecodeError``
 and can be parked on the dead-letter topic with ``dead_letter``.
+
+``decode`` is the only decoder: every consumer, the projector included (it decodes every
+record of the log), calls it. So it is written for the record our producers write (current
+version, ``Z`` time): header bytes are compared as bytes, and parsing a header's text (to name
+what is wrong in the error) only happens when a comparison fails.
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ DecodeReason = Literal[
     "subject_mismatch",
 ]
 
-# Hot path: look classes up by the raw header bytes, no decoding of ce_type needed.
-_CLASS_BY_TYPE_BYTES: dict[bytes, type[Event]] = {
-    name.encode(): cls for name, cls in EVENTS_BY_TYPE.items()
+# Per raw ce_type: the class and the ce_schemaversion bytes its current version is sent with.
+_CURRENT_BY_TYPE: dict[bytes, tuple[type[Event], bytes]] = {
+    name.encode(): (cls, str(cls.schema_version).encode()) for name, cls in EVENTS_BY_TYPE.items()
 }
+_SPEC_VERSION_BYTES = SPEC_VERSION.encode()
 _MAX_DLQ_MESSAGE = 2000  # header bytes; a pydantic report on a huge payload can be long
 
 
@@ -190,24 +196,14 @@ def decode(
     the data's ``job_id`` are what identify the job.
     """
     raw = dict(headers)  # the last value wins if a header is repeated
-    specversion = _text(raw, "ce_specversion")
-    if specversion != SPEC_VERSION:
-        raise DecodeError("bad_specversion", f"ce_specversion {specversion!r} is not '1.0'")
-    type_bytes = raw.get("ce_type")
-    if not type_bytes:
-        raise DecodeError("missing_header", "header 'ce_type' is missing")
-    cls = _CLASS_BY_TYPE_BYTES.get(type_bytes)
-    if cls is None:
-        raise DecodeError("unknown_type", f"unknown event type {type_bytes!r}")
-    event_id = _text(raw, "ce_id")
-    source = _text(raw, "ce_source")
-    moment = _time(_text(raw, "ce_time"))
-    content_type = raw.get("content-type")
-    if content_type is not None and not content_type.startswith(b"application/json"):
-        raise DecodeError("bad_header", f"content-type {content_type!r} is not JSON")
+    cls, current_version = _event_class(raw)
+    event_id, source, moment = _attributes(raw)
     if value is None:
         raise DecodeError("missing_value", "record has no value (tombstone)")
-    event = _event(cls, _version(raw, cls), value)
+    # The current version as producers spell it needs no parsing; anything else (no header
+    # = v1, an old version to upcast, "02", a bad header) is parsed and checked.
+    same = raw.get("ce_schemaversion") == current_version
+    event = _event(cls, cls.schema_version if same else _version(raw, cls), value)
     subject = raw.get("ce_subject")
     if subject is not None and subject != event.job_id.encode():
         raise DecodeError("subject_mismatch", f"ce_subject {subject!r} != job_id {event.job_id!r}")
@@ -223,6 +219,39 @@ def decode(
         offset=offset,
         timestamp_ms=timestamp_ms,
     )
+
+
+def _event_class(raw: dict[str, bytes | None]) -> tuple[type[Event], bytes]:
+    """The class ``ce_type`` names and its current ``ce_schemaversion`` bytes."""
+    if raw.get("ce_specversion") != _SPEC_VERSION_BYTES:
+        specversion = _text(raw, "ce_specversion")  # missing or not UTF-8 are reported first
+        raise DecodeError("bad_specversion", f"ce_specversion {specversion!r} is not '1.0'")
+    type_bytes = raw.get("ce_type")
+    if not type_bytes:
+        raise DecodeError("missing_header", "header 'ce_type' is missing")
+    current = _CURRENT_BY_TYPE.get(type_bytes)
+    if current is None:
+        raise DecodeError("unknown_type", f"unknown event type {type_bytes!r}")
+    return current
+
+
+def _attributes(raw: dict[str, bytes | None]) -> tuple[str, str, datetime]:
+    """``ce_id``, ``ce_source`` and ``ce_time`` (in UTC), after checking ``content-type``."""
+    id_bytes, source_bytes, time_bytes = raw.get("ce_id"), raw.get("ce_source"), raw.get("ce_time")
+    texts: tuple[str, str, str] | None = None
+    if id_bytes and source_bytes and time_bytes:
+        try:
+            texts = id_bytes.decode(), source_bytes.decode(), time_bytes.decode()
+        except UnicodeDecodeError:
+            texts = None
+    if texts is None:  # one is missing, empty or not UTF-8: say which, in header order
+        texts = _text(raw, "ce_id"), _text(raw, "ce_source"), _text(raw, "ce_time")
+    event_id, source, time_text = texts
+    moment = _time(time_text)
+    content_type = raw.get("content-type")
+    if content_type is not None and not content_type.startswith(b"application/json"):
+        raise DecodeError("bad_header", f"content-type {content_type!r} is not JSON")
+    return event_id, source, moment
 
 
 def dead_letter(
@@ -270,6 +299,8 @@ def _time(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise DecodeError("bad_header", f"ce_time {text!r} is not RFC 3339") from exc
+    if moment.tzinfo is UTC:  # what our producers write ("Z")
+        return moment
     if moment.utcoffset() is None:
         raise DecodeError("bad_header", f"ce_time {text!r} has no UTC offset")
     return moment.astimezone(UTC)

@@ -29,12 +29,18 @@ class Event(BaseModel):
 
 
 class JobOutput(BaseModel):
-    """One file a job produced, stored under ``outputs/{job_id}/{name}``."""
+    """One file a job produced, stored under ``outputs/{job_id}/{attempt}/{name}``.
+
+    Each attempt writes under its own prefix, so a stale attempt never touches the files of
+    the attempt that completed the job."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description="Output name: a rendition name, 'thumbnail', 'preview'...")
-    key: str = Field(description="Object storage key of the file.")
+    name: str = Field(
+        description="Path under the attempt's prefix: 'video.mp4', 'hls/master.m3u8', "
+        "'thumbnail.jpg', 'preview.mp4'..."
+    )
+    key: str = Field(description="Object storage key: 'outputs/{job_id}/{attempt}/{name}'.")
     content_type: str = Field(description="MIME type of the file.")
     size_bytes: int = Field(ge=0, description="Size of the stored file in bytes.")
 
@@ -47,7 +53,9 @@ class JobSubmitted(Event):
 
     user_id: str = Field(description="Owner of the job.")
     original_filename: str = Field(description="Client-side file name; metadata only.")
-    source_key: str = Field(description="Object storage key of the uploaded source.")
+    source_key: str = Field(
+        description="Object storage key of the uploaded source: 'sources/{job_id}/source'."
+    )
     source_size: int = Field(ge=0, description="Size of the source in bytes.")
     source_sha256: str = Field(description="Hex sha256 of the source bytes.")
     processing_options: dict[str, Any] = Field(

@@ -27,17 +27,17 @@ from schemas.events import (
 )
 
 JOB_ID = "6f1c2d4e-8a7b-4c3d-9e0f-1a2b3c4d5e6f"
-USER_ID = "u-42"
+USER_ID = "3b9e7c1a-5d2f-4e8b-a6c0-9f1d2e3c4b5a"
 WORKER_ID = "transcoder-1:worker-3"
 MOMENT = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
-OPTIONS: dict[str, Any] = {"preset": "web-720p"}
+OPTIONS: dict[str, Any] = {"preset": "h264-720p"}
 
 _EXAMPLES: tuple[Event, ...] = (
     JobSubmitted(
         job_id=JOB_ID,
         user_id=USER_ID,
         original_filename="holiday.mov",
-        source_key=f"sources/{JOB_ID}/holiday.mov",
+        source_key=f"sources/{JOB_ID}/source",
         source_size=10_485_760,
         source_sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         processing_options=OPTIONS,
@@ -51,20 +51,32 @@ _EXAMPLES: tuple[Event, ...] = (
         operation="transcode",
         status="ok",
         duration_ms=8_200,
-        metadata={"rendition": "720p"},
+        metadata={"outputs": ["video.mp4"], "media_seconds": 12.5},
     ),
     JobProgress(job_id=JOB_ID, attempt=1, progress=40, stage="transcode", fps=96.0, speed=3.2),
     JobCompleted(
         job_id=JOB_ID,
         worker_id=WORKER_ID,
         attempt=1,
-        outputs=[
+        outputs=[  # the main output first, then the poster frame and the hover preview
             JobOutput(
-                name="720p",
-                key=f"outputs/{JOB_ID}/720p",
+                name="video.mp4",
+                key=f"outputs/{JOB_ID}/1/video.mp4",
                 content_type="video/mp4",
                 size_bytes=2_097_152,
-            )
+            ),
+            JobOutput(
+                name="thumbnail.jpg",
+                key=f"outputs/{JOB_ID}/1/thumbnail.jpg",
+                content_type="image/jpeg",
+                size_bytes=48_213,
+            ),
+            JobOutput(
+                name="preview.mp4",
+                key=f"outputs/{JOB_ID}/1/preview.mp4",
+                content_type="video/mp4",
+                size_bytes=183_402,
+            ),
         ],
         duration_ms=9_900,
     ),
@@ -105,7 +117,7 @@ EXAMPLE_AGGREGATE = MinuteAggregate(
     window_start=MOMENT,
     window_end=datetime(2025, 1, 1, 12, 1, 0, tzinfo=UTC),
     dimension="preset",
-    dimension_value="web-720p",
+    dimension_value="h264-720p",
     jobs_submitted=12,
     jobs_completed=10,
     jobs_failed=1,

@@ -8,8 +8,9 @@ Two agents, each with a changelog-backed table:
 2. on that topic (so each window lives in one partition): adds the deltas to ``minutes``.
 
 A timer publishes the windows that changed as ``MinuteAggregate`` records (same key per
-window: the latest record is the current value) and as Prometheus metrics. Faust is
-at-least-once: a crash between a table update and its offset commit may count an event twice.
+window: the latest record is the current value) and, per preset only, as Prometheus metrics
+(a label per user would grow without bound; per-user figures are on ``video.analytics``). Faust
+is at-least-once: a crash between a table update and its offset commit may count an event twice.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from schemas.analytics import MinuteAggregate
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobCompleted, JobFailed, JobSubmitted, ReprocessRequested
+from schemas.options import PRESETS
 from schemas.topics import ANALYTICS, DAY_MS, JOBS, Topic
 from services.core.config import Settings
 from services.core.endpoints import Endpoints
@@ -44,13 +46,17 @@ FLUSH_SECONDS = 2.0
 MEASURES = ("jobs_submitted", "jobs_completed", "jobs_failed", "processing_seconds",
             "bytes_in", "bytes_out")  # fmt: skip
 
+CUSTOM = "custom"  # the preset of jobs submitted with explicit options
+OTHER = "other"  # the metrics' label for a preset name this code does not ship
+
+# Labels take bounded values only: preset names (PRESETS, CUSTOM, OTHER), never user ids.
 JOBS_COUNTED = Counter(
     "vidpipe_analytics_jobs_total", "Jobs submitted/completed/failed, by preset.",
     ["preset", "event"],
 )  # fmt: skip
 LAST_MINUTE = Gauge(
     "vidpipe_analytics_minute",
-    "Value of the most recently updated one-minute window, per preset or user.",
+    "Value of the most recently updated one-minute window of a preset (dimension='preset').",
     ["dimension", "value", "measure"],
 )
 
@@ -80,10 +86,10 @@ def job_info(envelope: Envelope, known: dict[str, Any] | None) -> dict[str, Any]
     """The preset and owner to remember for a job after this event (None: unchanged)."""
     event = envelope.event
     if isinstance(event, JobSubmitted):
-        preset = str(event.processing_options.get("preset", "custom"))
+        preset = str(event.processing_options.get("preset", CUSTOM))
         return {"preset": preset, "user": event.user_id}
     if isinstance(event, ReprocessRequested) and known is not None:
-        return {**known, "preset": str(event.processing_options.get("preset", "custom"))}
+        return {**known, "preset": str(event.processing_options.get("preset", CUSTOM))}
     return None
 
 
@@ -144,7 +150,9 @@ def create_app(settings: Settings, endpoints: Endpoints) -> faust.App:
                 })  # fmt: skip
             for name in ("jobs_submitted", "jobs_completed", "jobs_failed"):
                 if name in added:
-                    JOBS_COUNTED.labels(known["preset"], name.removeprefix("jobs_")).inc()
+                    JOBS_COUNTED.labels(
+                        preset_label(known["preset"]), name.removeprefix("jobs_")
+                    ).inc()
 
     @app.agent(windows)
     async def per_window(stream: Any) -> None:
@@ -163,12 +171,22 @@ def create_app(settings: Settings, endpoints: Endpoints) -> faust.App:
         for key in keys:
             record = aggregate(key, minutes[key]).to_record()
             await sink.send(key=record.key, value=record.value, headers=record.headers)
-            _expose(aggregate(key, minutes[key]))
+            expose(aggregate(key, minutes[key]))
 
     return app
 
 
-def _expose(value: MinuteAggregate) -> None:
+def preset_label(preset: str) -> str:
+    """The preset as a metric label: a shipped preset or ``custom`` as is, else ``other``."""
+    return preset if preset in PRESETS or preset == CUSTOM else OTHER
+
+
+def expose(value: MinuteAggregate) -> None:
+    """Set the gauge from a window of a known preset; user windows and unknown presets are
+    left to ``video.analytics`` (one series each would be unbounded, and summing them into one
+    ``other`` series is not what a last-window gauge can show)."""
+    if value.dimension != "preset" or preset_label(value.dimension_value) == OTHER:
+        return
     for measure in MEASURES:
         LAST_MINUTE.labels(value.dimension, value.dimension_value, measure).set(
             getattr(value, measure)

@@ -40,6 +40,10 @@ def replaced(record: KafkaRecord, name: str, value: bytes) -> list[tuple[str, by
     return [(key, value if key == name else old) for key, old in record.headers]
 
 
+def replaced_record(record: KafkaRecord, name: str, value: bytes) -> KafkaRecord:
+    return KafkaRecord(record.topic, record.key, record.value, replaced(record, name, value))
+
+
 def test_every_event_type_has_an_example() -> None:
     assert set(EXAMPLE_EVENTS) == set(EVENT_TYPES)
 
@@ -141,6 +145,21 @@ BAD_RECORDS += [
 ]
 
 
+BAD_RECORDS += [
+    ("missing_header", RECORD.value, [(k, None if k == "ce_id" else v) for k, v in RECORD.headers]),
+    ("bad_header", RECORD.value, replaced(RECORD, "ce_id", b"\xff")),
+    ("bad_header", RECORD.value, [*RECORD.headers, ("correlation_id", b"\xfe")]),
+    ("unknown_type", RECORD.value, [*RECORD.headers, ("ce_type", b"video.job.exploded")]),
+    ("bad_specversion", RECORD.value, replaced(RECORD, "ce_specversion", b"1.0 ")),
+    # several things wrong: the first header in decode's order is the one reported
+    (
+        "bad_header",
+        RECORD.value,
+        replaced(replaced_record(RECORD, "ce_source", b"\xff"), "ce_time", b"x"),
+    ),
+]
+
+
 @pytest.mark.parametrize(("reason", "value", "headers"), BAD_RECORDS)
 def test_bad_records_raise_decode_error(
     reason: str, value: bytes | None, headers: list[tuple[str, bytes]]
@@ -149,6 +168,26 @@ def test_bad_records_raise_decode_error(
         decode(RECORD.key, value, headers)
     assert caught.value.reason == reason
     assert isinstance(caught.value, ValueError)
+
+
+ACCEPTED: list[tuple[str, list[tuple[str, bytes]]]] = [
+    ("as encoded", RECORD.headers),
+    ("offset time", replaced(RECORD, "ce_time", b"2025-03-04T07:06:07.890123+02:00")),
+    ("+00:00 time", replaced(RECORD, "ce_time", b"2025-03-04T05:06:07.890123+00:00")),
+    ("version 01", replaced(RECORD, "ce_schemaversion", b"01")),
+    ("no version (v1)", without(RECORD, "ce_schemaversion")),
+    ("no subject", without(RECORD, "ce_subject")),
+    ("no content-type", without(RECORD, "content-type")),
+    ("json with charset", replaced(RECORD, "content-type", b"application/json; charset=utf-8")),
+]
+
+
+@pytest.mark.parametrize(("name", "headers"), ACCEPTED, ids=[name for name, _ in ACCEPTED])
+def test_accepted_spellings_decode_to_the_same_envelope(
+    name: str, headers: list[tuple[str, bytes]]
+) -> None:
+    decoded = decode(RECORD.key, RECORD.value, headers)
+    assert decoded == envelope() and decoded.time.tzinfo is UTC, name
 
 
 def test_only_decode_error_escapes_on_garbage() -> None:
@@ -226,7 +265,7 @@ def test_dead_letter_of_a_tombstone() -> None:
 def test_minute_aggregate_record_round_trip() -> None:
     record = EXAMPLE_AGGREGATE.to_record()
     assert record.topic == "video.analytics"
-    assert record.key == b"preset:web-720p:2025-01-01T12:00:00Z"
+    assert record.key == b"preset:h264-720p:2025-01-01T12:00:00Z"
     assert record.headers == [("content-type", b"application/json")]
     assert MinuteAggregate.from_record(record.value) == EXAMPLE_AGGREGATE
 

@@ -1,4 +1,4 @@
-"""The projector's fast decode accepts and refuses exactly what ``schemas.envelope.decode`` does."""
+"""The projector's ``decode_record``: ``decode`` plus UUID checks by pattern, equal to parsing."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from aiokafka import ConsumerRecord
 from schemas.envelope import DecodeError, Envelope, KafkaRecord, decode, encode
 from schemas.events import EVENT_TYPES, JobProgress, JobStarted, JobSubmitted
 from schemas.examples import EXAMPLE_EVENTS, JOB_ID, LEGACY_EXAMPLES
-from services.projector.decoding import _fast, decode_record
+from services.projector.decoding import decode_record
 from services.projector.rows import history_id
 
 Headers = list[tuple[str, bytes | None]]
 
 
 def reference(record: ConsumerRecord[bytes, bytes]) -> Envelope:
-    """What the projector did before the fast path: decode, then check the ids with uuid."""
+    """``decode``, then the ids checked by parsing them with ``uuid``."""
     envelope = decode(
         record.key,
         record.value,
@@ -109,18 +109,15 @@ def cases() -> list[tuple[str, bytes | None, Headers]]:
 
 
 @pytest.mark.parametrize(("name", "value", "headers"), cases(), ids=lambda c: str(c)[:40])
-def test_fast_decode_equals_decode(name: str, value: bytes | None, headers: Headers) -> None:
+def test_decode_record_equals_decode_and_uuid_parsing(
+    name: str, value: bytes | None, headers: Headers
+) -> None:
     record = consumer_record(value, headers)
     expected, got = outcome(record, reference), outcome(record, decode_record)
     if isinstance(expected, tuple):
         assert isinstance(got, tuple) and got[:2] == expected[:2], name
     else:
         assert got == expected, name
-
-
-def test_the_common_case_takes_the_fast_path() -> None:
-    record = encode(Envelope(event=EXAMPLE_EVENTS[JobStarted], source="/t"))
-    assert _fast(consumer_record(record.value, without(record, ""))) is not None
 
 
 @pytest.mark.parametrize(
