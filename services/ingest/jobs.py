@@ -22,11 +22,8 @@ from schemas.options import InvalidOptions, parse_options
 from services.core.http_errors import ApiError, error_reply, not_found
 from services.core.jobstate import JobState, legal
 from services.core.logs import current_correlation_id
-<<<<<<< HEAD
 from services.core.openapi import Param, Reply, model_response, operation
-=======
 from services.core.storage import keys
->>>>>>> storage
 from services.core.tokens import Principal
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
