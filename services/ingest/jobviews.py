@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import literal, select, tuple_
 from starlette.datastructures import URL
 
-from schemas.events import JobSubmitted
-from services.core.tables import jobs, processing_history
+from schemas.events import JobStatus, JobSubmitted
+from services.core.readmodel import jobs, processing_history
 from services.core.tokens import Principal
 from services.ingest.errors import ApiError, not_found
 from services.ingest.runtime import Runtime
@@ -68,7 +68,7 @@ def pending_view(event: JobSubmitted, now: datetime) -> dict[str, Any]:
     return {
         "id": event.job_id,
         "user_id": event.user_id,
-        "status": "pending",
+        "status": JobStatus.PENDING,
         "progress": 0,
         "original_filename": event.original_filename,
         "processing_options": event.processing_options,

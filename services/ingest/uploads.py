@@ -22,8 +22,10 @@ from starlette.responses import JSONResponse, Response
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from schemas.topics import JOBS
 from services.core.logs import current_correlation_id
 from services.core.probe import MediaInfo, ProbeError, probe
+from services.core.readmodel import FILENAME_MAX
 from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject
 from services.ingest.errors import ApiError
 from services.ingest.jobviews import job_view, pending_view
@@ -33,7 +35,6 @@ from services.ingest.runtime import EVENT_SOURCE, Runtime, authenticate, runtime
 
 MAX_FILES_PER_REQUEST = 20
 MAX_OPTIONS_BYTES = 16 * 1024
-MAX_FILENAME = 255
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +53,7 @@ def safe_filename(raw: str | None) -> str:
         c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
     )
     name = re.sub(r"\s+", " ", name).strip() or "upload"
-    return name[:MAX_FILENAME]
+    return name[:FILENAME_MAX]
 
 
 async def upload(request: Request) -> Response:
@@ -81,7 +82,7 @@ async def upload(request: Request) -> Response:
         await _discard(rt.store, sources)
         raise
     UPLOAD_SECONDS.observe(asyncio.get_running_loop().time() - started)
-    topic = rt.settings.topic("video.jobs")
+    topic = rt.settings.topic(JOBS.name)
     applied = await rt.applied.wait(topic, positions, rt.read_your_writes_s)
     views = [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
     if len(views) == 1:
