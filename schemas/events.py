@@ -9,11 +9,20 @@ envelope attributes (id, time, source, correlation id) travel in headers, see
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
+
+class JobStatus(StrEnum):
+    """The status of a job in the read model; members are equal to their stored strings."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Event(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, decode
-from schemas.topics import JOBS_DLQ
+from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
 
 
 def cloudevent_json(envelope: Envelope) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def render(record: ConsumerRecord[bytes, bytes], logical_topic: str) -> dict[str
             "headers": {k: v.decode("utf-8", "replace") for k, v in headers},
             "value_base64": base64.b64encode(record.value or b"").decode(),
         }
-    if logical_topic in ("video.jobs", "video.progress"):
+    if logical_topic in (JOBS.name, PROGRESS.name):
         envelope = decode(
             record.key or b"",
             record.value or b"",

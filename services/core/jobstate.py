@@ -2,7 +2,8 @@
 
 Pure: standard library and ``schemas.events`` only, no I/O. The projector folds the log
 through :func:`apply`; ingest asks :func:`legal` (or reads :data:`ALLOWED`) before it
-produces an event, so an illegal request is refused instead of written.
+produces an event, so an illegal request is refused instead of written, and asks
+:func:`may_retry` and :func:`delete_requires_cancel` for the rules of user commands.
 """
 
 from __future__ import annotations
@@ -31,14 +32,21 @@ from schemas.events import (
     StageCompleted,
 )
 
-TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"completed", "failed", "cancelled"})
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
+"""Statuses in which a worker may still pick the job up or be running it."""
+
+MANUAL_RETRY_FROM: frozenset[JobStatus] = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+"""Statuses a user may retry from; ``processing`` retries only on its own, after a failure."""
 
 # Types legal on a job nobody has heard of yet.
 ALLOWED_ON_UNKNOWN: frozenset[str] = frozenset({JobSubmitted.type})
 
 ALLOWED: Mapping[JobStatus, frozenset[str]] = MappingProxyType(
     {
-        "pending": frozenset(
+        JobStatus.PENDING: frozenset(
             {
                 JobStarted.type,
                 JobFailed.type,
@@ -47,7 +55,7 @@ ALLOWED: Mapping[JobStatus, frozenset[str]] = MappingProxyType(
                 JobDeleted.type,
             }
         ),
-        "processing": frozenset(
+        JobStatus.PROCESSING: frozenset(
             {
                 StageCompleted.type,
                 JobProgress.type,
@@ -59,9 +67,13 @@ ALLOWED: Mapping[JobStatus, frozenset[str]] = MappingProxyType(
                 JobDeleted.type,
             }
         ),
-        "completed": frozenset({ReprocessRequested.type, JobDeleted.type}),
-        "failed": frozenset({RetryScheduled.type, ReprocessRequested.type, JobDeleted.type}),
-        "cancelled": frozenset({RetryScheduled.type, ReprocessRequested.type, JobDeleted.type}),
+        JobStatus.COMPLETED: frozenset({ReprocessRequested.type, JobDeleted.type}),
+        JobStatus.FAILED: frozenset(
+            {RetryScheduled.type, ReprocessRequested.type, JobDeleted.type}
+        ),
+        JobStatus.CANCELLED: frozenset(
+            {RetryScheduled.type, ReprocessRequested.type, JobDeleted.type}
+        ),
     }
 )
 """Event types each status accepts, before the finer checks of :func:`legal` and :func:`apply`
@@ -125,6 +137,22 @@ def legal(state: JobState | None, event_type: str) -> bool:
     return _refusal(state, event_type) is None
 
 
+def may_retry(state: JobState | None) -> bool:
+    """Whether a user may retry the job: only a failed or cancelled one that still exists.
+
+    ``retry_scheduled`` is also legal on a ``processing`` job, but only as the worker's
+    automatic retry after a failure; a user's retry of a running job is refused.
+    """
+    return state is not None and not state.deleted and state.status in MANUAL_RETRY_FROM
+
+
+def delete_requires_cancel(state: JobState) -> bool:
+    """Whether deleting the job must first request a cancel: a worker may be running it,
+    and only a ``cancel_requested`` makes the worker stop (a repeated request is not needed).
+    """
+    return not state.deleted and state.status in ACTIVE_STATUSES and not state.cancel_requested
+
+
 def apply(state: JobState | None, event: Event) -> JobState:
     """Return the state after ``event``; raise :class:`IllegalTransition` if it is illegal."""
     status = None if state is None else state.status
@@ -135,7 +163,7 @@ def apply(state: JobState | None, event: Event) -> JobState:
         assert isinstance(event, JobSubmitted)  # _refusal lets nothing else through
         return JobState(
             job_id=event.job_id,
-            status="pending",
+            status=JobStatus.PENDING,
             processing_options=dict(event.processing_options),
         )
     stale_checked = StageCompleted | JobProgress | JobCompleted
@@ -143,7 +171,7 @@ def apply(state: JobState | None, event: Event) -> JobState:
         raise IllegalTransition(
             status, event.type, f"stale attempt {event.attempt}, current is {state.attempt}"
         )
-    if state.status == "processing" and _stale_outcome(state, event):
+    if state.status == JobStatus.PROCESSING and _stale_outcome(state, event):
         # a worker cut off mid-attempt may publish its outcome after the job was redone
         raise IllegalTransition(
             status, event.type, f"outcome of stale attempt, current is {state.attempt}"
@@ -167,7 +195,7 @@ def _transition(state: JobState, event: Event) -> JobState:
         case JobStarted():
             return replace(
                 state,
-                status="processing",
+                status=JobStatus.PROCESSING,
                 attempt=event.attempt,
                 worker_id=event.worker_id,
                 progress=0,
@@ -183,26 +211,26 @@ def _transition(state: JobState, event: Event) -> JobState:
         case JobCompleted():
             return replace(
                 state,
-                status="completed",
+                status=JobStatus.COMPLETED,
                 progress=100,
                 outputs=tuple(event.outputs),
                 worker_id=event.worker_id,
                 error_message=None,
             )
         case JobFailed():
-            return replace(state, status="failed", error_message=event.message)
+            return replace(state, status=JobStatus.FAILED, error_message=event.message)
         case RetryScheduled():
             return _retry(state, event)
         case CancelRequested():
             return replace(state, cancel_requested=True)
         case JobCancelled():
-            return replace(state, status="cancelled")
+            return replace(state, status=JobStatus.CANCELLED)
         case JobDeleted():
             return replace(state, deleted=True)
         case ReprocessRequested():
             return JobState(
                 job_id=state.job_id,
-                status="pending",
+                status=JobStatus.PENDING,
                 processing_options=dict(event.processing_options),
             )
     raise IllegalTransition(state.status, event.type, "unknown event type")
@@ -212,10 +240,10 @@ def _retry(state: JobState, event: RetryScheduled) -> JobState:
     """Back to pending: automatic after a retryable failure, or manual from failed/cancelled."""
     # Automatic retries come from processing and keep the error as the reason (and a pending
     # cancel); a manual retry supersedes both the old error and an earlier cancel.
-    automatic = state.status == "processing"
+    automatic = state.status == JobStatus.PROCESSING
     return dataclasses.replace(
         state,
-        status="pending",
+        status=JobStatus.PENDING,
         progress=0,
         retry_not_before=event.not_before,
         worker_id=None,

@@ -1,7 +1,7 @@
 """Read-your-writes: wait, bounded, until the projector has applied an offset ingest produced.
 
 The projector stores its next offset per partition in ``projector_offsets`` and calls
-``pg_notify('projector_applied', group)`` in the same transaction; we LISTEN, and re-check
+``pg_notify(APPLIED_CHANNEL, group)`` in the same transaction; we LISTEN, and re-check
 the table on every notification (and every 250 ms, in case a notification was missed).
 """
 
@@ -18,9 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.db import plain_url
-from services.core.tables import projector_offsets
+from services.core.readmodel import APPLIED_CHANNEL, projector_offsets
 
-CHANNEL = "projector_applied"
 POLL_S = 0.25
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class AppliedWaiter:
     async def start(self) -> None:
         try:
             self._conn = await asyncpg.connect(plain_url(self.database_url))
-            await self._conn.add_listener(CHANNEL, self._notified)
+            await self._conn.add_listener(APPLIED_CHANNEL, self._notified)
         except (OSError, asyncpg.PostgresError) as exc:  # polling still works without LISTEN
             log.warning("cannot LISTEN for projector progress: %s", exc)
 

@@ -15,14 +15,17 @@ from schemas.events import (
     CancelRequested,
     Event,
     JobDeleted,
+    JobStatus,
     ReprocessRequested,
     RetryScheduled,
 )
 from schemas.options import InvalidOptions, parse_options
+from schemas.topics import JOBS
 from services.core.http_errors import ApiError, error_reply, not_found
-from services.core.jobstate import JobState, legal
+from services.core.jobstate import delete_requires_cancel, legal, may_retry
 from services.core.logs import current_correlation_id
 from services.core.openapi import Param, Reply, model_response, operation
+from services.core.readmodel import job_state
 from services.core.storage import keys
 from services.core.tokens import Principal
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
@@ -30,7 +33,7 @@ from services.ingest.jobviews import history_rows, list_rows, owned_row, row_vie
 from services.ingest.resources import Accepted, History, Job, JobList
 from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
 
-STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+STATUSES = tuple(JobStatus)
 BEARER = ("bearer",)
 ACCEPTED = {
     202: Reply("accepted: the events are published", Accepted),
@@ -152,29 +155,13 @@ def _download_name(original: str, key: str) -> str:
     return f"{stem}-{name}"
 
 
-def _state(row: Any) -> JobState:
-    return JobState(
-        job_id=str(row.id),
-        status=row.status,
-        attempt=row.attempts,
-        progress=row.progress,
-        cancel_requested=row.cancel_requested,
-        deleted=row.deleted_at is not None,
-        processing_options=dict(row.processing_options or {}),
-        error_message=row.error_message,
-        retry_not_before=row.retry_not_before,
-        outputs=(),
-        worker_id=row.worker_id,
-    )
-
-
 async def _command(request: Request, build: Any) -> Response:
     """Check the command is legal for the job's state (409 if not), publish, answer 202."""
     principal = authenticate(request)
     rt = runtime(request)
     row = await owned_row(rt, principal, request.path_params["job_id"])
     events: list[Event] = await build(request, rt, principal, row)
-    state = _state(row)
+    state = job_state(row)
     for event in events:
         if not legal(state, event.type):
             raise ApiError(
@@ -187,7 +174,7 @@ async def _command(request: Request, build: Any) -> Response:
         for e in events
     ]
     positions = await rt.publisher.publish_many(envelopes)
-    await rt.applied.wait(rt.settings.topic("video.jobs"), positions, rt.read_your_writes_s)
+    await rt.applied.wait(rt.settings.topic(JOBS.name), positions, rt.read_your_writes_s)
     accepted = Accepted(id=str(row.id), accepted=[e.type for e in events])
     return model_response(accepted, status_code=202)
 
@@ -197,7 +184,7 @@ async def _cancel(request: Request, rt: Runtime, principal: Principal, row: Any)
 
 
 async def _retry(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
-    if row.status not in ("failed", "cancelled"):
+    if not may_retry(job_state(row)):
         raise ApiError(409, "illegal_state", f"cannot retry: job is {row.status}")
     return [
         RetryScheduled(
@@ -230,7 +217,7 @@ async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: A
 
 async def _delete(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
     events: list[Event] = []
-    if row.status in ("pending", "processing") and not row.cancel_requested:
+    if delete_requires_cancel(job_state(row)):
         events.append(CancelRequested(job_id=str(row.id), requested_by=principal.user_id))
     events.append(JobDeleted(job_id=str(row.id), requested_by=principal.user_id))
     return events

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import literal, select, tuple_
 from starlette.datastructures import URL
 
-from schemas.events import JobSubmitted
+from schemas.events import JobStatus, JobSubmitted
 from services.core.http_errors import ApiError, not_found
-from services.core.tables import jobs, processing_history
+from services.core.readmodel import jobs, processing_history
 from services.core.tokens import Principal
 from services.ingest.resources import HistoryEntry, Job, JobMetadata, Output
 from services.ingest.runtime import Runtime
@@ -71,7 +71,7 @@ def pending_view(event: JobSubmitted, now: datetime) -> Job:
     return Job(
         id=event.job_id,
         user_id=event.user_id,
-        status="pending",
+        status=JobStatus.PENDING,
         progress=0,
         original_filename=event.original_filename,
         processing_options=event.processing_options,

@@ -23,10 +23,12 @@ from starlette.responses import Response
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from schemas.options import PRESETS, InvalidOptions, ProcessingOptions, parse_options
+from schemas.topics import JOBS
 from services.core.http_errors import ApiError, error_reply
 from services.core.logs import current_correlation_id
 from services.core.openapi import Reply, model_response, operation
 from services.core.probe import MediaInfo, ProbeError, probe
+from services.core.readmodel import FILENAME_MAX
 from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject, keys
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
@@ -36,7 +38,6 @@ from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authen
 
 MAX_FILES_PER_REQUEST = 20
 MAX_OPTIONS_BYTES = 16 * 1024
-MAX_FILENAME = 255
 log = logging.getLogger(__name__)
 
 
@@ -55,7 +56,7 @@ def safe_filename(raw: str | None) -> str:
         c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
     )
     name = re.sub(r"\s+", " ", name).strip() or "upload"
-    return name[:MAX_FILENAME]
+    return name[:FILENAME_MAX]
 
 
 class UploadForm(BaseModel):
@@ -114,7 +115,7 @@ async def upload(request: Request) -> Response:
         await _discard(rt.store, sources)
         raise
     UPLOAD_SECONDS.observe(asyncio.get_running_loop().time() - started)
-    topic = rt.settings.topic("video.jobs")
+    topic = rt.settings.topic(JOBS.name)
     applied = await rt.applied.wait(topic, positions, rt.read_your_writes_s)
     views = [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
     if len(views) == 1:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from schemas.topics import JOBS, PROGRESS
+
 VERSION = "1"
-TOPICS: tuple[str, ...] = ("video.jobs", "video.progress")
+TOPICS: tuple[str, ...] = (JOBS.name, PROGRESS.name)
 """Logical topics a cursor covers, in the order of its offset lists."""
 
 Offsets = list[list[int]]

@@ -20,6 +20,7 @@ from schemas.events import (
     JobFailed,
     JobProgress,
     JobStarted,
+    JobStatus,
     JobSubmitted,
     ReprocessRequested,
     RetryScheduled,
@@ -33,12 +34,12 @@ JOB_UPDATE = "job_update"
 # The status a job_update implies; types absent here (stage_completed, cancel_requested)
 # leave the status as it was.
 _IMPLIED_STATUS: dict[str, str] = {
-    JobSubmitted.type: "pending",
-    JobStarted.type: "processing",
-    RetryScheduled.type: "pending",
-    JobCancelled.type: "cancelled",
-    JobDeleted.type: "deleted",
-    ReprocessRequested.type: "pending",
+    JobSubmitted.type: JobStatus.PENDING,
+    JobStarted.type: JobStatus.PROCESSING,
+    RetryScheduled.type: JobStatus.PENDING,
+    JobCancelled.type: JobStatus.CANCELLED,
+    JobDeleted.type: "deleted",  # not a status a row keeps: the job is gone for the client
+    ReprocessRequested.type: JobStatus.PENDING,
 }
 
 
@@ -74,10 +75,10 @@ def from_envelope(envelope: Envelope) -> Notification:
         case JobCompleted():
             name = JOB_COMPLETE
             outputs = [output.model_dump(mode="json") for output in event.outputs]
-            base |= {"status": "completed", "progress": 100, "outputs": outputs}
+            base |= {"status": JobStatus.COMPLETED, "progress": 100, "outputs": outputs}
         case JobFailed():
             name = ERROR_NOTIFICATION
-            base |= {"status": "failed", "error_message": event.message}
+            base |= {"status": JobStatus.FAILED, "error_message": event.message}
             base |= {"error_code": event.error_code, "retryable": event.retryable}
         case _:
             name = JOB_UPDATE
@@ -95,10 +96,10 @@ def from_row(row: Mapping[str, Any]) -> Notification:
         "status": status,
         "progress": row["progress"],
     }
-    if status == "completed":
+    if status == JobStatus.COMPLETED:
         name = JOB_COMPLETE
         payload["outputs"] = row["outputs"]
-    elif status == "failed":
+    elif status == JobStatus.FAILED:
         name = ERROR_NOTIFICATION
         payload["error_message"] = row["error_message"]
     else:

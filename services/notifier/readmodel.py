@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.core.tables import jobs
+from services.core.readmodel import jobs
 
 _SNAPSHOT_COLUMNS = (
     jobs.c.id,

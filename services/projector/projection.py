@@ -23,21 +23,25 @@ from schemas.events import (
     JobFailed,
     JobProgress,
     JobStarted,
+    JobStatus,
     JobSubmitted,
     ReprocessRequested,
     RetryScheduled,
     StageCompleted,
 )
 from services.core.jobstate import IllegalTransition, JobState, apply
-from services.projector.rows import (
+from services.core.readmodel import (
+    EVENT_ID_MAX,
+    FILENAME_MAX,
     INT4_MAX,
-    MAX_APPLIED_IDS,
-    HistoryRow,
-    JobRow,
-    copy_state,
-    history_id,
-    to_state,
+    OPERATION_MAX,
+    SHA256_MAX,
+    STATUS_MAX,
+    STORAGE_KEY_MAX,
+    WORKER_ID_MAX,
+    job_state,
 )
+from services.projector.rows import MAX_APPLIED_IDS, HistoryRow, JobRow, copy_state, history_id
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +109,7 @@ class _Batch:
         if tracked is None and job_id in self._stored:  # first seen in this batch: load it
             row = replace(self._stored[job_id])  # never mutate the caller's rows
             ids = list(row.applied_event_ids)
-            tracked = _Tracked(row, to_state(row), set(ids), ids)
+            tracked = _Tracked(row, job_state(row), set(ids), ids)
             self._jobs[job_id] = tracked
         return tracked
 
@@ -144,7 +148,7 @@ class _Batch:
         _effects(row, envelope)
         tracked.seen.add(event_id)
         tracked.applied.append(event_id)
-        row.last_event_id = event_id[:64]
+        row.last_event_id = event_id[:EVENT_ID_MAX]
         row.event_count += 1
         row.updated_at = envelope.time
         self.outcome.rows[event.job_id] = row
@@ -174,10 +178,10 @@ def _new_row(envelope: Envelope, event: JobSubmitted) -> JobRow:
     return JobRow(
         id=event.job_id,
         user_id=event.user_id,
-        original_filename=event.original_filename[:255],
-        file_path=event.source_key[:500],
+        original_filename=event.original_filename[:FILENAME_MAX],
+        file_path=event.source_key[:STORAGE_KEY_MAX],
         output_path=None,
-        status="pending",
+        status=JobStatus.PENDING,
         processing_options=dict(event.processing_options),
         progress=0,
         error_message=None,
@@ -186,7 +190,7 @@ def _new_row(envelope: Envelope, event: JobSubmitted) -> JobRow:
         outputs=[],
         metadata=dict(event.source_metadata),
         source_size=event.source_size,
-        source_sha256=event.source_sha256[:64],
+        source_sha256=event.source_sha256[:SHA256_MAX],
         batch_id=event.batch_id,
         cancel_requested=False,
         retry_not_before=None,
@@ -212,7 +216,7 @@ def _effects(row: JobRow, envelope: Envelope) -> None:
         case JobCompleted() as event:
             row.completed_at = moment
             row.outputs = [o.model_dump(mode="json") for o in event.outputs]
-            row.output_path = event.outputs[0].key[:500] if event.outputs else None
+            row.output_path = event.outputs[0].key[:STORAGE_KEY_MAX] if event.outputs else None
             row.metadata = {**row.metadata, **event.metadata}
         case JobFailed() | JobCancelled():
             row.completed_at = moment  # the moment the job reached a terminal status
@@ -226,7 +230,11 @@ def _effects(row: JobRow, envelope: Envelope) -> None:
 
 
 def _history(envelope: Envelope) -> HistoryRow | None:
-    """A ``processing_history`` row for stages and for the lifecycle steps of an attempt."""
+    """A ``processing_history`` row for stages and for the lifecycle steps of an attempt.
+
+    A lifecycle row's operation names the step; its status is the outcome, the job's new
+    status where the step ends the attempt in one (failed, cancelled).
+    """
     event = envelope.event
     worker: str | None = None
     attempt = 0
@@ -249,14 +257,15 @@ def _history(envelope: Envelope) -> HistoryRow | None:
             worker, attempt = event.worker_id, event.attempt
             details = {"outputs": len(event.outputs)}
         case JobFailed():
-            operation, status, worker, attempt = "failed", "failed", event.worker_id, event.attempt
+            operation, status = "failed", JobStatus.FAILED
+            worker, attempt = event.worker_id, event.attempt
             details = {"error_code": event.error_code, "message": event.message}
             details["retryable"] = event.retryable
         case RetryScheduled():
             operation, status, attempt = "retry_scheduled", "scheduled", event.attempt
             details = {"not_before": event.not_before.isoformat(), "reason": event.reason}
         case JobCancelled():
-            operation, status, worker = "cancelled", "cancelled", event.worker_id
+            operation, status, worker = "cancelled", JobStatus.CANCELLED, event.worker_id
             attempt = event.attempt
         case ReprocessRequested():
             operation, status = "reprocess_requested", "requested"
@@ -268,10 +277,10 @@ def _history(envelope: Envelope) -> HistoryRow | None:
     return HistoryRow(  # positional: one per event, and keywords cost a third of the time
         history_id(event_id),
         event.job_id,
-        event_id[:64],
-        None if worker is None else worker[:100],
-        operation[:50],
-        status[:20],
+        event_id[:EVENT_ID_MAX],
+        None if worker is None else worker[:WORKER_ID_MAX],
+        operation[:OPERATION_MAX],
+        status[:STATUS_MAX],
         None if duration is None else min(duration, INT4_MAX),
         min(attempt, INT4_MAX),
         details,

@@ -24,7 +24,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from schemas.topics import JOBS, PROGRESS
 from services.core.config import Settings
 from services.core.endpoints import Endpoints
-from services.core.tables import history_table, jobs_table
+from services.core.readmodel import APPLIED_CHANNEL, history_table, jobs_table
 from services.projector.consumer import Projector
 from services.projector.service import BATCH_RECORDS, CONSUMER_OPTIONS, GROUP, connect
 from services.projector.store import LIVE_TABLES, REBUILD_TABLES, ReadModelStore
@@ -162,7 +162,7 @@ async def swap(conn: asyncpg.Connection, live_group: str, rebuild_key: str) -> N
         await conn.execute(f"ALTER TABLE {fresh.jobs} RENAME TO {live.jobs}")
         await conn.execute(f"ALTER TABLE {fresh.history} RENAME TO {live.history}")
         await _canonical_names(conn)
-        await conn.execute("SELECT pg_notify('projector_applied', $1)", live_group)
+        await conn.execute("SELECT pg_notify($1, $2)", APPLIED_CHANNEL, live_group)
     log.info("rebuilt read model swapped in")
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 
 from schemas.envelope import new_envelope
-from schemas.events import ReprocessRequested
+from schemas.events import JobStatus, ReprocessRequested
 from services.core.config import ConfigError, Settings
 from services.core.db import plain_url
 from services.core.endpoints import resolve
-from services.core.jobstate import JobState, legal
+from services.core.jobstate import ALLOWED, JobState, legal
 from services.core.kafka import KafkaEventPublisher
 
 SOURCE = "/vidpipe/replay"
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="statuses",
         action="append",
         default=[],
-        choices=("completed", "failed", "cancelled"),
+        choices=[s.value for s in JobStatus if ReprocessRequested.type in ALLOWED[s]],
     )
     parser.add_argument("--since", type=_moment, help="created at or after (ISO 8601 with offset)")
     parser.add_argument("--until", type=_moment, help="created before (ISO 8601 with offset)")
@@ -112,7 +112,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         rows = await conn.fetch(query, *params)
     finally:
         await conn.close()
-    eligible = [r for r in rows if legal(JobState(r["id"], r["status"]), ReprocessRequested.type)]
+    # the query skips deleted jobs, and reprocessing depends on nothing but the status
+    eligible = [
+        r for r in rows if legal(JobState(r["id"], JobStatus(r["status"])), ReprocessRequested.type)
+    ]
     verb = "would reprocess" if args.dry_run else "reprocessing"
     print(
         f"replay: {verb} {len(eligible)} jobs "

@@ -1,7 +1,8 @@
-"""The read model's rows as plain Python values, and how they map to the job state machine.
+"""The read model's rows as plain Python values, and how the state machine's fields go back.
 
 Pure: no I/O. ``JOB_COLUMNS`` / ``HISTORY_COLUMNS`` list the columns in table order so the
-PostgreSQL adapter can bulk-copy rows without naming them twice.
+PostgreSQL adapter can bulk-copy rows without naming them twice. Reading a row into a
+``JobState`` is ``services.core.readmodel.job_state``, shared with ingest.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from schemas.events import JobOutput
 from services.core.jobstate import JobState
+from services.core.readmodel import INT4_MAX, WORKER_ID_MAX, clip
 
 MAX_APPLIED_IDS = 200
 """Event ids remembered per job; a job has a few dozen events, so this is all of them."""
-
-INT4_MAX = 2**31 - 1
-"""Largest value of an ``Integer`` column; numbers in events are not bounded."""
 
 _HISTORY_NAMESPACE = uuid.UUID("0d6f8f5e-4a56-4c1e-9d1b-6c0b8f7f6a10")
 is_canonical_uuid: Callable[[str], object] = re.compile(
@@ -107,23 +105,6 @@ job_values: Callable[[JobRow], tuple[Any, ...]] = attrgetter(*JOB_COLUMNS)
 """The row as a tuple in column order."""
 
 
-def to_state(row: JobRow) -> JobState:
-    """What the state machine needs to know about a stored job."""
-    return JobState(
-        job_id=row.id,
-        status=row.status,  # type: ignore[arg-type]  # the projector only ever stores JobStatus
-        attempt=row.attempts,
-        progress=row.progress,
-        cancel_requested=row.cancel_requested,
-        deleted=row.deleted_at is not None,
-        processing_options=row.processing_options,
-        error_message=row.error_message,
-        retry_not_before=row.retry_not_before,
-        outputs=tuple(JobOutput.model_validate(o) for o in row.outputs),
-        worker_id=row.worker_id,
-    )
-
-
 def copy_state(row: JobRow, state: JobState) -> None:
     """Write the state machine's fields back into the row (outputs are set per event)."""
     row.status = state.status
@@ -133,9 +114,4 @@ def copy_state(row: JobRow, state: JobState) -> None:
     row.processing_options = state.processing_options
     row.error_message = state.error_message
     row.retry_not_before = state.retry_not_before
-    row.worker_id = clip(state.worker_id, 100)
-
-
-def clip(text: str | None, limit: int) -> str | None:
-    """Fit a free-text value to its column: a long value must never fail a whole batch."""
-    return None if text is None else text[:limit]
+    row.worker_id = clip(state.worker_id, WORKER_ID_MAX)

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pydantic_core
 
+from services.core.readmodel import APPLIED_CHANNEL
 from services.projector.projection import BatchOutcome
 from services.projector.rows import (
     HISTORY_COLUMNS,
@@ -24,9 +25,6 @@ from services.projector.rows import (
     JobRow,
     job_values,
 )
-
-APPLIED_CHANNEL = "projector_applied"
-"""``NOTIFY`` channel; the payload is the consumer group whose offsets just moved."""
 
 OffsetKey = tuple[str, int]
 """(physical topic, partition) as stored in ``projector_offsets``."""

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from schemas.envelope import DecodeError, dead_letter, decode
+from schemas.envelope import DecodeError, decode
 from schemas.events import JobCancelled, JobDeleted
-from schemas.topics import JOBS
 from services.core.jobstate import JobState
-from services.core.kafka import KafkaEventPublisher
 from services.core.logs import correlation_scope
 from services.transcoder.attempt import Attempt, JobError
 from services.transcoder.joblog import STOPS, TRIGGERS, decide, fold
-from services.transcoder.metrics import CONSUMER_LAG
+from services.transcoder.metrics import CONSUMER_LAG, UNDECODABLE_RECORDS
 from services.transcoder.offsets import PartitionOffsets
 from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool, JobRun
@@ -49,14 +47,12 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer: AIOKafkaConsumer,
         pool_factory: type[JobPool],
         pipeline: Pipeline,
-        publisher: KafkaEventPublisher,
         *,
         capacity: int,
         rebalance_grace_s: float,
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
-        self.publisher = publisher
         self.pool = pool_factory(pipeline, capacity, self._finished)
         self.views: dict[TopicPartition, PartitionView] = {}
         self.rebalance_grace_s = rebalance_grace_s
@@ -101,12 +97,9 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 key, value, headers, topic=tp.topic, partition=tp.partition, offset=offset
             )
         except DecodeError as exc:
-            log.warning("undecodable record at %s:%d: %s", tp.partition, offset, exc)
-            await self.publisher.send_record(
-                dead_letter(
-                    key, value, headers, exc, topic=JOBS.name, partition=tp.partition, offset=offset
-                )
-            )
+            # Skipped, not dead-lettered: the projector dead-letters each bad record once.
+            log.warning("skipped undecodable record at %s:%d: %s", tp.partition, offset, exc)
+            UNDECODABLE_RECORDS.labels(exc.reason).inc()
             view.offsets.read(offset, finished=True)
             return
         event = envelope.event

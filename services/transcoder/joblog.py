@@ -18,6 +18,7 @@ from schemas.events import (
     CancelRequested,
     Event,
     JobDeleted,
+    JobStatus,
     JobSubmitted,
     ReprocessRequested,
     RetryScheduled,
@@ -44,11 +45,13 @@ def fold(state: JobState | None, event: Event) -> JobState | None:
 def _seed(event: Event) -> JobState | None:
     """A state for a job first met mid-life, when the event says enough to run it."""
     if isinstance(event, ReprocessRequested):
-        return JobState(event.job_id, "pending", processing_options=dict(event.processing_options))
+        return JobState(
+            event.job_id, JobStatus.PENDING, processing_options=dict(event.processing_options)
+        )
     if isinstance(event, RetryScheduled) and event.processing_options is not None:
         return JobState(
             event.job_id,
-            "pending",
+            JobStatus.PENDING,
             attempt=event.attempt - 1,
             processing_options=dict(event.processing_options),
             retry_not_before=event.not_before,
@@ -76,11 +79,11 @@ def decide(state: JobState | None, *, running_here: bool) -> Decision:
     """
     if state is None or state.deleted or running_here:
         return Decision("nothing")
-    if state.status == "pending":
+    if state.status == JobStatus.PENDING:
         if state.cancel_requested:
             return Decision("cancel", attempt=state.attempt)
         return Decision("run", attempt=state.attempt + 1, not_before=state.retry_not_before)
-    if state.status == "processing":
+    if state.status == JobStatus.PROCESSING:
         if state.cancel_requested:
             return Decision("cancel", attempt=state.attempt)
         return Decision("retry_orphan", attempt=state.attempt)

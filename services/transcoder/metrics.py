@@ -19,6 +19,11 @@ STAGE_DURATION = Histogram(
 )
 IN_FLIGHT = Gauge("transcoder_jobs_in_flight", "Jobs running now in this process.")
 QUEUED = Gauge("transcoder_jobs_queued", "Jobs read and waiting for a free slot or a retry time.")
+UNDECODABLE_RECORDS = Counter(
+    "transcoder_undecodable_records_total",
+    "Undecodable video.jobs records the transcoder skipped (the projector dead-letters them).",
+    ["reason"],
+)
 CONSUMER_LAG = Gauge(
     "transcoder_consumer_lag", "Records behind the end of the partition.", ["partition"]
 )

@@ -10,6 +10,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.topics import JOBS
 from services.core.config import Settings, resolve_ffmpeg
 from services.core.endpoints import resolve
 from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer, wait_for_broker
@@ -57,7 +58,7 @@ class Transcoder:
         bootstrap = settings.kafka_bootstrap_servers or resolve(settings).kafka_bootstrap_servers
         await wait_for_broker(bootstrap)
         await ensure_topics(bootstrap, topic_prefix=settings.topic_prefix)
-        topic = settings.topic("video.jobs")
+        topic = settings.topic(JOBS.name)
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
         publisher = KafkaEventPublisher(
             bootstrap, topic_prefix=settings.topic_prefix, client_id=self.process_id
@@ -83,7 +84,6 @@ class Transcoder:
             group,
             JobPool,
             pipeline,
-            publisher,
             capacity=settings.worker_count,
             rebalance_grace_s=config.rebalance_grace_s,
         )

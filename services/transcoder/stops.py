@@ -43,6 +43,6 @@ async def tail_stops(consumer: AIOKafkaConsumer, pool: JobPool) -> None:
                 try:
                     job_id = decode(record.key, record.value, record.headers).event.job_id
                 except DecodeError:
-                    continue  # the group consumer dead-letters it
+                    continue  # the group consumer skips it; the projector dead-letters it
                 if pool.stop(job_id, "deleted" if reason == "deleted" else "cancel"):
                     log.info("stopping job on %s", reason, extra={"job_id": job_id})

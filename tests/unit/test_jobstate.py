@@ -26,14 +26,23 @@ from schemas.events import (
     RetryScheduled,
     StageCompleted,
 )
-from services.core.jobstate import ALLOWED, IllegalTransition, JobState, apply, is_terminal, legal
+from services.core.jobstate import (
+    ALLOWED,
+    IllegalTransition,
+    JobState,
+    apply,
+    delete_requires_cancel,
+    is_terminal,
+    legal,
+    may_retry,
+)
 
 JOB = "job-1"
 NOT_BEFORE = datetime(2030, 1, 1, tzinfo=UTC)
 OUTPUT = JobOutput(
     name="720p", key=f"outputs/{JOB}/720p.mp4", content_type="video/mp4", size_bytes=9
 )
-STATUSES: tuple[JobStatus, ...] = ("pending", "processing", "completed", "failed", "cancelled")
+STATUSES: tuple[JobStatus, ...] = tuple(JobStatus)
 
 
 def short(event_type: str) -> str:
@@ -169,6 +178,60 @@ def test_illegal_transition_message_is_readable() -> None:
         apply(STATES["completed"], make("cancel_requested"))
     with pytest.raises(IllegalTransition, match="unknown job"):
         apply(None, make("started"))
+
+
+# --- rules of user commands -------------------------------------------------------------------
+
+# A processing job retries on its own (the worker's automatic retry_scheduled), never by request.
+EXPECTED_MAY_RETRY = {"failed", "cancelled"}
+# Deleting stops a worker that may run the job, unless a cancel is already on its way.
+EXPECTED_DELETE_CANCELS = {"pending", "pending(after retry)", "processing"}
+KNOWN = [name for name, known in STATES.items() if known is not None]
+
+
+def test_rule_tables_name_real_states() -> None:
+    assert EXPECTED_MAY_RETRY | EXPECTED_DELETE_CANCELS <= set(STATES)
+
+
+@pytest.mark.parametrize("state_name", list(STATES))
+def test_may_retry_only_a_failed_or_cancelled_job(state_name: str) -> None:
+    current = STATES[state_name]
+    assert may_retry(current) is (state_name in EXPECTED_MAY_RETRY)
+    if may_retry(current):  # a manual retry is always a legal retry_scheduled
+        assert legal(current, RetryScheduled.type)
+        assert current is not None
+        assert apply(current, make("retry_scheduled", current.attempt)).status == "pending"
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_may_retry_follows_the_status_alone(status: JobStatus) -> None:
+    expected = status in ("failed", "cancelled")
+    assert may_retry(state(status)) is expected
+    assert may_retry(state(status, cancel_requested=True)) is expected
+    assert may_retry(state(status, deleted=True)) is False
+
+
+@pytest.mark.parametrize("state_name", KNOWN)
+def test_delete_requires_cancel_while_a_worker_may_run_the_job(state_name: str) -> None:
+    current = STATES[state_name]
+    assert current is not None
+    assert delete_requires_cancel(current) is (state_name in EXPECTED_DELETE_CANCELS)
+
+
+@pytest.mark.parametrize("state_name", KNOWN)
+def test_the_events_of_a_delete_apply_in_order(state_name: str) -> None:
+    """What ingest publishes for DELETE (``cancel_requested`` first when the rule says so,
+    then ``deleted``) is legal wherever a delete is, and leaves a deleted job."""
+    current = STATES[state_name]
+    assert current is not None
+    if not legal(current, JobDeleted.type):
+        assert state_name.startswith("deleted")
+        return
+    if delete_requires_cancel(current):
+        current = apply(current, make("cancel_requested"))
+        assert current.cancel_requested and not delete_requires_cancel(current)
+    after = apply(current, make("deleted"))
+    assert after.deleted and not delete_requires_cancel(after)
 
 
 # --- field effects ------------------------------------------------------------------------------

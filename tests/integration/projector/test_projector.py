@@ -14,7 +14,7 @@ from schemas.events import JobProgress, JobStarted, JobSubmitted, StageCompleted
 from services.core.config import Settings
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from services.projector.store import APPLIED_CHANNEL
+from services.core.readmodel import APPLIED_CHANNEL
 from tests.conftest import Infra
 from tests.integration.projector.conftest import CatchUp, Publish, Running
 from tests.integration.projector.stream import (
