@@ -33,7 +33,7 @@ READY_DEADLINE_S = 30.0
 class Up:
     """A running ``vidpipe up`` and everything it printed."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, new_session: bool = False) -> None:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -48,6 +48,7 @@ class Up:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=new_session,  # a process group of its own, to kill it whole
         )
         self.lines: list[str] = []
 
