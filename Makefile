@@ -2,14 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The embedded broker's jars (Apache Kafka from Maven Central), cached outside the repository.
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' infra/kafka/pom.xml)
+KAFKA_LIBS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kafka-$(KAFKA_VERSION)/libs
 
-.PHONY: up test test-fast lint bench schemas clean
+.PHONY: up test test-fast lint bench schemas clean kafka
 
-$(BIN)/vidpipe: pyproject.toml
+$(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
+
+$(KAFKA_LIBS)/.complete: infra/kafka/pom.xml
+	@command -v java >/dev/null || { echo "vidpipe needs Java 17 or newer for its Kafka broker: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "vidpipe needs Maven to fetch the Kafka jars: apt-get install maven"; exit 1; }
+	rm -rf $(KAFKA_LIBS).tmp
+	mvn -B -q -Dstyle.color=never -f infra/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(KAFKA_LIBS).tmp
+	rm -rf $(KAFKA_LIBS) && mv $(KAFKA_LIBS).tmp $(KAFKA_LIBS)
+	touch $@
+
+kafka: $(KAFKA_LIBS)/.complete  ## fetch the embedded Kafka broker's jars (make up/test do it too)
 
 up: $(BIN)/vidpipe  ## start the whole system on the embedded defaults
 	$(BIN)/vidpipe up

@@ -195,7 +195,7 @@ async def raw_copy(db_url: str) -> tuple[float, int]:
 
 async def main(jobs: int, stages: int, members: list[int]) -> None:
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
-    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
         bootstrap = broker.start()

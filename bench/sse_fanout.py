@@ -237,7 +237,7 @@ async def main(args: argparse.Namespace) -> None:
         flush=True,
     )
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
-    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
         bootstrap = await asyncio.to_thread(broker.start)

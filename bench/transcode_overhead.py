@@ -159,7 +159,7 @@ async def main() -> None:
     parser.add_argument("--preset", default="h264-720p")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="vpbench"))
-    broker = EmbeddedBroker(free_port())
+    broker = EmbeddedBroker(free_port(), root / "kafka")
     try:
         bootstrap = broker.start()
         await wait_for_broker(bootstrap)

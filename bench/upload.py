@@ -147,7 +147,7 @@ async def main() -> None:
     parser.add_argument("--size-gb", type=float, default=1.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
-    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg")
     server: subprocess.Popen[bytes] | None = None
     try:

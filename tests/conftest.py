@@ -2,7 +2,7 @@
 
 Backends, chosen by environment:
 
-- default: the embedded stack (Tansu broker subprocess, embedded PostgreSQL 18);
+- default: the embedded stack (Apache Kafka broker subprocess, embedded PostgreSQL 18);
 - ``TEST_KAFKA_BOOTSTRAP_SERVERS`` + ``TEST_DATABASE_URL``: servers you already run;
 - ``VIDPIPE_TEST_BACKEND=containers``: Apache Kafka and PostgreSQL containers through
   testcontainers (needs a Docker engine; CI here has none).
@@ -60,7 +60,7 @@ def _containers(stack: ExitStack) -> tuple[str, str]:
 
 
 def _embedded(stack: ExitStack, root: Path) -> tuple[str, str]:
-    broker = EmbeddedBroker(free_port(), root / "broker.log")
+    broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     stack.callback(broker.stop)
     bootstrap = broker.start()
     postgres = EmbeddedPostgres(root / "pg", database=TEMPLATE_DB)

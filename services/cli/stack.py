@@ -1,10 +1,12 @@
 """``vidpipe up``: the whole system on one machine, embedded components by default.
 
-Starts PostgreSQL and the broker unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS``
-name external ones, prepares storage, migrations and topics, then runs every service
-that exists as a child process (how production runs them) and waits for each to be
-healthy. SIGINT/SIGTERM stop everything in reverse order; children also get SIGTERM
-from the kernel if ``up`` itself dies, so nothing is orphaned.
+Takes the data dir's lock (one ``up`` per data dir), starts PostgreSQL and Apache Kafka
+unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` name external ones (both keep their
+data under the data dir, so a restart finds every event and row), prepares storage,
+migrations and topics, then runs every service that exists as a child process (how
+production runs them) and waits for each to be healthy. SIGINT/SIGTERM stop everything in
+reverse order; children also get SIGTERM from the kernel if ``up`` itself dies, so nothing
+is orphaned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+from services.cli.broker import KAFKA_VERSION
+from services.cli.datadir import DataDirInUse, DataDirLock
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, child_env, port_is_free
 from services.cli.registry import SERVICES
 from services.core.config import Settings
@@ -58,10 +62,18 @@ class Stack:
             say("postgres", redact(database_url))
         if settings.kafka_bootstrap_servers is None:
             port = DEFAULT_BROKER_PORT if port_is_free(DEFAULT_BROKER_PORT) else free_port()
-            self.broker = EmbeddedBroker(port, settings.data_dir / "logs" / "broker.log")
+            self.broker = EmbeddedBroker(
+                port,
+                settings.data_dir / "kafka",
+                log_path=settings.data_dir / "logs" / "broker.log",
+            )
             bootstrap = await asyncio.to_thread(self.broker.start)
-            await wait_for_broker(bootstrap, 15)
-            say("kafka", f"{bootstrap} (embedded Tansu, in memory)")
+            await wait_for_broker(bootstrap, 30)
+            say(
+                "kafka",
+                f"{bootstrap} (embedded Apache Kafka {KAFKA_VERSION}, KRaft, "
+                f"log in {self.broker.log_dir})",
+            )
         else:
             bootstrap = settings.kafka_bootstrap_servers
             await wait_for_broker(bootstrap, 15)
@@ -88,6 +100,7 @@ class Stack:
         """
         health: dict[str, str] = {}
         public_port = self.settings.port or free_port()
+        write_stack_file(self.settings.data_dir, endpoints, port=public_port)
         services = list(SERVICES)
         if any(s.public for s in services):
             health["web"] = self._spawn("web", endpoints, public_port, free_port())
@@ -179,6 +192,12 @@ async def _wait_for_stop(stack: Stack) -> int:
 async def up(settings: Settings) -> int:
     """Run the stack until SIGINT/SIGTERM; return the process exit code."""
     started = time.monotonic()
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirInUse as exc:
+        print(f"vidpipe: {exc}", file=sys.stderr, flush=True)
+        return 1
     stack = Stack(settings)
     try:
         endpoints = await stack.start_infrastructure()
@@ -187,4 +206,5 @@ async def up(settings: Settings) -> int:
         return await _wait_for_stop(stack)
     finally:
         await asyncio.to_thread(stack.stop)
+        lock.release()
         print("vidpipe stopped", flush=True)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
+from services.core.kafka import topic_partitions
 
 
 def cloudevent_json(envelope: Envelope) -> dict[str, Any]:
@@ -123,9 +124,8 @@ async def tap(
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        found = consumer.partitions_for_topic(topic)
+        found = await topic_partitions(consumer, topic)
         if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer.topics()  # fetches fresh cluster metadata
+            return found
         await asyncio.sleep(0.1)
     raise SystemExit(f"vidpipe tap: topic {topic!r} does not exist")

@@ -24,7 +24,8 @@ class Endpoints:
     kafka_bootstrap_servers: str
 
 
-def write_stack_file(data_dir: Path, endpoints: Endpoints) -> Path:
+def write_stack_file(data_dir: Path, endpoints: Endpoints, **extra: str | int) -> Path:
+    """Record where this ``vidpipe up`` runs (``extra``: e.g. its public ``port``)."""
     path = data_dir / STACK_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(
@@ -33,6 +34,7 @@ def write_stack_file(data_dir: Path, endpoints: Endpoints) -> Path:
                 "pid": os.getpid(),
                 "database_url": endpoints.database_url,
                 "kafka_bootstrap_servers": endpoints.kafka_bootstrap_servers,
+                **extra,
             }
         )
     )

@@ -1,8 +1,8 @@
 """Kafka building blocks: topic creation, the event publisher, consumer defaults.
 
-At-least-once everywhere: producers use ``acks=all`` and no idempotence or
-transactions (the embedded broker implements neither); consumers never
-auto-commit.
+At-least-once everywhere: producers use ``acks=all`` and the idempotent producer
+(a retried send never duplicates a record in the log); consumers never auto-commit
+and apply each event once through their own bookkeeping.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -52,7 +52,7 @@ class KafkaEventPublisher:
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
             acks="all",
-            enable_idempotence=False,
+            enable_idempotence=True,
             linger_ms=2,
             request_timeout_ms=15000,
         )
@@ -143,13 +143,47 @@ async def ensure_topics(
                 created.append(name)
             elif code != TOPIC_ALREADY_EXISTS:  # another process won the race: fine
                 raise RuntimeError(f"creating topic {name} failed: {code} {message}")
+        await _wait_for_leaders(admin, [t.name for t in wanted])
         return created
     finally:
         await admin.close()
 
 
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topics: Sequence[str], timeout_s: float = 30.0
+) -> None:
+    """Return once every partition of ``topics`` has a leader.
+
+    Kafka answers CreateTopics before the partitions' leaders are known, so the first
+    sends would otherwise meet ``NotLeaderForPartition`` and retry.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(list(topics))
+        if all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 and p["error_code"] == 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics {', '.join(topics)} have no leaders after {timeout_s}s")
+        await asyncio.sleep(0.05)
+
+
 def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
     return [(e[0], e[1], e[2] if len(e) > 2 else None) for e in response.topic_errors]
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic`` from fresh cluster metadata (none if it does not exist).
+
+    ``consumer.topics()`` does not fill the consumer's own metadata, and Apache Kafka's first
+    answer to a consumer without subscriptions names no topic, so ask for all of them.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
 
 
 def make_consumer(

@@ -23,9 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-analytics", action="store_true", help="do not run the analytics stream processor"
     )
     actions = parser.add_subparsers(dest="projector_action", metavar="ACTION")
-    actions.add_parser(
+    rebuild = actions.add_parser(
         "rebuild",
         help="rebuild jobs and processing_history from offset 0 into fresh tables, then swap",
+    )
+    rebuild.add_argument(
+        "--force",
+        action="store_true",
+        help="swap in what the log gives even when it cannot reproduce the current tables",
     )
     actions.add_parser("analytics", help="run only the analytics stream processor")
 
@@ -35,9 +40,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     endpoints = resolve(settings)
     action = getattr(args, "projector_action", None)
     if action == "rebuild":
-        from services.projector.rebuild import rebuild
+        from services.projector.rebuild import LogIncomplete, rebuild
 
-        report = await rebuild(settings, endpoints)
+        try:
+            report = await rebuild(settings, endpoints, force=getattr(args, "force", False))
+        except LogIncomplete as exc:
+            raise SystemExit(f"vidpipe projector rebuild: refused: {exc}") from None
         print(report.summary())
         return
     from services.projector.service import run_projector

@@ -6,6 +6,10 @@ place, drops the old ones and hands the rebuild's offsets to the live group. Rea
 on the table lock for the few milliseconds of the swap and then read the new tables; the live
 projector's next commit sees its stored offsets moved, rolls back and continues from the
 rebuild's offsets, so the events it applied meanwhile are applied again to the new tables.
+
+A rebuild refuses (LogIncomplete, nothing swapped) when the log cannot reproduce what the
+tables hold: ``video.jobs`` no longer starts at offset 0, or the replay lacks a job the live
+table has (the log was lost or replaced). ``force=True`` swaps in whatever the log gives.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ log = logging.getLogger(__name__)
 
 class RebuildRunning(RuntimeError):
     """Another rebuild holds the rebuild lock."""
+
+
+class LogIncomplete(RuntimeError):
+    """The log cannot reproduce the live tables; the message says why. Nothing was swapped."""
+
+
+EXTRA_PASSES = 3  # jobs submitted during the replay may explain a missing job: catch up again
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,14 @@ def fresh_table_ddl() -> list[str]:
     return statements
 
 
-async def rebuild(settings: Settings, endpoints: Endpoints) -> RebuildReport:
-    """Rebuild the read model from offset 0 and swap it in; returns once swapped."""
+async def rebuild(
+    settings: Settings, endpoints: Endpoints, *, force: bool = False
+) -> RebuildReport:
+    """Rebuild the read model from offset 0 and swap it in; returns once swapped.
+
+    Raises LogIncomplete, leaving the live tables as they were, when the log cannot
+    reproduce them (unless ``force``).
+    """
     started = time.monotonic()
     conn = await connect(endpoints.database_url)
     lock_key = rebuild_group(settings)
@@ -78,7 +95,11 @@ async def rebuild(settings: Settings, endpoints: Endpoints) -> RebuildReport:
         if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
             raise RebuildRunning("another `vidpipe projector rebuild` is running")
         await _fresh_tables(conn, lock_key)
-        projector = await _replay(settings, endpoints, conn)
+        try:
+            projector = await _replay(settings, endpoints, conn, force=force)
+        except LogIncomplete:
+            await _discard(conn, lock_key)
+            raise
         jobs = await conn.fetchval(f"SELECT count(*) FROM {REBUILD_TABLES.jobs}")  # noqa: S608
         await swap(conn, settings.group(GROUP), lock_key)
         return RebuildReport(projector.batches, jobs, time.monotonic() - started)
@@ -95,7 +116,38 @@ async def _fresh_tables(conn: asyncpg.Connection, rebuild_key: str) -> None:
             await conn.execute(statement)
 
 
-async def _replay(settings: Settings, endpoints: Endpoints, conn: asyncpg.Connection) -> Projector:
+async def _discard(conn: asyncpg.Connection, rebuild_key: str) -> None:
+    async with conn.transaction():
+        await conn.execute(f"DROP TABLE IF EXISTS {REBUILD_TABLES.history}, {REBUILD_TABLES.jobs}")
+        await conn.execute("DELETE FROM projector_offsets WHERE consumer_group=$1", rebuild_key)
+
+
+async def _missing_jobs(conn: asyncpg.Connection) -> int:
+    """Jobs of the live table that the replay has not produced."""
+    live, fresh = LIVE_TABLES.jobs, REBUILD_TABLES.jobs
+    return int(
+        await conn.fetchval(
+            f"SELECT count(*) FROM {live} l "  # noqa: S608 - our own table names
+            f"WHERE NOT EXISTS (SELECT 1 FROM {fresh} r WHERE r.id = l.id)"
+        )
+    )
+
+
+async def _check_log_start(consumer: AIOKafkaConsumer, jobs: list[TopicPartition]) -> None:
+    """LogIncomplete when records of ``video.jobs`` were removed (retention, delete-records)."""
+    starts = await consumer.beginning_offsets(jobs)
+    late = sorted((tp.partition, offset) for tp, offset in starts.items() if offset > 0)
+    if late:
+        where = ", ".join(f"partition {p} starts at offset {o}" for p, o in late[:5])
+        raise LogIncomplete(
+            f"the log cannot reproduce the read model: {jobs[0].topic} lost its first "
+            f"records ({where}); the tables are untouched (--force rebuilds anyway)"
+        )
+
+
+async def _replay(
+    settings: Settings, endpoints: Endpoints, conn: asyncpg.Connection, *, force: bool
+) -> Projector:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=endpoints.kafka_bootstrap_servers,
         group_id=None,  # assigned by hand: a rebuild must not join the live group
@@ -105,6 +157,9 @@ async def _replay(settings: Settings, endpoints: Endpoints, conn: asyncpg.Connec
     await consumer.start()
     try:
         partitions = await _partitions(consumer, settings)
+        if not force:
+            jobs_topic = settings.topic(JOBS.name)
+            await _check_log_start(consumer, [tp for tp in partitions if tp.topic == jobs_topic])
         consumer.assign(partitions)
         store = ReadModelStore(conn, REBUILD_TABLES, rebuild_group(settings))
         await store.prepare()
@@ -113,6 +168,17 @@ async def _replay(settings: Settings, endpoints: Endpoints, conn: asyncpg.Connec
         await projector.seek_to_stored(partitions)
         for _ in range(2):  # a second pass shrinks what the live projector re-applies
             await _catch_up(consumer, projector, partitions)
+        for _ in range(EXTRA_PASSES):
+            if force or not await _missing_jobs(conn):
+                return projector
+            await _catch_up(consumer, projector, partitions)
+        if missing := await _missing_jobs(conn):
+            live = await conn.fetchval(f"SELECT count(*) FROM {LIVE_TABLES.jobs}")  # noqa: S608
+            raise LogIncomplete(
+                f"the log cannot reproduce the read model: it holds "
+                f"{int(live) - missing} of the {live} jobs in the table; the tables are "
+                "untouched (--force rebuilds anyway)"
+            )
         return projector
     finally:
         await consumer.stop()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from schemas.envelope import DecodeError, decode
 from schemas.events import CancelRequested, JobDeleted
+from services.core.kafka import topic_partitions
 from services.transcoder.pool import JobPool
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,7 @@ _STOP_TYPES = {CancelRequested.type.encode(): "cancel", JobDeleted.type.encode()
 
 async def assign_all_from_end(consumer: AIOKafkaConsumer, topic: str) -> None:
     """Assign every partition of ``topic`` and start at its end."""
-    await consumer.topics()  # loads metadata, so the partitions are known
-    partitions = consumer.partitions_for_topic(topic) or set()
-    assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+    assignment = await topic_partitions(consumer, topic)
     consumer.assign(assignment)
     await consumer.seek_to_end(*assignment)
 

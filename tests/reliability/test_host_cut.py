@@ -40,7 +40,10 @@ async def cut_env(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[dict[str,
         pytest.skip(f"network namespaces unavailable: {reason}")
     with netns.namespace() as ns:
         broker = EmbeddedBroker(
-            free_port(netns.HOST_ADDR), tmp_path / "broker.log", netns.HOST_ADDR
+            free_port(netns.HOST_ADDR),
+            tmp_path / "kafka",
+            log_path=tmp_path / "broker.log",
+            host=netns.HOST_ADDR,
         )
         bootstrap = broker.start()
         db_url = await create_database(infra)

@@ -104,3 +104,20 @@ def test_nginx_accepts_uploads_as_large_as_ingest_does(compose: dict[str, Any]) 
     nginx_bytes = parse_size("client_max_body_size", limit.group(1).upper())
     assert nginx_bytes >= parse_size("MAX_FILE_SIZE", max_file_size)
     assert "proxy_request_buffering off;" in conf
+
+
+def test_compose_runs_the_embedded_brokers_kafka_major_version(compose: dict[str, Any]) -> None:
+    from services.cli.broker import KAFKA_VERSION
+
+    image = compose["kafka"]["image"]
+    assert image.startswith("apache/kafka:"), image
+    version = image.split(":", 1)[1]
+    assert version.split(".")[0] == KAFKA_VERSION.split(".")[0], (version, KAFKA_VERSION)
+
+
+def test_the_pom_fetches_the_kafka_version_the_broker_runs() -> None:
+    from services.cli.broker import KAFKA_VERSION
+
+    pom = (INFRA / "kafka" / "pom.xml").read_text()
+    found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    assert found and found.group(1) == KAFKA_VERSION

@@ -62,9 +62,11 @@ async def test_minute_aggregates_per_preset_and_user(
                 for a in latest.values()
                 if a.dimension == "preset"
             }
-            return got == expected
+            # The two dimensions' windows are separate keys (and partitions): wait for both.
+            per_user = sum(a.jobs_submitted for a in latest.values() if a.dimension == "user")
+            return got == expected and per_user == 20
 
-        await wait_for(complete, 90, "aggregates per preset")
+        await wait_for(complete, 90, "aggregates per preset and per user")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 import asyncpg
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -14,8 +18,9 @@ from sqlalchemy.engine import Connection
 from services.core.config import Settings
 from services.core.db import create_engine, plain_url
 from services.core.endpoints import Endpoints
+from services.core.kafka import ensure_topics
 from services.core.tables import metadata
-from services.projector.rebuild import rebuild
+from services.projector.rebuild import LogIncomplete, rebuild
 from tests.integration.projector.conftest import CatchUp, Publish, Running
 from tests.integration.projector.stream import checksums, job_uuid, recorded_stream
 
@@ -124,3 +129,62 @@ async def test_rebuild_swaps_in_while_readers_never_fail(
             assert names.all() == []
     finally:
         await engine.dispose()
+
+
+async def test_rebuild_refuses_a_log_that_lost_its_first_records(
+    settings: Settings,
+    endpoints: Endpoints,
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+) -> None:
+    await publish(recorded_stream(40, seed="cut"))
+    async with running_projector():
+        await catch_up()
+    before = await checksums(db_url)
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    await admin.start()
+    try:  # as retention would: the first record of one partition is gone
+        await admin.delete_records(
+            {TopicPartition(settings.topic("video.jobs"), 3): RecordsToDelete(1)}
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(LogIncomplete, match="partition 3 starts at offset 1"):
+        await rebuild(settings, endpoints)
+    assert await checksums(db_url) == before, "the serving tables are untouched"
+    assert await _rebuild_leftovers(db_url) == []
+    report = await rebuild(settings, endpoints, force=True)
+    assert report.jobs <= 40
+
+
+async def test_rebuild_refuses_a_log_with_fewer_jobs_than_the_table(
+    settings: Settings,
+    endpoints: Endpoints,
+    publish: Publish,
+    running_projector: Running,
+    catch_up: CatchUp,
+    db_url: str,
+    topic_prefix: str,
+) -> None:
+    await publish(recorded_stream(30, seed="few"))
+    async with running_projector():
+        await catch_up()
+    before = await checksums(db_url)
+    # The broker's log was replaced by a younger one (a new, empty set of topics).
+    fresh = dataclasses.replace(settings, topic_prefix="x" + topic_prefix)
+    await ensure_topics(endpoints.kafka_bootstrap_servers, topic_prefix=fresh.topic_prefix)
+    with pytest.raises(LogIncomplete, match="holds 0 of the 30 jobs"):
+        await rebuild(fresh, endpoints)
+    assert await checksums(db_url) == before, "the serving tables are untouched"
+    assert await _rebuild_leftovers(db_url) == []
+
+
+async def _rebuild_leftovers(db_url: str) -> list[str]:
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE tablename LIKE '%rebuild%'")
+        return [r["tablename"] for r in rows]
+    finally:
+        await conn.close()

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, decode, new_envelope
 from schemas.events import Event, JobSubmitted
 from services.core.config import Settings, resolve_ffmpeg
-from services.core.kafka import KafkaEventPublisher, make_consumer
+from services.core.kafka import KafkaEventPublisher, make_consumer, topic_partitions
 from services.core.storage import ObjectStore, keys, open_store
 from services.transcoder.service import Transcoder, TranscoderConfig
 from tests.conftest import Infra
@@ -143,8 +142,7 @@ async def watch_log(bootstrap: str, prefix: str) -> AsyncIterator[Watcher]:
     consumer = make_consumer(bootstrap, group_id=None)
     await consumer.start()
     topics = {f"{prefix}video.jobs": "jobs", f"{prefix}video.progress": "progress"}
-    await consumer.topics()
-    parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+    parts = [tp for t in topics for tp in await topic_partitions(consumer, t)]
     consumer.assign(parts)
     await consumer.seek_to_beginning(*parts)
 

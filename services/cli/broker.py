@@ -1,0 +1,207 @@
+"""The embedded Kafka broker: Apache Kafka in KRaft mode, one node, its log on disk.
+
+The jars come from Maven Central at install time (``make``, through ``infra/kafka/pom.xml``)
+into a cache outside the repository; this module only runs them with the machine's Java.
+The storage is formatted once, on first start; later starts find their log where it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from string import Template
+from typing import IO
+
+from services.core.process import die_with_parent, free_port
+
+KAFKA_VERSION = "4.4.0"  # the same as <kafka.version> in infra/kafka/pom.xml
+CONFIG_DIR = Path(__file__).resolve().parent / "kafka_config"
+# A bounded heap; serial GC and the C1 compiler alone start a small broker fastest.
+JVM_FLAGS = (
+    "-Xms64m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Xshare:auto",
+    "-Djava.awt.headless=true",
+)
+STOP_GRACE_S = 30.0
+
+
+class KafkaNotInstalled(RuntimeError):
+    """Java or the Kafka jars are missing; the message names what to install."""
+
+
+def kafka_libs() -> Path:
+    """Where ``make`` puts the Kafka jars (``VIDPIPE_KAFKA_LIBS`` overrides it)."""
+    override = os.environ.get("VIDPIPE_KAFKA_LIBS")
+    if override:
+        return Path(override)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "vidpipe" / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def java_command() -> list[str]:
+    """``java … -cp <jars>``, or KafkaNotInstalled naming what is missing."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = shutil.which("java", path=f"{java_home}/bin") if java_home else None
+    java = java or shutil.which("java")
+    if java is None:
+        raise KafkaNotInstalled(
+            "the embedded Kafka broker needs Java 17 or newer: install it "
+            "(Debian: apt-get install openjdk-17-jre-headless)"
+        )
+    libs = kafka_libs()
+    if not (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file():
+        raise KafkaNotInstalled(
+            f"the Kafka {KAFKA_VERSION} jars are not in {libs}: run `make kafka` "
+            "(it needs Maven: apt-get install maven)"
+        )
+    log4j = CONFIG_DIR / "log4j2.properties"
+    return [java, *JVM_FLAGS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding, as Kafka writes."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def log_dir_in_use(log_dir: Path) -> bool:
+    """Whether a broker holds ``log_dir`` (Kafka takes a POSIX lock on its ``.lock`` file)."""
+    lock = log_dir / ".lock"
+    if not lock.exists():
+        return False
+    with lock.open("a") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+    return False
+
+
+class EmbeddedBroker:
+    """Apache Kafka (KRaft, broker and controller in one JVM) on ``host``, log in ``data_dir``."""
+
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path,
+        *,
+        log_path: Path | None = None,
+        host: str = "127.0.0.1",
+        controller_port: int | None = None,
+    ) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.log_path = log_path or data_dir / "broker.log"
+        self.host = host
+        self.controller_port = controller_port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_dir(self) -> Path:
+        """Kafka's own directory: the topics' segments and the KRaft metadata log."""
+        return self.data_dir / "log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        """Start the broker (formatting its storage the first time); return its address.
+
+        Returns once the broker's listener accepts connections; callers then wait for a
+        metadata answer (``services.core.kafka.wait_for_broker``).
+        """
+        command = java_command()
+        deadline = time.monotonic() + timeout_s
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        # A broker killed with its parent gets SIGTERM and may still be flushing its log.
+        while log_dir_in_use(self.log_dir):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"another Kafka broker holds {self.log_dir}")
+            time.sleep(0.1)
+        config = self._write_config(self.controller_port or free_port(self.host))
+        if not (self.log_dir / "meta.properties").exists():
+            self._format(command, config, deadline)
+        self._proc = subprocess.Popen(
+            [*command, "kafka.Kafka", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches `up`, which stops the services first
+            preexec_fn=die_with_parent,
+        )
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                code = self._proc.returncode
+                self.stop()
+                raise RuntimeError(f"the Kafka broker exited with code {code}; see {self.log_path}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return self.bootstrap_servers
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the Kafka broker did not listen on port {self.port} in {timeout_s}s")
+
+    def _write_config(self, controller_port: int) -> Path:
+        template = Template((CONFIG_DIR / "server.properties").read_text())
+        text = template.substitute(
+            host=self.host,
+            port=self.port,
+            controller_port=controller_port,
+            log_dir=self.log_dir,
+        )
+        path = self.data_dir / "server.properties"
+        path.write_text(text)
+        return path
+
+    def _format(self, command: list[str], config: Path, deadline: float) -> None:
+        """``kafka-storage format`` with a new cluster id (the voters come from the config)."""
+        args = ["format", "--ignore-formatted", "-t", new_cluster_id(), "-c", str(config)]
+        done = subprocess.run(
+            [*command, "kafka.tools.StorageTool", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=max(1.0, deadline - time.monotonic()),
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"formatting the Kafka storage in {self.log_dir} failed "
+                f"(code {done.returncode}); see {self.log_path}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM (Kafka's clean shutdown), SIGKILL if it has not ended in time."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None

@@ -1,0 +1,60 @@
+"""One ``vidpipe up`` per data dir: an exclusive lock on ``up.lock`` held for the stack's life.
+
+The kernel drops the lock when its holder dies, even by SIGKILL, so a crashed stack never
+blocks the next start. The holder writes its pid into the lock file and its addresses into
+``stack.json``; a refused second ``up`` names both and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from services.core.endpoints import STACK_FILE
+
+LOCK_FILE = "up.lock"
+
+
+class DataDirInUse(RuntimeError):
+    """Another ``vidpipe up`` runs on this data dir; the message names it."""
+
+
+class DataDirLock:
+    """``flock`` on ``<data dir>/up.lock``; ``acquire`` raises DataDirInUse when it is held."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirInUse(self.describe_holder()) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def describe_holder(self) -> str:
+        pid = self.path.read_text().strip() or "?"
+        where = "still starting"
+        with contextlib.suppress(OSError, ValueError):
+            stack = json.loads((self.data_dir / STACK_FILE).read_text())
+            if str(stack.get("pid")) == pid and stack.get("port"):
+                where = f"port {stack['port']}, Kafka at {stack['kafka_bootstrap_servers']}"
+        return (
+            f"{self.data_dir} is in use by the `vidpipe up` with pid {pid} ({where}); "
+            "stop it or choose another VIDPIPE_DATA_DIR"
+        )
