@@ -140,6 +140,7 @@ class Settings:
     user_rate_limit_per_minute: int = 600
     auth_rate_limit_per_minute: int = 60
     read_your_writes_s: float = 5.0
+    media_url_ttl_s: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +182,7 @@ class Settings:
             user_rate_limit_per_minute=_int(env, "USER_RATE_LIMIT_PER_MINUTE", 600, 0, 10**6),
             auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 60, 0, 10**6),
             read_your_writes_s=_int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 5000, 0, 60000) / 1000,
+            media_url_ttl_s=_int(env, "MEDIA_URL_TTL", 3600, 60, 7 * 86400),
         )
 
     def secret(self) -> str:

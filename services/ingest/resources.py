@@ -40,12 +40,17 @@ class Tokens(BaseModel):
 
 
 class Output(BaseModel):
-    """One file a job produced; ``url`` downloads it."""
+    """One file a job produced: ``url`` plays or shows it, ``download_url`` downloads it."""
 
     name: str
     content_type: str | None
     size_bytes: int | None
-    url: str
+    url: str = Field(
+        description="signed, expiring URL (no token needed; relative to this origin) under "
+        "which the job attempt's whole output tree resolves, so an HLS playlist's relative "
+        "URIs work; `MEDIA_URL_TTL` seconds (1 h) from the request, rounded up to a minute"
+    )
+    download_url: str = Field(description="the file as an attachment (needs the Bearer token)")
 
 
 class JobMetadata(BaseModel):
@@ -82,6 +87,10 @@ class Job(BaseModel):
     source_size: int
     source_sha256: str
     metadata: JobMetadata
+    playback_url: str | None = Field(
+        description="signed URL of the main output (the video, or the HLS master playlist) "
+        "for a player; null until the job has outputs"
+    )
     outputs: list[Output]
 
 

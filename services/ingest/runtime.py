@@ -12,6 +12,7 @@ from services.core.config import Settings
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
+from services.core.mediaurls import MediaUrls
 from services.core.openapi import Reply
 from services.core.storage import ObjectStore
 from services.core.tokens import Principal
@@ -42,6 +43,7 @@ class Runtime:
     limiter: RateLimiter
     access_ttl_s: int
     read_your_writes_s: float
+    media: MediaUrls
 
 
 def runtime(request: Request) -> Runtime:

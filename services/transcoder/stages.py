@@ -230,8 +230,8 @@ async def _store(
     )
     stored: dict[str, JobOutput] = {}
     total = 0
-    for path in files:
-        name = path.relative_to(ctx.out_dir).as_posix()
+    names = [path.relative_to(ctx.out_dir).as_posix() for path in files]
+    for path, name in zip(files, names, strict=True):
         key = output_key(ctx.job_id, ctx.attempt, name)
         ctx.uploaded.append(key)
         obj = await store.put_file(key, path, content_type=types.get(name))
@@ -241,4 +241,5 @@ async def _store(
                 name=name, key=key, content_type=types[name], size_bytes=obj.size_bytes
             )
     outputs = [stored[o.name] for o in named if o.name in stored]
-    return {"files": len(files), "bytes": total}, outputs
+    # every stored file by name, segments included: the outputs list only the entry points
+    return {"files": len(files), "bytes": total, "stored": names}, outputs

@@ -37,6 +37,7 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     assert settings.storage_url == (tmp_path / "storage").as_uri()
     assert settings.port == 8000
     assert settings.max_file_size == 2_000_000_000
+    assert settings.media_url_ttl_s == 3600
     assert settings.topic("video.jobs") == "video.jobs"
 
 
@@ -53,6 +54,8 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ("STORAGE_URL", "file://relative/path"),
         ("LOG_LEVEL", "LOUD"),
         ("KAFKA_TOPIC_PREFIX", "bad prefix"),
+        ("MEDIA_URL_TTL", "10"),
+        ("MEDIA_URL_TTL", "1h"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(variable: str, value: str, tmp_path: Path) -> None:
