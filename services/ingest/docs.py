@@ -1,4 +1,4 @@
-"""``/docs``: Swagger UI for the generated ``/openapi.json``; ``/asyncapi.yaml``: the event contract.
+"""``/docs``: Swagger UI for the generated ``/openapi.json``; ``/asyncapi.yaml``: events.
 
 Swagger UI's files are read from the ``swagger-ui-py`` wheel (never a CDN: the page works with
 no internet); the page, its initializer and its stylesheet are this package's ``static/`` files,
