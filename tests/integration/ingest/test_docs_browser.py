@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from tests.integration.ingest.conftest import Api
 
@@ -35,7 +35,7 @@ TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+async def browser() -> AsyncIterator[Browser]:
     if os.environ.get("VIDPIPE_SKIP_BROWSER") == "1":
         pytest.skip("VIDPIPE_SKIP_BROWSER=1: browser tests skipped on purpose")
     if not CHROMIUM.exists():
@@ -44,8 +44,6 @@ async def browser() -> AsyncIterator[Any]:
             "(apt-get install -y --no-install-recommends chromium); "
             "set VIDPIPE_SKIP_BROWSER=1 to skip the browser tests instead"
         )
-    from playwright.async_api import async_playwright
-
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
@@ -57,7 +55,7 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def test_a_person_authorizes_in_the_docs_page_and_lists_their_jobs(
-    public_origin: Api, browser: Any
+    public_origin: Api, browser: Browser
 ) -> None:
     account = await public_origin.register()
     token = (await public_origin.login(account["username"]))["access_token"]
