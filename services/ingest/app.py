@@ -24,7 +24,7 @@ from services.core.storage import open_store
 from services.ingest import auth, jobs, media
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
-from services.ingest.docs import docs_page
+from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
 from services.ingest.middleware import RequestContext
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.resources import Health, Readiness
@@ -112,6 +112,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
+        Route("/docs/{asset}", docs_asset, methods=["GET"], include_in_schema=False),
+        Route("/asyncapi.yaml", asyncapi_yaml, methods=["GET"]),
     ]
     middleware = [
         Middleware(RequestContext, limiter=limiter),

@@ -12,6 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
+from services.cli.registry import SERVICES
+from services.cli.web import compose
 from services.core.config import Settings
 from services.ingest.app import create_app
 from tests import media
@@ -107,6 +109,19 @@ async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., An
 @pytest.fixture
 async def api(make_api: Callable[..., Any]) -> Api:
     return await make_api()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def public_origin(ingest_env: dict[str, str]) -> AsyncIterator[Api]:
+    """The public origin as ``vidpipe web`` serves it (ingest and notifier composed), on a real
+    socket, with a client for it."""
+    settings = Settings.from_env(ingest_env)
+    apps = [service.create_app(settings) for service in SERVICES if service.public]
+    server, task, base = await start_server(compose(apps))
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield Api(client, settings)
+    server.should_exit = True
+    await task
 
 
 @pytest.fixture(scope="session")
