@@ -22,10 +22,10 @@ lint: $(BIN)/vidpipe
 	$(BIN)/python -m schemas.generate --check
 
 test: lint  ## lint, type-check, then the whole suite (real broker, PostgreSQL, ffmpeg)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
-test-fast: $(BIN)/vidpipe  ## the suite without the slow end-to-end cases
-	$(BIN)/python -m pytest -m 'not slow'
+test-fast: $(BIN)/vidpipe  ## the suite without the slow end-to-end cases and the reliability suite
+	$(BIN)/python -m pytest -m 'not slow and not reliability'
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate
