@@ -23,7 +23,7 @@ from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests import media
+from tests.support import media
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted, JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests.conftest import Infra, create_database, create_topics, drop_database, slice_env
-from tests.integration.ingest.conftest import Api, start_api
+from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.ingest import Api, start_api
 
 
 @pytest.fixture(scope="module")

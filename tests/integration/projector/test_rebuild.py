@@ -16,8 +16,8 @@ from services.core.db import create_engine, plain_url
 from services.core.endpoints import Endpoints
 from services.core.tables import metadata
 from services.projector.rebuild import rebuild
-from tests.integration.projector.conftest import CatchUp, Publish, Running
-from tests.integration.projector.stream import checksums, job_uuid, recorded_stream
+from tests.support.projector import CatchUp, PublishEnvelopes, Running, checksums
+from tests.support.stream import job_uuid, recorded_stream
 
 
 class Readers:
@@ -83,18 +83,18 @@ class Readers:
 async def test_rebuild_swaps_in_while_readers_never_fail(
     settings: Settings,
     endpoints: Endpoints,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     first, later = recorded_stream(400, seed="r"), recorded_stream(50, seed="later")
-    await publish(first)
+    await publish_envelopes(first)
     async with running_projector():
         await catch_up()
         before = await checksums(db_url)
         async with Readers(db_url).running() as readers:
-            publishing = asyncio.create_task(publish(later))
+            publishing = asyncio.create_task(publish_envelopes(later))
             report = await rebuild(settings, endpoints)
             await publishing
             await catch_up()

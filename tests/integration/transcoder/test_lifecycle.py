@@ -10,7 +10,7 @@ import psutil
 
 from schemas.events import CancelRequested, JobCancelled, JobFailed, RetryScheduled
 from services.core.storage import ObjectStore
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
+from tests.support.transcoder import StartWorker, Submitter, Watcher
 
 LONG = {"preset": "vp9-720p"}  # libvpx on a few seconds of 640x360: long enough to interrupt
 
