@@ -83,8 +83,13 @@ class Up:
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
 
     def stop(self) -> int:
+        """SIGTERM, then the exit code; the pipe of its output is closed either way."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+        try:
+            return self.proc.wait(60)
+        finally:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 @pytest.fixture
