@@ -48,10 +48,10 @@ browser:
 	     exit 1; }
 
 test: lint browser  ## lint, type-check, then the whole suite (real broker, PostgreSQL, ffmpeg)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
-test-fast: $(BIN)/vidpipe browser  ## the suite without the slow end-to-end cases
-	$(BIN)/python -m pytest -m 'not slow'
+test-fast: $(BIN)/vidpipe browser  ## the suite without the slow end-to-end cases and the reliability suite
+	$(BIN)/python -m pytest -m 'not slow and not reliability'
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate

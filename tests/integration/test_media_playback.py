@@ -28,8 +28,8 @@ from services.core.storage.s3 import make_s3_client
 from services.ingest.app import create_app
 from services.projector.service import run_projector
 from services.transcoder.service import Transcoder, TranscoderConfig
-from tests import media
-from tests.integration.ingest.conftest import Api, start_server
+from tests.support import media
+from tests.support.ingest import Api, start_server
 
 pytestmark = pytest.mark.slow
 

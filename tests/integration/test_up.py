@@ -23,7 +23,7 @@ from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests import media
+from tests.support import media
 
 pytestmark = pytest.mark.slow
 
@@ -85,8 +85,13 @@ class Up:
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
 
     def stop(self) -> int:
+        """SIGTERM, then the exit code; the pipe of its output is closed either way."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+        try:
+            return self.proc.wait(60)
+        finally:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 @pytest.fixture

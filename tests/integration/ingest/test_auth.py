@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 
 from services.core.tokens import AUDIENCE, ISSUER
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 
 def error_code(response: Any) -> str:

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

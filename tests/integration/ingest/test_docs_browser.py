@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

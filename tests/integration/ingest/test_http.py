@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from services.core.openapi import document
 from services.ingest.app import create_app
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 
 async def test_security_headers_and_request_id(api: Api) -> None:

@@ -19,8 +19,8 @@ from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted, JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests.conftest import Infra, create_database, create_topics, drop_database, slice_env
-from tests.integration.ingest.conftest import Api, start_api
+from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.ingest import Api, start_api
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,14 @@ async def jobs_env(
 @pytest.fixture(scope="module")
 async def projector(jobs_env: dict[str, str]) -> AsyncIterator[None]:
     """``vidpipe projector`` as its own process, as production runs it, once it is consuming."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
-        env={**os.environ, **jobs_env, "OPS_PORT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab"),
-    )
+    # the child keeps its own copy of the descriptor: ours is closed as soon as it has started
+    with open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
+            env={**os.environ, **jobs_env, "OPS_PORT": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         await _warm_up(jobs_env, jobs_env["DATABASE_URL"])
         yield

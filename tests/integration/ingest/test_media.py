@@ -21,7 +21,7 @@ from services.core.db import plain_url
 from services.core.mediaurls import MediaUrls, derive_key
 from services.core.storage import ObjectStore, keys, open_store
 from services.core.storage.s3 import make_s3_client
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000\n360p/index.m3u8\n"
 RUNG = '#EXTM3U\n#EXT-X-MAP:URI="init_0.mp4"\n#EXTINF:4.0,\nseg_00000.m4s\n#EXT-X-ENDLIST\n'

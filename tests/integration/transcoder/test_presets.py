@@ -14,13 +14,7 @@ import pytest
 from schemas.events import JobCompleted
 from services.core.probe import MediaInfo, probe
 from services.core.storage import ObjectStore
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
-
-
-def local(store: ObjectStore, key: str) -> str:
-    path = store.local_path(key)
-    assert path is not None and path.is_file(), key
-    return str(path)
+from tests.support.transcoder import StartWorker, Submitter, Watcher, local
 
 
 def outputs(done: Any) -> dict[str, str]:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from services.core.config import resolve_ffmpeg
 from services.core.probe import ProbeError, probe
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([resolve_ffmpeg(None), "-nostdin", "-v", "error", "-y", *args], check=True)
+from tests.support.media import ffmpeg
 
 
 @pytest.fixture(scope="module")
