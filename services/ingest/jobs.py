@@ -28,6 +28,7 @@ from services.core.openapi import Param, Reply, model_response, operation
 from services.core.readmodel import job_state
 from services.core.storage import keys
 from services.core.tokens import Principal
+from services.ingest.admission import usage
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
 from services.ingest.resources import Accepted, History, Job, JobList
@@ -73,10 +74,12 @@ async def list_jobs(request: Request) -> Response:
     if principal.is_admin:
         owner = request.query_params.get("user_id") or None
     limit = _int_param(request, "limit", 20, 1, 100)
-    rows, cursor = await list_rows(
-        runtime(request), owner, status, limit, request.query_params.get("cursor")
+    rt = runtime(request)
+    rows, cursor = await list_rows(rt, owner, status, limit, request.query_params.get("cursor"))
+    spent = await usage(rt, owner) if owner is not None else None
+    return model_response(
+        JobList(items=[row_view(r) for r in rows], next_cursor=cursor, usage=spent)
     )
-    return model_response(JobList(items=[row_view(r) for r in rows], next_cursor=cursor))
 
 
 @operation(

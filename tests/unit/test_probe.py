@@ -62,7 +62,10 @@ def test_describes_a_video(media: Path) -> None:
         "audio_codec",
         "fps",
         "bitrate",
+        "demuxer",
+        "streams",
     }
+    assert (info.demuxer, info.streams) == ("mov", 2)
 
 
 def test_no_audio_and_rotation(media: Path) -> None:
@@ -74,9 +77,9 @@ def test_no_audio_and_rotation(media: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "code"),
     [
-        ("still.png", "not_media"),
+        ("still.png", "format_not_allowed"),
         ("sound.m4a", "no_video_stream"),
-        ("noise.bin", "not_media"),
+        ("noise.bin", "format_not_allowed"),
         ("doc.pdf", "not_media"),
         ("empty.mp4", "empty"),
         ("missing.mp4", "not_found"),

@@ -31,7 +31,17 @@ async def test_register_login_and_use_a_token(api: Api) -> None:
     response = await api.client.get(
         "/jobs", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
-    assert response.status_code == 200 and response.json() == {"items": [], "next_cursor": None}
+    assert response.status_code == 200
+    assert response.json() == {
+        "items": [],
+        "next_cursor": None,
+        "usage": {
+            "storage_bytes": 0,
+            "storage_quota_bytes": 10_000_000_000,
+            "jobs_in_flight": 0,
+            "jobs_in_flight_quota": 50,
+        },
+    }
 
 
 async def test_taken_names_and_invalid_input(api: Api) -> None:
@@ -200,3 +210,4 @@ async def test_user_create_admin_from_the_cli(api: Api, ingest_env: dict[str, st
         check=False,
     )
     assert short.returncode == 2 and "password" in short.stderr
+
