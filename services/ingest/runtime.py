@@ -17,6 +17,7 @@ from services.core.storage import ObjectStore
 from services.core.tokens import Principal
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
+from services.ingest.lockout import LoginLockout
 from services.ingest.ratelimit import RateLimiter
 
 EVENT_SOURCE = "/vidpipe/ingest"
@@ -42,6 +43,7 @@ class Runtime:
     limiter: RateLimiter
     access_ttl_s: int
     read_your_writes_s: float
+    lockout: LoginLockout
 
 
 def runtime(request: Request) -> Runtime:
@@ -53,6 +55,6 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    principal = authenticate_bearer(request, rt.secret)
+    principal = authenticate_bearer(request, (rt.secret, *rt.settings.jwt_previous_secrets))
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal
