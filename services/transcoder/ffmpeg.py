@@ -19,7 +19,15 @@ from services.core.process import die_with_parent
 from services.transcoder.commands import Command
 
 _STDERR_LINES = 20
-_OUT_OF_MEMORY = ("Cannot allocate memory", "std::bad_alloc", "out of memory")
+# What ffmpeg and its libraries print when an allocation, a thread or its stack fails
+_OUT_OF_MEMORY = (
+    "Cannot allocate memory",
+    "malloc of size",
+    "pthread_create() failed",
+    "Resource temporarily unavailable",
+    "bad_alloc",
+    "out of memory",
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,13 @@ class FfmpegLimits:
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
         die_with_parent()
 
-    def exceeded(self, returncode: int, stderr: str) -> str | None:
-        """Which limit a failed run hit, in words, or None if it was not a limit."""
-        if returncode == -signal.SIGXCPU:
+    def exceeded(self, returncode: int, signs: set[str]) -> str | None:
+        """Which limit a failed run hit, in words, or None if it was not a limit.
+        ``signs``: "memory" when its stderr said an allocation or a thread failed, "signal"
+        when ffmpeg stopped on a signal it caught (SIGXCPU; we only ever send SIGKILL)."""
+        if returncode == -signal.SIGXCPU or "signal" in signs:
             return f"ffmpeg exceeded the CPU time limit ({self.cpu_seconds}s, FFMPEG_CPU_SECONDS)"
-        hungry = any(sign in stderr for sign in _OUT_OF_MEMORY)
-        if hungry or returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
+        if "memory" in signs or returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
             mib = self.memory_bytes // 1024**2
             return f"ffmpeg exceeded the memory limit ({mib} MiB, FFMPEG_MEMORY)"
         return None
@@ -125,7 +134,8 @@ async def run_ffmpeg(
     )
     assert proc.stdout is not None and proc.stderr is not None
     errors: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
-    stderr_task = asyncio.create_task(_collect(proc.stderr, errors))
+    signs: set[str] = set()
+    stderr_task = asyncio.create_task(_collect(proc.stderr, errors, signs))
     try:
         fields: dict[str, str] = {}
         async for raw in proc.stdout:
@@ -144,9 +154,16 @@ async def run_ffmpeg(
         stderr_task.cancel()
     if returncode != 0:
         stderr = "\n".join(errors)
-        raise FfmpegFailed(returncode, stderr, limits.exceeded(returncode, stderr))
+        raise FfmpegFailed(returncode, stderr, limits.exceeded(returncode, signs))
 
 
-async def _collect(stream: asyncio.StreamReader, into: collections.deque[str]) -> None:
+async def _collect(
+    stream: asyncio.StreamReader, into: collections.deque[str], signs: set[str]
+) -> None:
     async for raw in stream:
-        into.append(raw.decode(errors="replace").rstrip())
+        line = raw.decode(errors="replace").rstrip()
+        into.append(line)
+        if any(sign in line for sign in _OUT_OF_MEMORY):  # wherever it was printed
+            signs.add("memory")
+        if "Immediate exit requested" in line:
+            signs.add("signal")
