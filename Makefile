@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-fast lint bench schemas clean
+.PHONY: up test test-fast lint bench schemas fuzz clean
 
 $(BIN)/vidpipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: lint  ## lint, type-check, then the whole suite (real broker, PostgreSQL, 
 
 test-fast: $(BIN)/vidpipe  ## the suite without the slow end-to-end cases
 	$(BIN)/python -m pytest -m 'not slow'
+
+fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, default 5000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate
