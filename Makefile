@@ -7,7 +7,7 @@ KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:
 KAFKA_LIBS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kafka-$(KAFKA_VERSION)/libs
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: up test test-fast lint bench schemas clean kafka browser
+.PHONY: up test test-fast lint bench schemas fuzz clean kafka browser
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ test: lint browser  ## lint, type-check, then the whole suite (real broker, Post
 
 test-fast: $(BIN)/vidpipe browser  ## the suite without the slow end-to-end cases and the reliability suite
 	$(BIN)/python -m pytest -m 'not slow and not reliability'
+
+fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, default 5000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate

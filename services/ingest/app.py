@@ -25,6 +25,7 @@ from services.ingest import auth, jobs, media
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
+from services.ingest.lockout import LoginLockout
 from services.ingest.middleware import RequestContext
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.resources import Health, Readiness
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
                 access_ttl_s=settings.access_token_ttl_s,
                 read_your_writes_s=settings.read_your_writes_s,
                 media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
+                lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
             )
             yield
 

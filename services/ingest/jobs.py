@@ -29,6 +29,7 @@ from services.core.openapi import Param, Reply, model_response, operation
 from services.core.readmodel import job_state
 from services.core.storage import keys
 from services.core.tokens import Principal
+from services.ingest.admission import usage
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.delivery import stored_file
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
@@ -79,7 +80,8 @@ async def list_jobs(request: Request) -> Response:
     rows, cursor = await list_rows(rt, owner, status, limit, request.query_params.get("cursor"))
     now = time.time()
     items = [row_view(r, rt.media, now) for r in rows]
-    return model_response(JobList(items=items, next_cursor=cursor))
+    spent = await usage(rt, owner) if owner is not None else None
+    return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 
 @operation(

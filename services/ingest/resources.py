@@ -94,11 +94,23 @@ class Job(BaseModel):
     outputs: list[Output]
 
 
+class Usage(BaseModel):
+    """What a user's jobs take up, against the quotas (admins are not held to them)."""
+
+    storage_bytes: int = Field(ge=0, description="bytes of the sources of non-deleted jobs")
+    storage_quota_bytes: int = Field(description="USER_STORAGE_QUOTA")
+    jobs_in_flight: int = Field(ge=0, description="jobs pending or processing")
+    jobs_in_flight_quota: int = Field(description="USER_JOBS_IN_FLIGHT")
+
+
 class JobList(BaseModel):
     """One page of jobs, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 
     items: list[Job]
     next_cursor: str | None
+    usage: Usage | None = Field(
+        description="the listed user's usage and quotas (null for an admin's all-users list)"
+    )
 
 
 class UploadedJobs(BaseModel):

@@ -18,6 +18,7 @@ from services.core.storage import ObjectStore
 from services.core.tokens import Principal
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
+from services.ingest.lockout import LoginLockout
 from services.ingest.ratelimit import RateLimiter
 
 EVENT_SOURCE = "/vidpipe/ingest"
@@ -44,6 +45,7 @@ class Runtime:
     access_ttl_s: int
     read_your_writes_s: float
     media: MediaUrls
+    lockout: LoginLockout
 
 
 def runtime(request: Request) -> Runtime:
@@ -55,6 +57,6 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    principal = authenticate_bearer(request, rt.secret)
+    principal = authenticate_bearer(request, (rt.secret, *rt.settings.jwt_previous_secrets))
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal

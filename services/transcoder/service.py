@@ -17,6 +17,7 @@ from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consume
 from services.core.metrics import serve_ops
 from services.core.storage import open_store
 from services.transcoder.consumer import JobsConsumer
+from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool
@@ -71,6 +72,10 @@ class Transcoder:
             policy,
             stall_timeout_s=config.stall_timeout_s,
             process_id=self.process_id,
+            ffmpeg_limits=FfmpegLimits(
+                settings.ffmpeg_threads, settings.ffmpeg_memory, settings.ffmpeg_cpu_seconds
+            ),
+            media_limits=settings.media_limits,
         )
         group = make_consumer(
             bootstrap,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from services.core.http_errors import ApiError
 
+from services.core.http_errors import ApiError
 from services.ingest.multipart import MAX_HEADER_SIZE, MultipartReader, PartHeaders, boundary_of
 
 BOUNDARY = b"XyZ"

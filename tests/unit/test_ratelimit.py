@@ -6,8 +6,8 @@ The limiter reads ``time.monotonic``; the tests give it a clock they move by han
 from __future__ import annotations
 
 import pytest
-from services.core.http_errors import ApiError
 
+from services.core.http_errors import ApiError
 from services.ingest import ratelimit
 from services.ingest.ratelimit import RateLimiter
 
