@@ -140,6 +140,9 @@ class Settings:
     user_rate_limit_per_minute: int = 600
     auth_rate_limit_per_minute: int = 60
     read_your_writes_s: float = 5.0
+    upload_expiry_s: int = 86400
+    max_unfinished_uploads: int = 10
+    upload_sweep_interval_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +184,10 @@ class Settings:
             user_rate_limit_per_minute=_int(env, "USER_RATE_LIMIT_PER_MINUTE", 600, 0, 10**6),
             auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 60, 0, 10**6),
             read_your_writes_s=_int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 5000, 0, 60000) / 1000,
+            upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 86400, 60, 30 * 86400),
+            max_unfinished_uploads=_int(env, "MAX_UNFINISHED_UPLOADS", 10, 1, 10000),
+            upload_sweep_interval_s=_int(env, "UPLOAD_SWEEP_INTERVAL_MS", 300_000, 10, 86_400_000)
+            / 1000,
         )
 
     def secret(self) -> str:
