@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -20,15 +21,18 @@ from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
-from services.core.storage import open_store
-from services.ingest import auth, jobs
+from services.core.storage import open_partial_uploads, open_store
+from services.ingest import auth, jobs, tus
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.docs import docs_page
 from services.ingest.middleware import RequestContext
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.resources import Health, Readiness
+from services.ingest.resumable import ResumableUploads
 from services.ingest.runtime import Runtime, runtime
+from services.ingest.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
+from services.ingest.upload_records import UploadRecords
 from services.ingest.uploads import upload
 
 
@@ -78,12 +82,17 @@ def create_app(settings: Settings) -> Starlette:
             client_id="ingest",
         )
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        partials = open_partial_uploads(
+            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
         applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             await publisher.start()
             stack.push_async_callback(publisher.stop)
             stack.callback(store.close)
+            stack.callback(partials.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
             app.state.runtime = Runtime(
@@ -97,12 +106,16 @@ def create_app(settings: Settings) -> Starlette:
                 limiter=limiter,
                 access_ttl_s=settings.access_token_ttl_s,
                 read_your_writes_s=settings.read_your_writes_s,
+                resumable=resumable,
             )
+            sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
+            stack.callback(sweeper.cancel)
             yield
 
     routes = [
         *auth.routes,
         Route("/upload", upload, methods=["POST"]),
+        *tus.routes,
         *jobs.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
@@ -115,9 +128,15 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-            expose_headers=["Location", "X-Request-ID", "Retry-After"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Last-Event-ID",
+                *TUS_REQUEST_HEADERS,
+            ],
+            expose_headers=["Location", "X-Request-ID", "Retry-After", *TUS_RESPONSE_HEADERS],
         ),
     ]
     app = Starlette(

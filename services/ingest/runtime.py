@@ -18,6 +18,7 @@ from services.core.tokens import Principal
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.resumable import ResumableUploads
 
 EVENT_SOURCE = "/vidpipe/ingest"
 RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}
@@ -42,6 +43,7 @@ class Runtime:
     limiter: RateLimiter
     access_ttl_s: int
     read_your_writes_s: float
+    resumable: ResumableUploads
 
 
 def runtime(request: Request) -> Runtime:

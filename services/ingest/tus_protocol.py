@@ -20,6 +20,27 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "termination", "expiration", "checksum")
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+# what browsers may send and read across origins (CORS)
+TUS_REQUEST_HEADERS = (
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "Upload-Checksum",
+    "Upload-Defer-Length",
+)
+TUS_RESPONSE_HEADERS = (
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Upload-Job-Id",
+)
 METADATA_MAX_CHARS = 32 * 1024  # options are at most 16 KiB, base64 adds a third
 _INTEGER = re.compile(r"^[0-9]{1,19}$")
 _KEY = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")  # printable ASCII without space or comma
