@@ -9,19 +9,16 @@ except on HEAD (no body). Rules of the wire format: ``tus_protocol``; of storage
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from services.core.http_errors import ApiError, not_found
 from services.core.openapi import model_response
 from services.core.tokens import Principal
-from services.ingest.metrics import UPLOAD_BYTES
 from services.ingest.resources import Job
 from services.ingest.resumable import ChecksumMismatch, UploadBusy, UploadLimitReached
 from services.ingest.runtime import Runtime, authenticate, runtime
@@ -41,7 +38,6 @@ from services.ingest.tus_protocol import (
     TUS_VERSION,
     BeyondLength,
     OffsetMismatch,
-    TusHeaderError,
     http_date,
     parse_checksum,
     parse_integer,
@@ -49,30 +45,8 @@ from services.ingest.tus_protocol import (
     patch_budget,
     upload_fields,
 )
+from services.ingest.tus_requests import ChunkBody, tus_endpoint
 from services.ingest.upload_records import UploadRecord
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def tus_endpoint(handler: Handler) -> Handler:
-    """Every answer, errors included, says ``Tus-Resumable``; header errors become 400."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        try:
-            response = await handler(request)
-        except TusHeaderError as exc:
-            raise ApiError(400, "invalid_tus_header", str(exc), _TUS) from None
-        except ApiError as exc:
-            exc.headers.setdefault("Tus-Resumable", TUS_VERSION)
-            raise
-        response.headers["Tus-Resumable"] = TUS_VERSION
-        return response
-
-    return endpoint
-
-
-_TUS = {"Tus-Resumable": TUS_VERSION}
 
 
 @OPTIONS
@@ -254,7 +228,7 @@ async def _append(request: Request, rt: Runtime, record: UploadRecord) -> Upload
         )
         if record.completed_at is not None:
             return record
-        body = _Body(request)
+        body = ChunkBody(request)
         return await rt.resumable.append(record, body.chunks(), checksum, body.was_interrupted)
     except OffsetMismatch as exc:
         raise ApiError(
@@ -305,26 +279,6 @@ def _progress(record: UploadRecord) -> dict[str, str]:
 
 def _busy() -> ApiError:
     return ApiError(423, "upload_locked", "another request is writing this upload; retry later")
-
-
-class _Body:
-    """The request body; a client that goes away ends it early instead of failing it, so what
-    arrived can be kept (unless a checksum covers the whole chunk)."""
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        self.interrupted = False
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._request.stream():
-                UPLOAD_BYTES.inc(len(chunk))
-                yield chunk
-        except ClientDisconnect:
-            self.interrupted = True
-
-    def was_interrupted(self) -> bool:
-        return self.interrupted
 
 
 routes = [
