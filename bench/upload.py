@@ -1,10 +1,10 @@
-"""Upload throughput: stream a >= 1 GB video through ``POST /upload`` and compare.
+"""Upload throughput: stream a >= 1 GB video through ``POST /upload`` and through tus, and compare.
 
-Prints MB/s through the API, MB/s writing the same bytes to the same disk directly
-(flushed and fsynced, as the store does), their ratio (target >= 0.5), and the ingest
-process's peak RSS growth during the upload (target < 64 MB).
+Prints MB/s through the API (multipart, then tus in ``--chunk-mb`` PATCHes), MB/s writing the
+same bytes to the same disk directly (flushed and fsynced, as the store does), their ratios
+(target >= 0.5), and the ingest process's peak RSS growth during each upload (target < 64 MB).
 
-    python bench/upload.py [--size-gb 1.0] [--keep]
+    python bench/upload.py [--size-gb 1.0] [--chunk-mb 64]
 """
 
 from __future__ import annotations
@@ -142,9 +142,44 @@ async def upload(base: str, source: Path, token: str) -> float:
         return elapsed
 
 
+async def file_slice(source: Path, start: int, end: int) -> AsyncIterator[bytes]:
+    with source.open("rb") as handle:
+        handle.seek(start)
+        while start < end:
+            chunk = await asyncio.to_thread(handle.read, min(CHUNK, end - start))
+            start += len(chunk)
+            yield chunk
+
+
+async def tus_upload(base: str, source: Path, token: str, chunk: int) -> float:
+    size = source.stat().st_size
+    tus = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+        started = time.perf_counter()
+        created = await client.post("/uploads/", headers={**tus, "Upload-Length": str(size)})
+        url, offset = created.headers["Location"], 0
+        while offset < size:
+            end = min(offset + chunk, size)
+            response = await client.patch(
+                url,
+                content=file_slice(source, offset, end),
+                headers={
+                    **tus,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(end - offset),
+                },
+            )
+            if response.status_code not in (200, 204):
+                raise SystemExit(f"tus PATCH failed: {response.status_code} {response.text}")
+            offset = int(response.headers["Upload-Offset"])
+        return time.perf_counter() - started
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--chunk-mb", type=int, default=64, help="tus PATCH size")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
     broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
@@ -182,12 +217,20 @@ async def main() -> None:
         baseline = psutil.Process(server.pid).memory_info().rss
         with PeakRss(server.pid) as rss:
             upload_s = await upload(base, source, token)
-        api_mbs, direct_mbs = size_mb / upload_s, size_mb / direct_s
+        with PeakRss(server.pid) as tus_rss:
+            tus_s = await tus_upload(base, source, token, args.chunk_mb * 1024 * 1024)
+        api_mbs, tus_mbs, direct_mbs = size_mb / upload_s, size_mb / tus_s, size_mb / direct_s
         print(f"file: {size_mb:.0f} MB raw 720p video")
         print(f"POST /upload:  {upload_s:6.2f} s  {api_mbs:7.1f} MB/s")
+        print(f"tus ({args.chunk_mb} MB PATCHes): {tus_s:6.2f} s  {tus_mbs:7.1f} MB/s")
         print(f"direct write:  {direct_s:6.2f} s  {direct_mbs:7.1f} MB/s")
         print(f"ratio upload/direct: {api_mbs / direct_mbs:.2f}  (target >= 0.5)")
+        print(f"ratio tus/direct:    {tus_mbs / direct_mbs:.2f}  (target >= 0.5)")
         print(f"server peak RSS growth: {(rss.peak - baseline) / 1e6:.1f} MB  (target < 64 MB)")
+        print(
+            f"server peak RSS growth, tus: {(tus_rss.peak - baseline) / 1e6:.1f} MB"
+            "  (target < 64 MB)"
+        )
     finally:
         if server is not None:
             server.terminate()

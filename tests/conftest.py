@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.notifier",
     "tests.fixtures.projector",
     "tests.fixtures.transcoder",
+    "tests.fixtures.storage",
 ]

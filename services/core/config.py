@@ -176,6 +176,9 @@ class Settings:
     login_lockout_s: int = 300
     password_min_length: int = 10
     jwt_previous_secrets: tuple[str, ...] = ()
+    upload_expiry_s: int = 86400
+    max_unfinished_uploads: int = 10
+    upload_sweep_interval_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -228,6 +231,10 @@ class Settings:
             login_lockout_s=_int(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400),
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 10, 8, 128),
             jwt_previous_secrets=_previous_secrets(env.get("JWT_PREVIOUS_SECRETS", "")),
+            upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 86400, 60, 30 * 86400),
+            max_unfinished_uploads=_int(env, "MAX_UNFINISHED_UPLOADS", 10, 1, 10000),
+            upload_sweep_interval_s=_int(env, "UPLOAD_SWEEP_INTERVAL_MS", 300_000, 10, 86_400_000)
+            / 1000,
         )
 
     def secret(self) -> str:

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 Schema = dict[str, Any]
 E = TypeVar("E")
 REF_TEMPLATE = "#/components/schemas/{model}"
-METHODS = ("get", "post", "put", "patch", "delete")  # HEAD is implied by GET
+METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 _ATTRIBUTE = "__openapi_operation__"
 _PATH_TYPES: dict[str, Schema] = {
     "IntegerConvertor": {"type": "integer"},
@@ -133,6 +133,12 @@ def operation_of(endpoint: object) -> Operation | None:
     return found if isinstance(found, Operation) else None
 
 
+def route_methods(route: Route) -> set[str]:
+    """The route's methods, lower case; HEAD only where it is not implied by GET."""
+    methods = {m.lower() for m in route.methods or ()}
+    return methods - {"head"} if "get" in methods else methods
+
+
 def operations(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], tuple[Route, Operation]]:
     """Every ``(path, method)`` the routes answer, with its route and operation; for a pair
     served twice the first route wins, as in routing. A route made with
@@ -144,7 +150,7 @@ def operations(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], tuple[Route
         if not route.include_in_schema:
             continue
         described = operation_of(route.endpoint)
-        for method in sorted(m.lower() for m in route.methods or ()):
+        for method in sorted(route_methods(route)):
             if method not in METHODS:
                 continue
             if described is None:

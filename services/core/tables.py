@@ -1,18 +1,30 @@
 """Ingest's account tables (SQLAlchemy Core), on the :data:`metadata` of every vidpipe table.
 
-Ownership (ARCHITECTURE): ingest writes ``users`` and ``refresh_tokens``. The read model's
+Ownership (ARCHITECTURE): ingest writes ``users``, ``refresh_tokens`` and ``uploads`` (resumable
+uploads in progress). The read model's
 tables (``jobs``, ``processing_history``, ``projector_offsets``) live in
 ``services.core.readmodel``; importing this module registers both, for the migrations.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, String, Table, func, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from services.core.readmodel import metadata
+from services.core.readmodel import FILENAME_MAX, metadata
 
-__all__ = ["EMAIL_MAX", "USERNAME_MAX", "metadata", "refresh_tokens", "users"]
+__all__ = ["EMAIL_MAX", "USERNAME_MAX", "metadata", "refresh_tokens", "uploads", "users"]
 
 # Column limits that request validation (ingest's bodies) reads too.
 USERNAME_MAX = 50
@@ -43,4 +55,27 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Column("replaced_by", UUID(as_uuid=False)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# A tus upload: who owns it, how far it got, and what its storage backend needs to go on.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "user_id", UUID(as_uuid=False), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("job_id", UUID(as_uuid=False), nullable=False, unique=True),  # names the source key
+    Column("length", BigInteger, nullable=False),
+    Column("upload_offset", BigInteger, nullable=False, server_default="0"),
+    Column("storage_state", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("filename", String(FILENAME_MAX), nullable=False),
+    Column("options", Text),  # the client's JSON, validated at creation
+    Column("batch_id", UUID(as_uuid=False)),
+    Column("metadata_header", Text, nullable=False, server_default=""),  # echoed by HEAD
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),  # set once its job is submitted
+    Index("ix_uploads_user_unfinished", "user_id", postgresql_where=text("completed_at IS NULL")),
+    Index("ix_uploads_expires_at", "expires_at"),
 )

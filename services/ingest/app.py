@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -20,8 +21,8 @@ from services.core.kafka import KafkaEventPublisher, wait_for_broker
 from services.core.mediaurls import MediaUrls, derive_key
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
-from services.core.storage import open_store
-from services.ingest import auth, jobs, media
+from services.core.storage import open_partial_uploads, open_store
+from services.ingest import auth, jobs, media, tus
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
@@ -29,7 +30,10 @@ from services.ingest.lockout import LoginLockout
 from services.ingest.middleware import RequestContext
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.resources import Health, Readiness
+from services.ingest.resumable import ResumableUploads
 from services.ingest.runtime import Runtime, runtime
+from services.ingest.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
+from services.ingest.upload_records import UploadRecords
 from services.ingest.uploads import upload
 
 
@@ -79,12 +83,17 @@ def create_app(settings: Settings) -> Starlette:
             client_id="ingest",
         )
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        partials = open_partial_uploads(
+            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
         applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             await publisher.start()
             stack.push_async_callback(publisher.stop)
             stack.callback(store.close)
+            stack.callback(partials.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
             secret = settings.secret()
@@ -101,12 +110,16 @@ def create_app(settings: Settings) -> Starlette:
                 read_your_writes_s=settings.read_your_writes_s,
                 media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
                 lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
+                resumable=resumable,
             )
+            sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
+            stack.callback(sweeper.cancel)
             yield
 
     routes = [
         *auth.routes,
         Route("/upload", upload, methods=["POST"]),
+        *tus.routes,
         *jobs.routes,
         *media.routes,
         Route("/health", health, methods=["GET"]),
@@ -122,9 +135,15 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(
             media.MediaCors,  # the API's own CORS below; any origin for media URLs
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-            expose_headers=["Location", "X-Request-ID", "Retry-After"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Last-Event-ID",
+                *TUS_REQUEST_HEADERS,
+            ],
+            expose_headers=["Location", "X-Request-ID", "Retry-After", *TUS_RESPONSE_HEADERS],
         ),
     ]
     app = Starlette(

@@ -20,6 +20,7 @@ from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.lockout import LoginLockout
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.resumable import ResumableUploads
 
 EVENT_SOURCE = "/vidpipe/ingest"
 RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}
@@ -46,6 +47,7 @@ class Runtime:
     read_your_writes_s: float
     media: MediaUrls
     lockout: LoginLockout
+    resumable: ResumableUploads
 
 
 def runtime(request: Request) -> Runtime:

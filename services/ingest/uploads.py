@@ -7,57 +7,33 @@ acknowledged by the broker (acks=all); any refusal removes what this request sto
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import re
-import unicodedata
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from schemas.envelope import new_envelope
-from schemas.events import JobSubmitted
-from schemas.options import PRESETS, InvalidOptions, ProcessingOptions, parse_options
-from schemas.topics import JOBS
+from schemas.options import PRESETS
 from services.core.http_errors import ApiError, error_reply
-from services.core.logs import current_correlation_id
 from services.core.openapi import Reply, model_response, operation
-from services.core.probe import MediaInfo, ProbeError, probe
-from services.core.readmodel import FILENAME_MAX
-from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject, keys
-from services.ingest.admission import Allowance, media_refusal
-from services.ingest.jobviews import job_view, pending_view
+from services.core.storage import ObjectTooLarge, keys
+from services.ingest.admission import Allowance
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.multipart import MultipartReader, boundary_of
 from services.ingest.resources import Job, UploadedJobs
-from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
+from services.ingest.runtime import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.submission import (
+    StoredSource,
+    discard_sources,
+    job_views,
+    parse_options_json,
+    publish_sources,
+    safe_filename,
+)
 
 MAX_FILES_PER_REQUEST = 20
 MAX_OPTIONS_BYTES = 16 * 1024
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class StoredSource:
-    job_id: str
-    filename: str
-    stored: StoredObject
-    info: MediaInfo | None = None
-
-
-def safe_filename(raw: str | None) -> str:
-    """The client's filename as display metadata only: no directories, no control characters."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(
-        c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
-    )
-    name = re.sub(r"\s+", " ", name).strip() or "upload"
-    return name[:FILENAME_MAX]
 
 
 class UploadForm(BaseModel):
@@ -102,25 +78,16 @@ async def upload(request: Request) -> Response:
         options_raw = await _read_parts(rt, reader, sources, allowance)
         if not sources:
             raise ApiError(422, "missing_file", "the request has no 'file' part")
-        options = _options(options_raw)
-        await asyncio.gather(*(_validate(rt, source) for source in sources))
+        options = parse_options_json(options_raw)
         batch_id = str(uuid.uuid4()) if len(sources) > 1 else None
-        envelopes = [
-            new_envelope(
-                _submitted(principal.user_id, s, options, batch_id),
-                source=EVENT_SOURCE,
-                correlation_id=current_correlation_id(),
-            )
-            for s in sources
-        ]
-        positions = await rt.publisher.publish_many(envelopes)
+        envelopes, positions = await publish_sources(
+            rt, principal.user_id, sources, options, batch_id
+        )
     except BaseException:
-        await _discard(rt.store, sources)
+        await discard_sources(rt.store, sources)
         raise
     UPLOAD_SECONDS.observe(asyncio.get_running_loop().time() - started)
-    topic = rt.settings.topic(JOBS.name)
-    applied = await rt.applied.wait(topic, positions, rt.read_your_writes_s)
-    views = [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
+    views = await job_views(rt, envelopes, positions)
     if len(views) == 1:
         return model_response(
             views[0], status_code=202, headers={"Location": f"/jobs/{views[0].id}"}
@@ -165,61 +132,3 @@ async def _counted(reader: MultipartReader) -> Any:
     async for chunk in reader.chunks():
         UPLOAD_BYTES.inc(len(chunk))
         yield chunk
-
-
-def _options(raw: bytes | None) -> ProcessingOptions:
-    try:
-        value = json.loads(raw) if raw and raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_options", "options: not valid JSON") from None
-    try:
-        return parse_options(value)
-    except InvalidOptions as exc:
-        raise ApiError(422, "invalid_options", f"options: {exc}") from None
-
-
-async def _validate(rt: Runtime, source: StoredSource) -> None:
-    store = rt.store
-    if source.stored.size_bytes == 0:
-        raise ApiError(415, "not_a_video", f"{source.filename}: the file is empty")
-    key = source.stored.key
-    target = store.local_path(key)
-    location = str(target) if target is not None else await store.presigned_url(key)
-    assert location is not None
-    try:
-        limits = rt.settings.media_limits
-        source.info = await asyncio.to_thread(probe, location, None, limits)
-    except ProbeError as exc:
-        raise media_refusal(source.filename, exc) from None
-
-
-def _submitted(
-    user_id: str, source: StoredSource, options: ProcessingOptions, batch_id: str | None
-) -> JobSubmitted:
-    return JobSubmitted(
-        job_id=source.job_id,
-        user_id=user_id,
-        original_filename=source.filename,
-        source_key=source.stored.key,
-        source_size=source.stored.size_bytes,
-        source_sha256=source.stored.sha256 or "",
-        processing_options=options.to_event_dict(),
-        source_metadata=source.info.as_metadata() if source.info else {},
-        batch_id=batch_id,
-    )
-
-
-async def _discard(store: ObjectStore, sources: list[StoredSource]) -> None:
-    for source in sources:
-        try:
-            await store.delete_prefix(keys.source_prefix(source.job_id))
-        except Exception:  # the refusal matters more than the clean-up; log and go on
-            log.exception("could not remove refused upload %s", source.job_id)
-
-
-async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> Job:
-    if applied:
-        found = await job_view(rt, event.job_id)
-        if found is not None:
-            return found
-    return pending_view(event, datetime.now(UTC))

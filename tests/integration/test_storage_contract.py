@@ -26,14 +26,19 @@ from services.core.storage import (
     open_store,
 )
 from services.core.storage.local import LocalObjectStore
-from services.core.storage.s3 import S3ObjectStore, make_s3_client
+from services.core.storage.s3 import S3ObjectStore
+from tests.support.storage import (
+    BUCKET,
+    MIB,
+    chunked,
+    local_leftovers,
+    payload,
+    read,
+    s3_leftovers,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
-
-BUCKET = "vidpipe-contract"
-CHUNK = 64 * 1024
-MIB = 1024 * 1024
 
 
 @dataclass
@@ -43,59 +48,23 @@ class Backend:
     leftovers: Callable[[], list[str]]  # everything physically present, incl. partial uploads
 
 
-@pytest.fixture(scope="module")
-def s3_client(s3_endpoint: str) -> Iterator[S3Client]:
-    # One client for the module: building one costs ~0.2 s, too much per test.
-    client = make_s3_client(s3_endpoint, "us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    client.close()
-
-
 @pytest.fixture(params=["local", "s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "local":
         root = tmp_path / "objects"
         store: ObjectStore = LocalObjectStore(root)
-        yield Backend(store, "", lambda: _local_leftovers(root))
+        yield Backend(store, "", lambda: local_leftovers(root))
     else:
         client = request.getfixturevalue("s3_client")
         prefix = f"contract-{uuid.uuid4().hex}"
         store = S3ObjectStore(BUCKET, prefix, client=client)
-        yield Backend(store, f"{prefix}/", lambda: _s3_leftovers(client, prefix))
+        yield Backend(store, f"{prefix}/", lambda: s3_leftovers(client, prefix))
     store.close()
 
 
 @pytest.fixture
 def store(backend: Backend) -> ObjectStore:
     return backend.store
-
-
-def _local_leftovers(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-def _s3_leftovers(client: S3Client, prefix: str) -> list[str]:
-    objects = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-    uploads = client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
-    return sorted([o["Key"] for o in objects] + [f"upload:{u['Key']}" for u in uploads])
-
-
-async def chunked(
-    data: bytes, size: int = CHUNK, fail_after: int | None = None
-) -> AsyncIterator[bytes]:
-    for offset in range(0, len(data), size):
-        if fail_after is not None and offset >= fail_after:
-            raise ConnectionResetError("client went away")
-        yield data[offset : offset + size]
-
-
-async def read(store: ObjectStore, key: str, start: int = 0, end: int | None = None) -> bytes:
-    return b"".join([chunk async for chunk in store.open_range(key, start, end)])
-
-
-def payload(size: int) -> bytes:
-    return (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
 
 
 async def test_put_stream_round_trip(store: ObjectStore) -> None:

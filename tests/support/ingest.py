@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import uvicorn
@@ -86,3 +88,9 @@ def bearer(api: Api, user_id: str, role: str = "user") -> dict[str, str]:
     """Headers with an access token for ``user_id`` minted with the deployment's secret."""
     token = issue_access_token(api.settings.secret(), user_id, role)  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {token}"}
+
+
+def stored_files(api: Api) -> list[Path]:
+    """Every file in the local store of ``api``'s deployment."""
+    root = Path(urlparse(api.settings.storage_url).path)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

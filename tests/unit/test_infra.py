@@ -90,20 +90,21 @@ def test_nginx_routes_events_to_the_notifier(compose: dict[str, Any]) -> None:
     ingest = f"ingest:{_http_port(compose['ingest'])}"
     assert _nginx_route(conf, "/events") == notifier
     assert _nginx_route(conf, "/jobs/3f2a/events") == notifier
-    for path in ("/", "/jobs", "/jobs/3f2a", "/auth/login", "/events/other"):
+    for path in ("/", "/jobs", "/jobs/3f2a", "/auth/login", "/events/other", "/uploads/3f2a"):
         assert _nginx_route(conf, path) == ingest, path
     assert _nginx_route(conf, "/metrics") == "none"
 
 
 def test_nginx_accepts_uploads_as_large_as_ingest_does(compose: dict[str, Any]) -> None:
     conf = (INFRA / "nginx.conf").read_text()
-    limit = re.search(r"client_max_body_size\s+(\w+);", conf)
-    assert limit is not None
+    limits = re.findall(r"client_max_body_size\s+(\w+);", conf)
+    assert len(limits) == 2, "the server's, and the tus location's"
     max_file_size = compose["ingest"]["environment"]["MAX_FILE_SIZE"]
-    # nginx's k/m/g are powers of 1024, as are parse_size's bare K/M/G
-    nginx_bytes = parse_size("client_max_body_size", limit.group(1).upper())
-    assert nginx_bytes >= parse_size("MAX_FILE_SIZE", max_file_size)
-    assert "proxy_request_buffering off;" in conf
+    for limit in limits:
+        # nginx's k/m/g are powers of 1024, as are parse_size's bare K/M/G
+        nginx_bytes = parse_size("client_max_body_size", limit.upper())
+        assert nginx_bytes >= parse_size("MAX_FILE_SIZE", max_file_size)
+    assert conf.count("proxy_request_buffering off;") == 2  # POST /upload and tus stream through
 
 
 def test_compose_runs_the_embedded_brokers_kafka_major_version(compose: dict[str, Any]) -> None:

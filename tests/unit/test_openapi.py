@@ -25,6 +25,7 @@ from services.core.openapi import (
     document,
     operation,
     operation_of,
+    route_methods,
 )
 
 Schema = dict[str, Any]
@@ -61,7 +62,7 @@ def route_table(apps: list[Starlette]) -> dict[tuple[str, str], Operation]:
                 continue
             described = operation_of(route.endpoint)
             assert described is not None, f"{route.path} has no @operation"
-            for method in {m.lower() for m in route.methods or ()} & set(METHODS):
+            for method in route_methods(route) & set(METHODS):
                 table.setdefault((route.path_format, method), described)
     return table
 

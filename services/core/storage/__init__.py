@@ -20,15 +20,19 @@ from services.core.storage.interface import (
     StoredObject,
 )
 from services.core.storage.keys import validate_key
+from services.core.storage.partial import PartialState, PartialUploads
 from services.core.storage.transfer import run_cleanup
 
 __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectTooLarge",
+    "PartialState",
+    "PartialUploads",
     "StorageError",
     "StoredObject",
     "content_disposition",
+    "open_partial_uploads",
     "open_store",
     "run_cleanup",
     "validate_key",
@@ -46,4 +50,18 @@ def open_store(url: str, *, s3_endpoint_url: str | None = None) -> ObjectStore:
         from services.core.storage.s3 import S3ObjectStore  # boto3 only when S3 is used
 
         return S3ObjectStore(parts.netloc, unquote(parts.path), endpoint_url=s3_endpoint_url)
+    raise ValueError(f"STORAGE_URL must be file:///abs/path or s3://bucket/prefix, got {url!r}")
+
+
+def open_partial_uploads(url: str, *, s3_endpoint_url: str | None = None) -> PartialUploads:
+    """Resumable uploads into the store that ``open_store(url)`` opens."""
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+        from services.core.storage.local_partial import LocalPartialUploads
+
+        return LocalPartialUploads(Path(unquote(parts.path)))
+    if parts.scheme == "s3" and parts.netloc:
+        from services.core.storage.s3_partial import S3PartialUploads
+
+        return S3PartialUploads(parts.netloc, unquote(parts.path), endpoint_url=s3_endpoint_url)
     raise ValueError(f"STORAGE_URL must be file:///abs/path or s3://bucket/prefix, got {url!r}")

@@ -63,3 +63,14 @@ def validate_prefix(prefix: str) -> str:
     if prefix:
         validate_key(prefix.removesuffix("/"))
     return prefix
+
+
+def partial_tail_prefix(key: str) -> str:
+    """Every tail object of a resumable upload to ``key`` (S3 keeps them until completion)."""
+    return f"{key}.tail-"
+
+
+def partial_tail_key(key: str, offset: int) -> str:
+    """The bytes of a resumable upload to ``key`` past its last full part, ending at ``offset``:
+    a new key per offset, so a chunk that is refused never overwrites the adopted tail."""
+    return f"{partial_tail_prefix(key)}{offset:020d}"

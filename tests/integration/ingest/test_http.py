@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.core.openapi import document
+from services.core.openapi import document, route_methods
 from services.ingest.app import create_app
 from tests.support.ingest import Api
 
@@ -40,10 +40,10 @@ async def test_openapi_matches_the_routes(api: Api) -> None:
     app = create_app(api.settings)
     assert served == document(app.routes) and served["openapi"] == "3.1.0"
     real = {
-        (route.path_format, method.lower())  # "{path:path}" is documented as "{path}"
+        (route.path_format, method)  # "{path:path}" is documented as "{path}"
         for route in app.routes
         if isinstance(route, Route) and route.include_in_schema  # /docs/{asset}: on purpose
-        for method in (route.methods or set()) - {"HEAD"}
+        for method in route_methods(route)  # HEAD only where GET does not imply it
     }
     documented = {(path, method) for path, ops in served["paths"].items() for method in ops}
     assert documented == real

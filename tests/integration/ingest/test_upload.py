@@ -9,17 +9,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from schemas.envelope import decode
 from services.core.kafka import make_consumer
 from tests.support import media
-from tests.support.ingest import Api
-
-
-def stored_files(api: Api) -> list[Path]:
-    root = Path(urlparse(api.settings.storage_url).path)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+from tests.support.ingest import Api, stored_files
 
 
 async def submitted_events(api: Api, count: int) -> list[Any]:
