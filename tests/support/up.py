@@ -74,5 +74,16 @@ class Up:
         try:
             return self.proc.wait(60)
         finally:
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
+            self.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (start with ``new_session=True``): a crash of all."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
