@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.tracking import Tracker
 
 RECONNECTS = 20
+SETTLE_TRIES = 15  # ~10 s of backoff
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=60.0)  # heartbeats come every 15 s
 
 
@@ -73,6 +75,18 @@ def _settle(api: Api, tracker: Tracker, bars: Mapping[str, JobBar]) -> None:
         if job["status"] in ("completed", "failed", "cancelled"):
             tracker.settle(job_id, job)
             bars[job_id].update(tracker.jobs[job_id])
+
+
+def settled_job(api: Api, job_id: str, status: str) -> dict[str, Any]:
+    """``GET /jobs/{id}`` once the read model shows ``status`` (it trails the event stream by
+    a moment: the projector writes what the notifier already said), or after a few seconds."""
+    job = fetch_job(api, job_id)
+    for attempt in range(1, SETTLE_TRIES):
+        if job["status"] == status:
+            break
+        time.sleep(0.1 * attempt)  # a client backing off, not test synchronisation
+        job = fetch_job(api, job_id)
+    return job
 
 
 def fetch_job(api: Api, job_id: str) -> dict[str, Any]:

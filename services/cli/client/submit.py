@@ -11,7 +11,7 @@ from typing import Any
 from services.cli.client import tus
 from services.cli.client.api import Api, ClientError
 from services.cli.client.display import Display
-from services.cli.client.follow import fetch_job, follow
+from services.cli.client.follow import follow, settled_job
 from services.cli.client.store import ResumeIndex, upload_key
 
 
@@ -91,7 +91,7 @@ def report(api: Api, jobs: dict[str, str], display: Display) -> int:
     failed = 0
     for job_id, name in jobs.items():
         view = tracker.jobs[job_id]
-        job = fetch_job(api, job_id)
+        job = settled_job(api, job_id, view.status)
         if view.status != "completed":
             failed += 1
             reason = f": {job['error_message']}" if job.get("error_message") else ""
