@@ -1,4 +1,5 @@
-"""The ``vidpipe`` command: ``up``, one service alone, ``migrate``, ``tap``.
+"""The ``vidpipe`` command: ``up``, one service alone, ``migrate``, ``tap``, and the client
+commands (``login``, ``submit``, ``jobs``...: services/cli/client).
 
 Configuration problems end the process with exit code 2 and one line naming the
 variable, never a traceback.
@@ -50,6 +51,9 @@ def build_parser(services: Sequence[Service]) -> argparse.ArgumentParser:
     from services.ingest import users_cli  # the command lives with ingest, which owns accounts
 
     users_cli.add_arguments(commands.add_parser("user", help="manage accounts"))
+    from services.cli.client import cli as client  # talks HTTP only; imports no service
+
+    client.add_arguments(commands)
     for service in services:
         sub = commands.add_parser(service.name, help=f"run the {service.name} service alone")
         service.add_arguments(sub)
@@ -121,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vidpipe`` console script."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     args = build_parser(SERVICES).parse_args(argv)
+    from services.cli.client import cli as client
+
+    if args.command in client.NAMES:  # a user's client: no server configuration involved
+        return client.run(args)
     try:
         settings = Settings.from_env()
         settings.secret()  # a bad JWT_SECRET must stop every command, not the first login
