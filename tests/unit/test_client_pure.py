@@ -119,3 +119,11 @@ def test_resume_index_keys_change_with_the_file(tmp_path: Path) -> None:
     assert upload_key("http://s", video, "{}") != key
     index.forget(key)
     assert index.get(key) is None
+
+
+def test_the_clients_statuses_are_the_servers() -> None:
+    from schemas.events import JobStatus
+    from services.cli.client.wire import TERMINAL, Status
+
+    assert {s.value for s in Status} == {s.value for s in JobStatus}
+    assert {s.value for s in TERMINAL} == {"completed", "failed", "cancelled"}

@@ -13,10 +13,11 @@ from services.cli.client.display import Display
 from services.cli.client.download import download
 from services.cli.client.store import ResumeIndex, SessionStore, config_dir
 from services.cli.client.submit import run as submit
+from services.cli.client.wire import Status
 
 JOB_ACTIONS = ("cancel", "retry", "reprocess", "delete")
 NAMES = ("login", "logout", "submit", "jobs", "job", "watch", "download", *JOB_ACTIONS)
-STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+STATUSES = tuple(Status)
 
 
 def _output_flags(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:

@@ -12,6 +12,7 @@ from services.cli.client.api import Api, ClientError, check
 from services.cli.client.display import Display
 from services.cli.client.follow import fetch_job, follow
 from services.cli.client.store import SessionStore
+from services.cli.client.wire import Status
 
 DEFAULT_SERVER = "http://localhost:8000"
 
@@ -88,7 +89,7 @@ def watch(api: Api, ids: list[str], display: Display) -> int:
     tracker = follow(api, names, display)
     for job_id, view in tracker.jobs.items():
         display.result(f"{job_id}  {view.status}", {"id": job_id, "status": view.status})
-    return 0 if all(v.status == "completed" for v in tracker.jobs.values()) else 1
+    return 0 if all(v.status == Status.COMPLETED for v in tracker.jobs.values()) else 1
 
 
 def command(api: Api, action: str, job_id: str, display: Display) -> int:

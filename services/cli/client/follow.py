@@ -14,6 +14,7 @@ from services.cli.client.api import Api, ClientError, check
 from services.cli.client.display import Display, JobBar
 from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.tracking import Tracker
+from services.cli.client.wire import TERMINAL
 
 RECONNECTS = 20
 SETTLE_TRIES = 15  # ~10 s of backoff
@@ -72,7 +73,7 @@ def _handle(api: Api, tracker: Tracker, bars: Mapping[str, JobBar], event: Serve
 def _settle(api: Api, tracker: Tracker, bars: Mapping[str, JobBar]) -> None:
     for job_id in tracker.pending():
         job = fetch_job(api, job_id)
-        if job["status"] in ("completed", "failed", "cancelled"):
+        if job["status"] in TERMINAL:
             tracker.settle(job_id, job)
             bars[job_id].update(tracker.jobs[job_id])
 

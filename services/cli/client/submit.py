@@ -13,6 +13,7 @@ from services.cli.client.api import Api, ClientError
 from services.cli.client.display import Display
 from services.cli.client.follow import follow, settled_job
 from services.cli.client.store import ResumeIndex, upload_key
+from services.cli.client.wire import Status
 
 
 def options_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def report(api: Api, jobs: dict[str, str], display: Display) -> int:
     for job_id, name in jobs.items():
         view = tracker.jobs[job_id]
         job = settled_job(api, job_id, view.status)
-        if view.status != "completed":
+        if view.status != Status.COMPLETED:
             failed += 1
             reason = f": {job['error_message']}" if job.get("error_message") else ""
             display.error(f"{name}: {view.status}{reason}", job)

@@ -9,14 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+from services.cli.client.wire import TERMINAL, Status
 
 
 @dataclass
 class JobView:
     """The last known state of one followed job."""
 
-    status: str = "pending"
+    status: str = Status.PENDING
     progress: int = 0
     stage: str = ""
     eta_s: float | None = None
@@ -39,14 +39,14 @@ class Tracker:
         if job is None or job.done:
             return None
         if name == "progress_update":
-            job.status = "processing"
+            job.status = Status.PROCESSING
             job.progress = int(data.get("progress") or 0)
             job.stage = str(data.get("stage") or "")
             job.eta_s = data.get("eta")
         elif name == "job_complete":
-            job.status, job.progress, job.eta_s = "completed", 100, None
+            job.status, job.progress, job.eta_s = Status.COMPLETED, 100, None
         elif name == "error_notification":
-            job.status = "failed"
+            job.status = Status.FAILED
             job.error = data.get("error_message") or data.get("error_code")
         elif name == "job_update" and data.get("status"):
             job.status = str(data["status"])
