@@ -163,3 +163,15 @@ async def _expire(api: Api, upload_id: str) -> None:
 def _all_files(api: Api) -> list[Path]:
     root = Path(api.settings.storage_url.removeprefix("file://"))
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_the_storage_quota_bounds_a_new_upload_before_a_byte_is_sent(
+    make_api: Callable[..., Any],
+) -> None:
+    api = await make_api(USER_STORAGE_QUOTA="1000")
+    tus = Tus(api.client, await api.user())
+    over = await tus.create(1001)
+    assert over.status_code == 413 and over.json()["error"]["code"] == "storage_quota"
+    assert "USER_STORAGE_QUOTA" in over.json()["error"]["message"]
+    assert "Location" not in over.headers and stored_files(api) == []
+    assert (await tus.create(1000)).status_code == 201
