@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from services.core.ports import PORT_REPORT_ENV
+
 _SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -140,6 +142,8 @@ class Settings:
     user_rate_limit_per_minute: int = 600
     auth_rate_limit_per_minute: int = 60
     read_your_writes_s: float = 5.0
+    port_report: Path | None = None
+    """Where to report the port this process bound (``vidpipe up`` sets it for its children)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +185,7 @@ class Settings:
             user_rate_limit_per_minute=_int(env, "USER_RATE_LIMIT_PER_MINUTE", 600, 0, 10**6),
             auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 60, 0, 10**6),
             read_your_writes_s=_int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 5000, 0, 60000) / 1000,
+            port_report=Path(env[PORT_REPORT_ENV]) if env.get(PORT_REPORT_ENV) else None,
         )
 
     def secret(self) -> str:
