@@ -1,8 +1,8 @@
 """When ``vidpipe up`` restarts a service that died, and when it gives up. Pure: no I/O.
 
 A service that dies after start-up is restarted after a delay that doubles per recent crash
-(``base_delay_s``, 2×, 4×… up to ``max_delay_s``). More than ``max_restarts`` crashes within
-``window_s`` is a crash loop: ``up`` stops the stack and exits non-zero.
+(``base_delay_s``, twice that, four times… up to ``max_delay_s``). More than ``max_restarts``
+crashes within ``window_s`` is a crash loop: ``up`` stops the stack and exits non-zero.
 """
 
 from __future__ import annotations
