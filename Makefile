@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 # The embedded broker's jars (Apache Kafka from Maven Central), cached outside the repository.
 KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' infra/kafka/pom.xml)
 KAFKA_LIBS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kafka-$(KAFKA_VERSION)/libs
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: up test test-fast lint bench schemas clean kafka
+.PHONY: up test test-fast lint bench schemas fuzz clean kafka browser
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +35,26 @@ lint: $(BIN)/vidpipe
 	$(BIN)/mypy
 	$(BIN)/python -m schemas.generate --check
 
-test: lint  ## lint, type-check, then the whole suite (real broker, PostgreSQL, ffmpeg)
-	$(BIN)/python -m pytest
+# The browser test (tests/integration/ingest/test_docs_browser.py) drives Debian's Chromium; never
+# a browser Playwright downloads. Installed here when missing; VIDPIPE_SKIP_BROWSER=1 skips both.
+browser:
+	@if [ "$(VIDPIPE_SKIP_BROWSER)" = 1 ] || [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	echo "make: $(CHROMIUM) is missing; installing Debian's chromium for the browser test"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	{ apt-get install -y --no-install-recommends chromium \
+	  || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } \
+	|| { echo "make: could not install chromium (needs root and Debian's packages):" \
+	     "run 'apt-get install chromium', or set VIDPIPE_SKIP_BROWSER=1 to skip the browser test" >&2; \
+	     exit 1; }
 
-test-fast: $(BIN)/vidpipe  ## the suite without the slow end-to-end cases
-	$(BIN)/python -m pytest -m 'not slow'
+test: lint browser  ## lint, type-check, then the whole suite (real broker, PostgreSQL, ffmpeg)
+	$(BIN)/python -m pytest --durations=25
+
+test-fast: $(BIN)/vidpipe browser  ## the suite without the slow end-to-end cases and the reliability suite
+	$(BIN)/python -m pytest -m 'not slow and not reliability'
+
+fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, default 5000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate

@@ -71,7 +71,9 @@ class JobSubmitted(Event):
         default_factory=dict, description="Requested outputs: a preset or explicit fields."
     )
     source_metadata: dict[str, Any] = Field(
-        default_factory=dict, description="What probing the upload found (duration, streams)."
+        default_factory=dict,
+        description="What probing the upload found: duration_s, width, height, codecs, fps, "
+        "bitrate, and (since the container allow-list) demuxer and streams.",
     )
     batch_id: str | None = Field(default=None, description="Set when uploaded in a batch.")
 

@@ -143,7 +143,7 @@ def _with_preset(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _build(fields: dict[str, Any]) -> ProcessingOptions:
     fmt = fields.get("format")
-    if fmt not in _FORMAT_CODECS:
+    if not isinstance(fmt, str) or fmt not in _FORMAT_CODECS:  # a list crashed `in` (fuzzing)
         raise InvalidOptions("format", f"{fmt!r} is not one of {', '.join(_FORMAT_CODECS)}")
     video_codec, audio_codec = _codecs(fmt, fields)
     if video_codec is None:

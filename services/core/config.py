@@ -11,10 +11,11 @@ import re
 import secrets
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from services.core.medialimits import MediaLimits
 from services.core.ports import PORT_REPORT_ENV
 
 _SIZE_UNITS = {
@@ -66,6 +67,29 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(name, f"{value} is outside {low}..{high}")
     return value
+
+
+def _size(env: Mapping[str, str], name: str, default: str, low: int = 1) -> int:
+    value = parse_size(name, env.get(name, "").strip() or default)
+    if value < low:
+        raise ConfigError(name, f"{value} bytes is below the minimum of {low}")
+    return value
+
+
+def _media_limits(env: Mapping[str, str]) -> MediaLimits:
+    return MediaLimits(
+        max_pixels=_int(env, "MAX_VIDEO_PIXELS", 7680 * 4320, 64 * 64, 2**31 - 1),
+        max_fps=float(_int(env, "MAX_FRAME_RATE", 240, 1, 100_000)),
+        max_duration_s=float(_int(env, "MAX_DURATION", 6 * 3600, 1, 10**7)),
+        max_streams=_int(env, "MAX_STREAMS", 16, 1, 1024),
+    )
+
+
+def _previous_secrets(raw: str) -> tuple[str, ...]:
+    found = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if any(len(s) < 32 for s in found):
+        raise ConfigError("JWT_PREVIOUS_SECRETS", "each secret must be at least 32 characters")
+    return found
 
 
 def _database_url(raw: str) -> str:
@@ -142,6 +166,17 @@ class Settings:
     user_rate_limit_per_minute: int = 600
     auth_rate_limit_per_minute: int = 60
     read_your_writes_s: float = 5.0
+    media_url_ttl_s: int = 3600
+    media_limits: MediaLimits = field(default_factory=MediaLimits)
+    ffmpeg_threads: int = 2
+    ffmpeg_memory: int = 3 * 1024**3
+    ffmpeg_cpu_seconds: int = 24 * 3600
+    user_storage_quota: int = 10 * 1000**3
+    user_jobs_in_flight: int = 50
+    login_max_failures: int = 5
+    login_lockout_s: int = 300
+    password_min_length: int = 10
+    jwt_previous_secrets: tuple[str, ...] = ()
     port_report: Path | None = None
     """Where to report the port this process bound (``vidpipe up`` sets it for its children)."""
 
@@ -185,6 +220,17 @@ class Settings:
             user_rate_limit_per_minute=_int(env, "USER_RATE_LIMIT_PER_MINUTE", 600, 0, 10**6),
             auth_rate_limit_per_minute=_int(env, "AUTH_RATE_LIMIT_PER_MINUTE", 60, 0, 10**6),
             read_your_writes_s=_int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 5000, 0, 60000) / 1000,
+            media_url_ttl_s=_int(env, "MEDIA_URL_TTL", 3600, 60, 7 * 86400),
+            media_limits=_media_limits(env),
+            ffmpeg_threads=_int(env, "FFMPEG_THREADS", 2, 1, 64),
+            ffmpeg_memory=_size(env, "FFMPEG_MEMORY", "3GiB", low=256 * 1024**2),
+            ffmpeg_cpu_seconds=_int(env, "FFMPEG_CPU_SECONDS", 24 * 3600, 10, 10**7),
+            user_storage_quota=_size(env, "USER_STORAGE_QUOTA", "10GB"),
+            user_jobs_in_flight=_int(env, "USER_JOBS_IN_FLIGHT", 50, 1, 10**6),
+            login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
+            login_lockout_s=_int(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400),
+            password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 10, 8, 128),
+            jwt_previous_secrets=_previous_secrets(env.get("JWT_PREVIOUS_SECRETS", "")),
             port_report=Path(env[PORT_REPORT_ENV]) if env.get(PORT_REPORT_ENV) else None,
         )
 
@@ -208,6 +254,10 @@ class Settings:
             finally:
                 tmp.unlink()
         return path.read_text().strip()
+
+    def verification_secrets(self) -> tuple[str, ...]:
+        """The secrets a token may be signed with: the current one, then the previous ones."""
+        return (self.secret(), *self.jwt_previous_secrets)
 
     def topic(self, name: str) -> str:
         """The physical topic for a catalogue name (tests isolate with a prefix)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 
 from services.core.http_errors import ApiError
@@ -13,7 +15,7 @@ INVALID = "invalid or expired token"
 
 def authenticate(
     request: Request,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     query_param: str | None = None,
     missing: str = MISSING,
@@ -22,6 +24,7 @@ def authenticate(
     """The caller, from ``Authorization: Bearer`` (or ``?{query_param}=`` when given: an
     EventSource sends no headers); else 401 with ``WWW-Authenticate`` as RFC 6750 asks.
 
+    ``secret`` may list the current and the previous signing secrets (key rotation).
     ``missing`` and ``invalid`` are the error messages, so a service keeps the wording its
     clients already see.
     """

@@ -135,11 +135,14 @@ def operation_of(endpoint: object) -> Operation | None:
 
 def operations(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], tuple[Route, Operation]]:
     """Every ``(path, method)`` the routes answer, with its route and operation; for a pair
-    served twice the first route wins, as in routing."""
+    served twice the first route wins, as in routing. A route made with
+    ``include_in_schema=False`` (e.g. the files of the docs page) is deliberately left out."""
     found: dict[tuple[str, str], tuple[Route, Operation]] = {}
     for route in routes:
         if not isinstance(route, Route):
             raise MissingOperation(f"{route!r} is not a plain Route; cannot describe it")
+        if not route.include_in_schema:
+            continue
         described = operation_of(route.endpoint)
         for method in sorted(m.lower() for m in route.methods or ()):
             if method not in METHODS:

@@ -18,26 +18,34 @@ import av.error
 import av.stream
 import av.video.stream
 
-ProbeErrorCode = Literal["empty", "not_found", "not_media", "no_video_stream", "undecodable"]
+from services.core.containers import FORMAT_WHITELIST, demuxer_of, protocols_for, refusal
+from services.core.medialimits import MediaLimits, check
+
+ProbeErrorCode = Literal[
+    "empty",
+    "not_found",
+    "not_media",
+    "format_not_allowed",
+    "over_limit",
+    "no_video_stream",
+    "undecodable",
+]
 
 # A video decoder may need a few packets before its first frame (B-frames, frame threads).
 _MAX_PACKETS_TO_FIRST_FRAME = 300
-# Demuxers of single pictures: a PNG or JPEG is an image, not a video.
-_IMAGE_FORMATS = frozenset({"image2", "image2pipe", "mpjpeg", "jpegxl_anim"})
-# Text-art "video" demuxers read almost any bytes (by extension, e.g. .bin): not uploads' videos.
-_TEXT_ART_FORMATS = frozenset({"bin", "xbin", "adf", "idf", "tty"})
 
 
 class ProbeError(Exception):
     """The input is not a decodable video; ``message`` is readable by the person who sent it."""
 
-    def __init__(self, code: ProbeErrorCode, message: str) -> None:
+    def __init__(self, code: ProbeErrorCode, message: str, limit: str | None = None) -> None:
         super().__init__(message)
         self.code: ProbeErrorCode = code
         self.message = message
+        self.limit = limit  # for "over_limit": which one (e.g. "too_many_pixels")
 
-    def __reduce__(self) -> tuple[type[ProbeError], tuple[ProbeErrorCode, str]]:
-        return ProbeError, (self.code, self.message)
+    def __reduce__(self) -> tuple[type[ProbeError], tuple[ProbeErrorCode, str, str | None]]:
+        return ProbeError, (self.code, self.message, self.limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class MediaInfo:
     """What probing found. Width and height are as displayed, i.e. after ``rotation``."""
 
     format_name: str
+    demuxer: str
     duration_s: float | None
     width: int
     height: int
@@ -55,62 +64,134 @@ class MediaInfo:
     rotation: int
     has_video: bool
     has_audio: bool
+    streams: int = 1
 
     def as_metadata(self) -> dict[str, Any]:
         """The JSON-ready subset stored as an event's ``source_metadata``."""
-        keys = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
+        keys = (
+            "duration_s",
+            "width",
+            "height",
+            "video_codec",
+            "audio_codec",
+            "fps",
+            "bitrate",
+            "demuxer",
+            "streams",
+        )
         data = asdict(self)
         return {key: data[key] for key in keys}
 
 
-def probe(path_or_url: str) -> MediaInfo:
-    """Open ``path_or_url``, check it holds a decodable video, and describe it."""
+def probe(
+    path_or_url: str, demuxer: str | None = None, limits: MediaLimits | None = None
+) -> MediaInfo:
+    """Open ``path_or_url``, check it holds a decodable video in an allowed container within
+    ``limits``, and describe it. ``demuxer`` pins the container (found by an earlier probe)."""
     if "://" not in path_or_url:
         try:
             if os.path.getsize(path_or_url) == 0:
                 raise ProbeError("empty", "the file is empty")
         except FileNotFoundError:
             raise ProbeError("not_found", "the file does not exist") from None
+    limits = limits or MediaLimits()
+    container = _open(path_or_url, demuxer, limits)
     try:
-        container = av.open(path_or_url, mode="r", timeout=30.0)
-    except av.error.FFmpegError as exc:
-        raise ProbeError("not_media", f"not a media file ffmpeg recognises: {_why(exc)}") from None
-    try:
-        return _describe(container)
+        return _describe(container, limits)
     finally:
         container.close()
 
 
-def _describe(container: av.container.InputContainer) -> MediaInfo:
+def _open(
+    path_or_url: str, demuxer: str | None, limits: MediaLimits
+) -> av.container.InputContainer:
+    """Open with the format pinned (or detection limited to the allow-list) and only the
+    protocol the location needs: nothing the file names can be opened besides it."""
+    fence = {"protocol_whitelist": protocols_for(path_or_url)}
+    if demuxer is None:
+        fence["format_whitelist"] = FORMAT_WHITELIST
+    try:
+        return av.open(
+            path_or_url,
+            mode="r",
+            format=demuxer,
+            container_options=fence,
+            # the decoders that find_stream_info runs refuse to allocate a pixel bomb's frame
+            options={"max_pixels": str(limits.max_pixels)},
+            timeout=30.0,
+        )
+    except av.error.ArgumentError as exc:  # EINVAL: what detection found is not on the list
+        raise ProbeError("format_not_allowed", refusal(_refused_format(exc))) from None
+    except av.error.FFmpegError as exc:
+        raise ProbeError("not_media", f"not a media file ffmpeg recognises: {_why(exc)}") from None
+
+
+def _refused_format(exc: av.error.FFmpegError) -> str | None:
+    """The detected format FFmpeg's log names (only when PyAV's log level lets it through)."""
+    log: Any = exc.log  # (level, component, message) at run time, whatever the stubs say
+    if isinstance(log, tuple) and len(log) == 3 and "whitelist" in str(log[2]):
+        return str(log[1])
+    return None
+
+
+def _describe(container: av.container.InputContainer, limits: MediaLimits) -> MediaInfo:
     format_name = container.format.name
-    if format_name in _IMAGE_FORMATS or format_name.endswith("_pipe"):
-        raise ProbeError("not_media", f"this is a still image ({format_name}), not a video")
-    if format_name in _TEXT_ART_FORMATS:
-        raise ProbeError("not_media", "not a video file (the bytes read as text art)")
+    demuxer = demuxer_of(format_name)
+    if demuxer is None:
+        raise ProbeError("format_not_allowed", refusal(format_name))
     stream = _video_stream(container)
     if stream is None:
         what = "audio only" if container.streams.audio else "no video stream"
         raise ProbeError("no_video_stream", f"the file has no video to process ({what})")
-    codec = stream.codec_context.name
-    rotation = _first_frame_rotation(container, stream)
+    rate = stream.average_rate or stream.guessed_rate
+    fps = round(float(rate), 3) if rate else None
     width, height = stream.codec_context.width, stream.codec_context.height
+    duration = _duration(container, stream)
+    _within(limits, container, width, height, fps, duration)  # before decoding anything
+    rotation = _first_frame_rotation(container, stream)
     if rotation in (90, 270):
         width, height = height, width
     audio = container.streams.audio[0] if container.streams.audio else None
-    rate = stream.average_rate or stream.guessed_rate
     return MediaInfo(
         format_name=format_name,
-        duration_s=_duration(container, stream),
+        demuxer=demuxer,
+        duration_s=duration,
         width=width,
         height=height,
-        video_codec=codec,
+        video_codec=stream.codec_context.name,
         audio_codec=audio.codec_context.name if audio is not None else None,
-        fps=round(float(rate), 3) if rate else None,
+        fps=fps,
         bitrate=container.bit_rate or None,
         rotation=rotation,
         has_video=True,
         has_audio=audio is not None,
+        streams=len(container.streams),
     )
+
+
+def _within(
+    limits: MediaLimits,
+    container: av.container.InputContainer,
+    width: int,
+    height: int,
+    fps: float | None,
+    duration: float | None,
+) -> None:
+    # the largest declared frame counts, whichever stream declares it
+    for other in container.streams.video:
+        pixels = other.codec_context.width * other.codec_context.height
+        if pixels > width * height:
+            width, height = other.codec_context.width, other.codec_context.height
+    over = check(
+        limits,
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration,
+        streams=len(container.streams),
+    )
+    if over is not None:
+        raise ProbeError("over_limit", over.message, over.code)
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:

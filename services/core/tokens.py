@@ -2,12 +2,18 @@
 
 HS256 only (the algorithm is pinned, so ``alg: none`` and algorithm confusion fail),
 and ``exp``, ``iat``, ``sub``, ``role``, issuer and audience are all required.
+
+Rotation: tokens carry a ``kid`` header (a hash of the signing secret, never the secret), and
+verification accepts the current secret and the previous ones (``JWT_PREVIOUS_SECRETS``), so
+changing ``JWT_SECRET`` logs nobody out until their tokens expire.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,28 +56,53 @@ def issue_access_token(secret: str, user_id: str, role: Role, ttl_s: int = DEFAU
         "exp": now + ttl_s,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": key_id(secret)})
 
 
-def verify_access_token(secret: str, token: str) -> Principal:
-    """The principal of a valid token; ``InvalidToken`` for anything else."""
+def key_id(secret: str) -> str:
+    """The ``kid`` of tokens signed with ``secret``: names the key without revealing it."""
+    return hashlib.sha256(b"vidpipe-jwt-kid:" + secret.encode()).hexdigest()[:16]
+
+
+def verify_access_token(secrets: str | Sequence[str], token: str) -> Principal:
+    """The principal of a token signed with one of ``secrets`` (the current one first);
+    ``InvalidToken`` for anything else. A token without ``kid`` (issued before rotation
+    existed) is tried against each secret."""
+    keys = (secrets,) if isinstance(secrets, str) else tuple(secrets)
     try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            leeway=LEEWAY_S,
-            options={"require": ["exp", "iat", "sub", "iss", "aud", "role"]},
-        )
+        kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None
+    candidates = [k for k in keys if kid is None or key_id(k) == kid]
+    if not candidates:
+        raise InvalidToken("token signed with an unknown key")
+    for number, key in enumerate(candidates, 1):
+        try:
+            claims = _decode(token, key)
+            break
+        except jwt.InvalidSignatureError as exc:
+            if number == len(candidates):
+                raise InvalidToken(str(exc)) from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
     role = claims.get("role")
     subject = claims.get("sub")
     if role not in ("user", "admin") or not isinstance(subject, str) or not subject:
         raise InvalidToken("token has an invalid subject or role")
     return Principal(user_id=subject, role=role)
+
+
+def _decode(token: str, secret: str) -> dict[str, object]:
+    claims: dict[str, object] = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        leeway=LEEWAY_S,
+        options={"require": ["exp", "iat", "sub", "iss", "aud", "role"]},
+    )
+    return claims
 
 
 def bearer_token(authorization: str | None) -> str | None:

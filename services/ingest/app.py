@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,13 +17,15 @@ from services.core.db import create_engine
 from services.core.endpoints import resolve
 from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
+from services.core.mediaurls import MediaUrls, derive_key
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
 from services.core.storage import open_store
-from services.ingest import auth, jobs
+from services.ingest import auth, jobs, media
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
-from services.ingest.docs import docs_page
+from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
+from services.ingest.lockout import LoginLockout
 from services.ingest.middleware import RequestContext
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.resources import Health, Readiness
@@ -86,9 +87,10 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(store.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
+            secret = settings.secret()
             app.state.runtime = Runtime(
                 settings=settings,
-                secret=settings.secret(),
+                secret=secret,
                 engine=engine,
                 accounts=Accounts(engine),
                 publisher=publisher,
@@ -97,6 +99,8 @@ def create_app(settings: Settings) -> Starlette:
                 limiter=limiter,
                 access_ttl_s=settings.access_token_ttl_s,
                 read_your_writes_s=settings.read_your_writes_s,
+                media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
+                lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
             )
             yield
 
@@ -104,16 +108,19 @@ def create_app(settings: Settings) -> Starlette:
         *auth.routes,
         Route("/upload", upload, methods=["POST"]),
         *jobs.routes,
+        *media.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
+        Route("/docs/{asset}", docs_asset, methods=["GET"], include_in_schema=False),
+        Route("/asyncapi.yaml", asyncapi_yaml, methods=["GET"]),
     ]
     middleware = [
         Middleware(RequestContext, limiter=limiter),
         Middleware(
-            CORSMiddleware,
+            media.MediaCors,  # the API's own CORS below; any origin for media URLs
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],

@@ -12,7 +12,7 @@ from services.core.tokens import issue_access_token
 from services.ingest import resources
 from services.ingest.accounts import NameTaken, RefreshRefused, User
 from services.ingest.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
-from services.ingest.passwords import hash_password, verify_password
+from services.ingest.passwords import hash_password, password_problem, verify_password
 from services.ingest.resources import Tokens
 from services.ingest.runtime import RATE_LIMITED, Runtime, runtime
 
@@ -50,6 +50,7 @@ TOKENS = {200: Reply("an access and a refresh token", Tokens), **BODY_ERRORS, **
         201: Reply("created", resources.User),
         409: error_reply("username or email taken"),
         **BODY_ERRORS,
+        422: error_reply("invalid body, or a password breaking a rule (length, not the name)"),
         **RATE_LIMITED,
     },
     body=Registration,
@@ -57,6 +58,11 @@ TOKENS = {200: Reply("an access and a refresh token", Tokens), **BODY_ERRORS, **
 async def register(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, Registration)
+    problem = password_problem(
+        body.password, body.username, body.email, rt.settings.password_min_length
+    )
+    if problem is not None:
+        raise ApiError(422, "weak_password", problem)
     try:
         user = await rt.accounts.create_user(
             body.username, body.email, await hash_password(body.password), "user"
@@ -68,16 +74,26 @@ async def register(request: Request) -> Response:
 
 @operation(
     "Log in with username or email",
-    {**TOKENS, 401: error_reply("bad credentials")},
+    {
+        **TOKENS,
+        401: error_reply("bad credentials"),
+        429: error_reply("rate limited, or too many failed logins; see Retry-After"),
+    },
     body=Login,
 )
 async def login(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, Login)
     found = await rt.accounts.credentials(body.username)
+    # unknown names are counted under what was typed: the same answers as for an account
+    account = found[0].id if found else f"unknown:{body.username.casefold()}"
+    address = client_address(request)
+    rt.lockout.check(account, address)
     valid = await verify_password(found[1] if found else None, body.password)
     if found is None or not valid:
+        rt.lockout.failed(account, address)
         raise ApiError(401, "invalid_credentials", "invalid username or password")
+    rt.lockout.succeeded(account)
     return await _token_pair(rt, found[0], await rt.accounts.issue_refresh(found[0].id))
 
 

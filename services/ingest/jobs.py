@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.envelope import new_envelope
@@ -28,7 +29,9 @@ from services.core.openapi import Param, Reply, model_response, operation
 from services.core.readmodel import job_state
 from services.core.storage import keys
 from services.core.tokens import Principal
+from services.ingest.admission import usage
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
+from services.ingest.delivery import stored_file
 from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
 from services.ingest.resources import Accepted, History, Job, JobList
 from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
@@ -73,10 +76,12 @@ async def list_jobs(request: Request) -> Response:
     if principal.is_admin:
         owner = request.query_params.get("user_id") or None
     limit = _int_param(request, "limit", 20, 1, 100)
-    rows, cursor = await list_rows(
-        runtime(request), owner, status, limit, request.query_params.get("cursor")
-    )
-    return model_response(JobList(items=[row_view(r) for r in rows], next_cursor=cursor))
+    rt = runtime(request)
+    rows, cursor = await list_rows(rt, owner, status, limit, request.query_params.get("cursor"))
+    now = time.time()
+    items = [row_view(r, rt.media, now) for r in rows]
+    spent = await usage(rt, owner) if owner is not None else None
+    return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 
 @operation(
@@ -86,8 +91,9 @@ async def list_jobs(request: Request) -> Response:
 )
 async def get_job(request: Request) -> Response:
     principal = authenticate(request)
-    row = await owned_row(runtime(request), principal, request.path_params["job_id"])
-    return model_response(row_view(row))
+    rt = runtime(request)
+    row = await owned_row(rt, principal, request.path_params["job_id"])
+    return model_response(row_view(row, rt.media, time.time()))
 
 
 @operation(
@@ -134,19 +140,8 @@ async def download(request: Request) -> Response:
     if chosen is None:
         raise not_found("output")
     filename = _download_name(row.original_filename, chosen["key"])
-    path = rt.store.local_path(chosen["key"])
-    if path is not None:
-        if not path.is_file():
-            raise not_found("output file")
-        return FileResponse(
-            path,
-            media_type=chosen.get("content_type"),
-            filename=filename,
-            content_disposition_type="attachment",
-        )
-    url = await rt.store.presigned_url(chosen["key"], filename=filename)
-    assert url is not None
-    return RedirectResponse(url, status_code=307)
+    content_type = chosen.get("content_type")
+    return await stored_file(rt.store, chosen["key"], content_type=content_type, filename=filename)
 
 
 def _download_name(original: str, key: str) -> str:

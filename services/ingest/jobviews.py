@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,9 @@ from starlette.datastructures import URL
 
 from schemas.events import JobStatus, JobSubmitted
 from services.core.http_errors import ApiError, not_found
+from services.core.mediaurls import MediaUrls
 from services.core.readmodel import jobs, processing_history
+from services.core.storage.keys import output_attempt, output_prefix
 from services.core.tokens import Principal
 from services.ingest.resources import HistoryEntry, Job, JobMetadata, Output
 from services.ingest.runtime import Runtime
@@ -25,25 +28,30 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _outputs(job_id: str, outputs: list[dict[str, Any]]) -> list[Output]:
-    return [
-        Output(
-            name=o["name"],
-            content_type=o.get("content_type"),
-            size_bytes=o.get("size_bytes"),
-            url=str(URL(f"/jobs/{job_id}/download").include_query_params(output=o["name"])),
-        )
-        for o in outputs
-    ]
+def _output(job_id: str, output: dict[str, Any], media: MediaUrls, now: float) -> Output:
+    download = str(URL(f"/jobs/{job_id}/download").include_query_params(output=output["name"]))
+    attempt = output_attempt(job_id, output["key"])
+    url = download  # a key outside the job's attempts (never written today) has no media URL
+    if attempt is not None:
+        path = output["key"].removeprefix(output_prefix(job_id, attempt))
+        url = media.url(job_id, attempt, path, now)
+    return Output(
+        name=output["name"],
+        content_type=output.get("content_type"),
+        size_bytes=output.get("size_bytes"),
+        url=url,
+        download_url=download,
+    )
 
 
 def _metadata(found: dict[str, Any]) -> JobMetadata:
     return JobMetadata.model_validate({key: found.get(key) for key in METADATA_KEYS} | found)
 
 
-def row_view(row: Any) -> Job:
-    """The public JSON of one job row."""
+def row_view(row: Any, media: MediaUrls, now: float) -> Job:
+    """The public JSON of one job row, its media URLs signed with ``media`` at ``now``."""
     job_id = str(row.id)
+    outputs = [_output(job_id, o, media, now) for o in row.outputs or []]
     return Job(
         id=job_id,
         user_id=str(row.user_id),
@@ -62,7 +70,8 @@ def row_view(row: Any) -> Job:
         source_size=row.source_size,
         source_sha256=row.source_sha256,
         metadata=_metadata(dict(row.metadata or {})),
-        outputs=_outputs(job_id, list(row.outputs or [])),
+        playback_url=outputs[0].url if outputs else None,  # the first output is the main one
+        outputs=outputs,
     )
 
 
@@ -86,6 +95,7 @@ def pending_view(event: JobSubmitted, now: datetime) -> Job:
         source_size=event.source_size,
         source_sha256=event.source_sha256,
         metadata=_metadata(dict(event.source_metadata)),
+        playback_url=None,
         outputs=[],
     )
 
@@ -106,7 +116,7 @@ async def job_row(rt: Runtime, job_id: str) -> Any:
 
 async def job_view(rt: Runtime, job_id: str) -> Job | None:
     row = await job_row(rt, job_id)
-    return row_view(row) if row is not None else None
+    return row_view(row, rt.media, time.time()) if row is not None else None
 
 
 async def owned_row(rt: Runtime, principal: Principal, raw_id: str) -> Any:

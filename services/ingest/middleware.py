@@ -15,8 +15,10 @@ from services.ingest.metrics import REQUEST_SECONDS, REQUESTS
 from services.ingest.ratelimit import RateLimiter
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Scripts only as files of this origin: no inline script, no eval. style-src is unchanged; /docs
+# (Swagger UI) needs no inline style, so 'unsafe-inline' there serves only other pages (web/).
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 

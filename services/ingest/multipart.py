@@ -30,7 +30,10 @@ class PartHeaders:
 
 def boundary_of(content_type: str | None) -> bytes:
     """The multipart boundary, or 415 when the request is not multipart/form-data."""
-    kind, params = parse_options_header(content_type or "")
+    try:
+        kind, params = parse_options_header(content_type or "")
+    except UnicodeEncodeError:  # found by fuzzing: the parser assumes latin-1 text
+        kind, params = b"", {}
     boundary = params.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise ApiError(415, "unsupported_media_type", "expected a multipart/form-data body")

@@ -24,3 +24,13 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(check)
+
+
+def password_problem(password: str, username: str, email: str, min_length: int) -> str | None:
+    """Why ``password`` may not be used for this account (a sentence), or None."""
+    if len(password) < min_length:
+        return f"password: must be at least {min_length} characters (PASSWORD_MIN_LENGTH)"
+    lowered = password.casefold()
+    if lowered in (username.casefold(), email.casefold(), email.split("@")[0].casefold()):
+        return "password: must not be the username or the email address"
+    return None

@@ -40,12 +40,17 @@ class Tokens(BaseModel):
 
 
 class Output(BaseModel):
-    """One file a job produced; ``url`` downloads it."""
+    """One file a job produced: ``url`` plays or shows it, ``download_url`` downloads it."""
 
     name: str
     content_type: str | None
     size_bytes: int | None
-    url: str
+    url: str = Field(
+        description="signed, expiring URL (no token needed; relative to this origin) under "
+        "which the job attempt's whole output tree resolves, so an HLS playlist's relative "
+        "URIs work; `MEDIA_URL_TTL` seconds (1 h) from the request, rounded up to a minute"
+    )
+    download_url: str = Field(description="the file as an attachment (needs the Bearer token)")
 
 
 class JobMetadata(BaseModel):
@@ -82,7 +87,20 @@ class Job(BaseModel):
     source_size: int
     source_sha256: str
     metadata: JobMetadata
+    playback_url: str | None = Field(
+        description="signed URL of the main output (the video, or the HLS master playlist) "
+        "for a player; null until the job has outputs"
+    )
     outputs: list[Output]
+
+
+class Usage(BaseModel):
+    """What a user's jobs take up, against the quotas (admins are not held to them)."""
+
+    storage_bytes: int = Field(ge=0, description="bytes of the sources of non-deleted jobs")
+    storage_quota_bytes: int = Field(description="USER_STORAGE_QUOTA")
+    jobs_in_flight: int = Field(ge=0, description="jobs pending or processing")
+    jobs_in_flight_quota: int = Field(description="USER_JOBS_IN_FLIGHT")
 
 
 class JobList(BaseModel):
@@ -90,6 +108,9 @@ class JobList(BaseModel):
 
     items: list[Job]
     next_cursor: str | None
+    usage: Usage | None = Field(
+        description="the listed user's usage and quotas (null for an admin's all-users list)"
+    )
 
 
 class UploadedJobs(BaseModel):

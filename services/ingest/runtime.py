@@ -12,11 +12,13 @@ from services.core.config import Settings
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
+from services.core.mediaurls import MediaUrls
 from services.core.openapi import Reply
 from services.core.storage import ObjectStore
 from services.core.tokens import Principal
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
+from services.ingest.lockout import LoginLockout
 from services.ingest.ratelimit import RateLimiter
 
 EVENT_SOURCE = "/vidpipe/ingest"
@@ -42,6 +44,8 @@ class Runtime:
     limiter: RateLimiter
     access_ttl_s: int
     read_your_writes_s: float
+    media: MediaUrls
+    lockout: LoginLockout
 
 
 def runtime(request: Request) -> Runtime:
@@ -53,6 +57,6 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    principal = authenticate_bearer(request, rt.secret)
+    principal = authenticate_bearer(request, (rt.secret, *rt.settings.jwt_previous_secrets))
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal

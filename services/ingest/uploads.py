@@ -30,6 +30,7 @@ from services.core.openapi import Reply, model_response, operation
 from services.core.probe import MediaInfo, ProbeError, probe
 from services.core.readmodel import FILENAME_MAX
 from services.core.storage import ObjectStore, ObjectTooLarge, StoredObject, keys
+from services.ingest.admission import Allowance, media_refusal
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.multipart import MultipartReader, boundary_of
@@ -80,10 +81,11 @@ class UploadForm(BaseModel):
             headers={"Location": "the job's URL (one file only)"},
         ),
         400: error_reply("malformed body"),
-        413: error_reply("file too large, or too many files"),
-        415: error_reply("not a video"),
-        422: error_reply("no file or bad options"),
+        413: error_reply("file too large, too many files, or over the storage quota"),
+        415: error_reply("not a video, or not in an accepted container format"),
+        422: error_reply("no file, bad options, or a video over a media limit"),
         **AUTHENTICATED,
+        429: error_reply("too many jobs in flight (or rate limited; see Retry-After)"),
     },
     body=UploadForm,
     body_media_type="multipart/form-data",
@@ -95,12 +97,13 @@ async def upload(request: Request) -> Response:
     reader = MultipartReader(request.stream(), boundary_of(request.headers.get("content-type")))
     sources: list[StoredSource] = []
     started = asyncio.get_running_loop().time()
+    allowance = await Allowance.of(rt, principal)  # before a byte is stored
     try:
-        options_raw = await _read_parts(rt, reader, sources)
+        options_raw = await _read_parts(rt, reader, sources, allowance)
         if not sources:
             raise ApiError(422, "missing_file", "the request has no 'file' part")
         options = _options(options_raw)
-        await asyncio.gather(*(_validate(rt.store, source) for source in sources))
+        await asyncio.gather(*(_validate(rt, source) for source in sources))
         batch_id = str(uuid.uuid4()) if len(sources) > 1 else None
         envelopes = [
             new_envelope(
@@ -126,7 +129,7 @@ async def upload(request: Request) -> Response:
 
 
 async def _read_parts(
-    rt: Runtime, reader: MultipartReader, sources: list[StoredSource]
+    rt: Runtime, reader: MultipartReader, sources: list[StoredSource], allowance: Allowance
 ) -> bytes | None:
     options_raw: bytes | None = None
     while (part := await reader.next_part()) is not None:
@@ -135,19 +138,21 @@ async def _read_parts(
                 raise ApiError(
                     413, "too_many_files", f"at most {MAX_FILES_PER_REQUEST} files per request"
                 )
+            allowance.check_next_file()
             job_id = str(uuid.uuid4())
             try:
                 stored = await rt.store.put_stream(
-                    keys.source_key(job_id),
-                    _counted(reader),
-                    max_bytes=rt.settings.max_file_size,
+                    keys.source_key(job_id), _counted(reader), max_bytes=allowance.max_bytes()
                 )
             except ObjectTooLarge:
+                if allowance.quota_binds():
+                    raise allowance.storage_refusal() from None
                 raise ApiError(
                     413,
                     "file_too_large",
                     f"file exceeds MAX_FILE_SIZE ({rt.settings.max_file_size} bytes)",
                 ) from None
+            allowance.add(stored.size_bytes)
             sources.append(StoredSource(job_id, safe_filename(part.filename), stored))
         elif part.name == "options":
             options_raw = await reader.read_small(MAX_OPTIONS_BYTES)
@@ -173,7 +178,8 @@ def _options(raw: bytes | None) -> ProcessingOptions:
         raise ApiError(422, "invalid_options", f"options: {exc}") from None
 
 
-async def _validate(store: ObjectStore, source: StoredSource) -> None:
+async def _validate(rt: Runtime, source: StoredSource) -> None:
+    store = rt.store
     if source.stored.size_bytes == 0:
         raise ApiError(415, "not_a_video", f"{source.filename}: the file is empty")
     key = source.stored.key
@@ -181,9 +187,10 @@ async def _validate(store: ObjectStore, source: StoredSource) -> None:
     location = str(target) if target is not None else await store.presigned_url(key)
     assert location is not None
     try:
-        source.info = await asyncio.to_thread(probe, location)
+        limits = rt.settings.media_limits
+        source.info = await asyncio.to_thread(probe, location, None, limits)
     except ProbeError as exc:
-        raise ApiError(415, "not_a_video", f"{source.filename}: {exc.message}") from None
+        raise media_refusal(source.filename, exc) from None
 
 
 def _submitted(

@@ -13,7 +13,7 @@ from services.core.db import create_engine
 from services.core.endpoints import resolve
 from services.ingest.accounts import Accounts, NameTaken
 from services.ingest.bodies import Registration
-from services.ingest.passwords import hash_password
+from services.ingest.passwords import hash_password, password_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         print(f"vidpipe user: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
+    problem = password_problem(
+        body.password, body.username, body.email, settings.password_min_length
+    )
+    if problem is not None:
+        print(f"vidpipe user: {problem}", file=sys.stderr)
         return 2
     engine = create_engine(resolve(settings).database_url, pool_size=1)
     try:

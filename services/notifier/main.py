@@ -77,7 +77,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             await engine.dispose()
 
     app = NotifierApp(routes=ROUTES, lifespan=lifespan)
-    app.state.secret = settings.secret()
+    app.state.secret = settings.verification_secrets()
     return app
 
 

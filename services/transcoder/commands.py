@@ -1,10 +1,14 @@
 """ffmpeg command lines for a job: pure functions of the options and the probed source.
 
 Every command reads ``source`` and writes into ``out_dir`` (the job's scratch dir); the caller
-adds the binary and ``-progress``. Sizes are computed here, not left to ffmpeg expressions, so
-they are known (and testable) before ffmpeg runs: the requested box, capped at the source
-(never upscaling), even (4:2:0 chroma needs it), aspect ratio kept. ffmpeg applies the
-source's rotation itself, and the probed width/height are already the displayed ones.
+adds the binary and ``-progress``. Every input is opened through
+:func:`services.core.containers.ffmpeg_input` (the probed demuxer pinned, ``file`` the only
+protocol), and decoders, filters and encoders get ``threads`` threads each.
+
+Sizes are computed here, not left to ffmpeg expressions, so they are known (and testable)
+before ffmpeg runs: the requested box, capped at the source (never upscaling), even (4:2:0
+chroma needs it), aspect ratio kept. ffmpeg applies the source's rotation itself, and the
+probed width/height are already the displayed ones.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.options import ProcessingOptions
+from services.core.containers import ffmpeg_input
 from services.core.probe import MediaInfo
 
 PREVIEW_SECONDS = 3.0
@@ -22,6 +27,7 @@ HLS_SEGMENT_S = 4
 # Peak bitrate per HLS rung (bits/s), so players can pick a rung from the master playlist.
 _HLS_MAXRATE = {360: 900_000, 480: 1_500_000, 720: 3_000_000, 1080: 6_000_000}
 _BASE = ("-nostdin", "-hide_banner", "-y", "-loglevel", "error")
+DEFAULT_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,14 @@ def fit(width: int, height: int, max_width: int | None, max_height: int | None) 
     if max_width is not None and width > max_width:
         scale = min(scale, max_width / width)
     return even(width * scale), even(height * scale)
+
+
+def _start(threads: int) -> list[str]:
+    return [*_BASE, "-filter_threads", str(threads), "-filter_complex_threads", str(threads)]
+
+
+def _input(source: Path, info: MediaInfo, threads: int) -> list[str]:
+    return ["-threads", str(threads), *ffmpeg_input(info.demuxer, str(source))]
 
 
 def _trim(options: ProcessingOptions) -> list[str]:
@@ -103,20 +117,25 @@ def _audio(options: ProcessingOptions, source: MediaInfo) -> list[str]:
 
 
 def main_command(
-    source: Path, out_dir: Path, options: ProcessingOptions, info: MediaInfo
+    source: Path,
+    out_dir: Path,
+    options: ProcessingOptions,
+    info: MediaInfo,
+    threads: int = DEFAULT_THREADS,
 ) -> Command:
     """The requested rendition(s): one file, an audio file, or an HLS ladder."""
     if options.format == "hls":
-        return _hls(source, out_dir, options, info)
+        return _hls(source, out_dir, options, info, threads)
     seconds = media_seconds(options, info)
-    args = [*_BASE, *_trim(options), "-i", str(source)]
+    args = [*_start(threads), *_trim(options), *_input(source, info, threads)]
     if options.format == "m4a":
         name = "audio.m4a"
         args += ["-map", "0:a:0", "-vn", *_audio(options, info), "-movflags", "+faststart"]
+        args += ["-threads", str(threads)]
         return Command((*args, str(out_dir / name)), (Output(name, "audio/mp4"),), seconds)
     size = fit(info.width, info.height, options.width, options.height)
     args += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", _video_filter(size, options.fps)]
-    args += [*_video_codec(options), *_audio(options, info)]
+    args += [*_video_codec(options), *_audio(options, info), "-threads", str(threads)]
     if options.format == "mp4":
         name, content_type = "video.mp4", "video/mp4"
         args += ["-movflags", "+faststart"]
@@ -138,14 +157,17 @@ def _h(size: tuple[int, int]) -> int:
     return size[1]
 
 
-def _hls(source: Path, out_dir: Path, options: ProcessingOptions, info: MediaInfo) -> Command:
+def _hls(
+    source: Path, out_dir: Path, options: ProcessingOptions, info: MediaInfo, threads: int
+) -> Command:
     rungs = hls_rungs(options, info)
     labels = [f"{h}p" for _w, h in rungs]
     split = f"[0:v]split={len(rungs)}" + "".join(f"[s{i}]" for i in range(len(rungs)))
     graph = [split] + [
         f"[s{i}]{_video_filter(size, options.fps)}[v{i}]" for i, size in enumerate(rungs)
     ]
-    args = [*_BASE, *_trim(options), "-i", str(source), "-filter_complex", ";".join(graph)]
+    args = [*_start(threads), *_trim(options), *_input(source, info, threads)]
+    args += ["-filter_complex", ";".join(graph)]
     stream_map = []
     for i, (_w, height) in enumerate(rungs):
         maxrate = _HLS_MAXRATE.get(height, 6_000_000)
@@ -156,7 +178,7 @@ def _hls(source: Path, out_dir: Path, options: ProcessingOptions, info: MediaInf
             args += ["-map", "0:a:0"]
             entry += f",a:{i}"
         stream_map.append(f"{entry},name:{labels[i]}")
-    args += [*_video_codec(options), *_audio(options, info)]
+    args += [*_video_codec(options), *_audio(options, info), "-threads", str(threads)]
     # Keyframes every segment, whatever the frame rate (VFR sources included).
     args += ["-force_key_frames", f"expr:gte(t,n_forced*{HLS_SEGMENT_S})", "-sc_threshold", "0"]
     args += ["-f", "hls", "-hls_time", str(HLS_SEGMENT_S), "-hls_playlist_type", "vod"]
@@ -173,12 +195,15 @@ def _hls(source: Path, out_dir: Path, options: ProcessingOptions, info: MediaInf
     return Command(tuple(args), tuple(outputs), media_seconds(options, info))
 
 
-def thumbnail_command(source: Path, out_dir: Path, info: MediaInfo, at_s: float) -> Command:
+def thumbnail_command(
+    source: Path, out_dir: Path, info: MediaInfo, at_s: float, threads: int = DEFAULT_THREADS
+) -> Command:
     """One JPEG frame at ``at_s`` seconds, at most ``THUMBNAIL_HEIGHT`` high."""
     size = fit(info.width, info.height, None, THUMBNAIL_HEIGHT)
     name = "thumbnail.jpg"
-    args = [*_BASE, "-ss", f"{at_s:.3f}", "-i", str(source), "-map", "0:v:0", "-frames:v", "1"]
-    args += ["-vf", f"scale={size[0]}:{size[1]}", "-q:v", "3", str(out_dir / name)]
+    args = [*_start(threads), "-ss", f"{at_s:.3f}", *_input(source, info, threads)]
+    args += ["-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={size[0]}:{size[1]}"]
+    args += ["-q:v", "3", "-threads", str(threads), str(out_dir / name)]
     return Command(tuple(args), (Output(name, "image/jpeg"),), None)
 
 
@@ -189,12 +214,15 @@ def thumbnail_time(info: MediaInfo) -> float:
     return round(min(info.duration_s * 0.1, 5.0), 3)
 
 
-def preview_command(source: Path, out_dir: Path, info: MediaInfo) -> Command:
+def preview_command(
+    source: Path, out_dir: Path, info: MediaInfo, threads: int = DEFAULT_THREADS
+) -> Command:
     """The first seconds, small, silent and cheap: a hover preview."""
     size = fit(info.width, info.height, None, PREVIEW_HEIGHT)
     name = "preview.mp4"
-    args = [*_BASE, "-t", f"{PREVIEW_SECONDS:g}", "-i", str(source), "-map", "0:v:0", "-an"]
-    args += ["-vf", _video_filter(size, 12.0), "-c:v", "libx264", "-preset", "ultrafast"]
-    args += ["-crf", "30", "-movflags", "+faststart", str(out_dir / name)]
+    args = [*_start(threads), "-t", f"{PREVIEW_SECONDS:g}", *_input(source, info, threads)]
+    args += ["-map", "0:v:0", "-an", "-vf", _video_filter(size, 12.0), "-c:v", "libx264"]
+    args += ["-preset", "ultrafast", "-crf", "30", "-movflags", "+faststart"]
+    args += ["-threads", str(threads), str(out_dir / name)]
     seconds = min(PREVIEW_SECONDS, info.duration_s or PREVIEW_SECONDS)
     return Command(tuple(args), (Output(name, "video/mp4"),), seconds)

@@ -28,9 +28,11 @@ from schemas.events import (
     StageCompleted,
 )
 from services.core.kafka import EventPublisher
+from services.core.medialimits import MediaLimits
 from services.core.storage import ObjectStore, StorageError, run_cleanup
 from services.transcoder import commands, ffmpeg
 from services.transcoder.attempt import Attempt, JobError, Outcome, StopReason
+from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.metrics import JOBS_PROCESSED, STAGE_DURATION
 from services.transcoder.progress import ProgressReporter
@@ -57,6 +59,8 @@ class Pipeline:
         *,
         stall_timeout_s: float,
         process_id: str,
+        ffmpeg_limits: FfmpegLimits | None = None,
+        media_limits: MediaLimits | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -64,6 +68,12 @@ class Pipeline:
         self.policy = policy
         self.stall_timeout_s = stall_timeout_s
         self.process_id = process_id
+        self.ffmpeg_limits = ffmpeg_limits or FfmpegLimits()
+        self.media_limits = media_limits or MediaLimits()
+
+    @property
+    def ffmpeg_threads(self) -> int:
+        return self.ffmpeg_limits.threads
 
     async def emit(self, job: Attempt, event: Event) -> None:
         """Publish ``event`` with the job's correlation id (acks=all before returning)."""
@@ -75,7 +85,7 @@ class Pipeline:
         self, command: commands.Command, on_tick: ffmpeg.OnTick | None = None
     ) -> None:
         """Run ``command`` with this pipeline's ffmpeg binary."""
-        await ffmpeg.run_ffmpeg(self.ffmpeg, command, on_tick)
+        await ffmpeg.run_ffmpeg(self.ffmpeg, command, on_tick, self.ffmpeg_limits)
 
     async def execute(self, job: Attempt) -> Outcome:
         """Run the attempt to its end; re-raises CancelledError when abandoned (no events)."""

@@ -17,6 +17,7 @@ from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consume
 from services.core.metrics import serve_ops
 from services.core.storage import ObjectStore, open_store
 from services.transcoder.consumer import JobsConsumer
+from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool
@@ -124,6 +125,12 @@ class Transcoder:
             RetryPolicy(config.max_attempts, config.retry_base_delay_s),
             stall_timeout_s=config.stall_timeout_s,
             process_id=self.process_id,
+            ffmpeg_limits=FfmpegLimits(
+                self.settings.ffmpeg_threads,
+                self.settings.ffmpeg_memory,
+                self.settings.ffmpeg_cpu_seconds,
+            ),
+            media_limits=self.settings.media_limits,
         )
 
     async def _watchdog(self, jobs: JobsConsumer) -> None:

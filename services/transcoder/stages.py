@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from schemas.events import Event, JobOutput, JobStarted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from services.core.medialimits import MediaLimits
 from services.core.probe import MediaInfo, ProbeError, probe
 from services.core.storage import ObjectNotFound, ObjectStore
 from services.core.storage.keys import output_key, source_key
@@ -36,6 +37,16 @@ class StageHost(Protocol):
 
     async def run_ffmpeg(self, command: commands.Command, on_tick: OnTick | None = None) -> None:
         """Run ``command`` to its end; raises FfmpegFailed."""
+        ...
+
+    @property
+    def ffmpeg_threads(self) -> int:
+        """Threads each decoder, filter graph and encoder of a command may use."""
+        ...
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        """What a source may declare (checked again here: options may have changed)."""
         ...
 
     async def emit(self, job: Attempt, event: Event) -> None:
@@ -75,9 +86,10 @@ async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]
     source, info, options = await stage(ctx, "validate", lambda: _validate(ctx))
     ctx.out_dir.mkdir()
     await stage(ctx, "metadata", lambda: _metadata(ctx, source, info))
-    main = commands.main_command(source, ctx.out_dir, options, info)
+    threads = ctx.host.ffmpeg_threads
+    main = commands.main_command(source, ctx.out_dir, options, info, threads)
     await stage(ctx, "transcode", lambda: _transcode(ctx, main))
-    preview = commands.preview_command(source, ctx.out_dir, info)
+    preview = commands.preview_command(source, ctx.out_dir, info, threads)
     await stage(ctx, "preview", lambda: _ffmpeg_stage(ctx, "preview", preview))
     names = [*main.outputs, commands.Output("thumbnail.jpg", "image/jpeg")]
     names += list(preview.outputs)
@@ -111,7 +123,7 @@ async def _validate(
                 "source_missing", "the uploaded source no longer exists", retryable=False
             ) from None
     try:
-        info = await asyncio.to_thread(probe, str(source))
+        info = await asyncio.to_thread(probe, str(source), None, ctx.host.media_limits)
     except ProbeError as exc:
         raise JobError("invalid_input", exc.message, retryable=False) from None
     if options.format == "m4a" and not info.has_audio:
@@ -132,16 +144,19 @@ async def _metadata(
     ctx: StageContext, source: Path, info: MediaInfo
 ) -> tuple[dict[str, Any], None]:
     at = commands.thumbnail_time(info)
+    threads = ctx.host.ffmpeg_threads
     try:
-        await ctx.host.run_ffmpeg(commands.thumbnail_command(source, ctx.out_dir, info, at))
+        await ctx.host.run_ffmpeg(
+            commands.thumbnail_command(source, ctx.out_dir, info, at, threads)
+        )
         if not (ctx.out_dir / "thumbnail.jpg").exists():
             raise FfmpegFailed(1, "no frame at the poster time")
     except FfmpegFailed as exc:
-        if exc.killed:
+        if exc.killed or exc.limit:
             raise _ffmpeg_error(exc) from None
         at = 0.0  # a seek past the last decodable frame: take the first one
         await _ffmpeg_stage(
-            ctx, "metadata", commands.thumbnail_command(source, ctx.out_dir, info, at)
+            ctx, "metadata", commands.thumbnail_command(source, ctx.out_dir, info, at, threads)
         )
     metadata = {
         **info.as_metadata(),
@@ -182,6 +197,8 @@ async def _ffmpeg_stage(
 
 
 def _ffmpeg_error(exc: FfmpegFailed) -> JobError:
+    if exc.limit is not None:  # the same source would hit it again: no retry
+        return JobError("resource_limit", exc.limit, retryable=False)
     if exc.killed:
         return JobError("ffmpeg_killed", str(exc), retryable=True)
     return JobError(
@@ -230,8 +247,8 @@ async def _store(
     )
     stored: dict[str, JobOutput] = {}
     total = 0
-    for path in files:
-        name = path.relative_to(ctx.out_dir).as_posix()
+    names = [path.relative_to(ctx.out_dir).as_posix() for path in files]
+    for path, name in zip(files, names, strict=True):
         key = output_key(ctx.job_id, ctx.attempt, name)
         ctx.uploaded.append(key)
         obj = await store.put_file(key, path, content_type=types.get(name))
@@ -241,4 +258,5 @@ async def _store(
                 name=name, key=key, content_type=types[name], size_bytes=obj.size_bytes
             )
     outputs = [stored[o.name] for o in named if o.name in stored]
-    return {"files": len(files), "bytes": total}, outputs
+    # every stored file by name, segments included: the outputs list only the entry points
+    return {"files": len(files), "bytes": total, "stored": names}, outputs

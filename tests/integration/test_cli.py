@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.core.kafka import KafkaEventPublisher
-from tests.conftest import Infra
-
-
-def vidpipe(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    }
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.support.cli import vidpipe
+from tests.support.infra import Infra
 
 
 def test_bad_max_file_size_exits_with_one_line(test_env: dict[str, str]) -> None:

@@ -25,9 +25,9 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from services.core.db import plain_url
-from tests import media
-from tests.integration.projector.stream import checksums
-from tests.integration.test_up import Up
+from tests.support import media
+from tests.support.projector import checksums
+from tests.support.up import Up
 
 pytestmark = pytest.mark.slow
 

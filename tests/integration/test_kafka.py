@@ -12,7 +12,7 @@ from schemas.envelope import decode, new_envelope
 from schemas.events import JobStarted, JobSubmitted
 from schemas.topics import CATALOGUE, JOBS
 from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer
-from tests.conftest import Infra
+from tests.support.infra import Infra
 
 
 async def test_topics_are_created_once_with_catalogue_partitions(infra: Infra) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,70 +22,10 @@ from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests import media
+from tests.support import media
+from tests.support.up import READY_DEADLINE_S, Up
 
 pytestmark = pytest.mark.slow
-
-# A JVM broker (Kafka) and PostgreSQL's initdb on a loaded 2-core CI machine: 15-20 s is usual.
-READY_DEADLINE_S = 90.0
-
-
-class Up:
-    """A running ``vidpipe up`` and everything it printed."""
-
-    def __init__(self, data_dir: Path, *, new_session: bool = False) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k
-            not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX")
-        }
-        env.update(VIDPIPE_DATA_DIR=str(data_dir), PORT="0")
-        self.data_dir = data_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=new_session,  # a process group of its own, to kill it whole
-        )
-        self.lines: list[str] = []
-
-    def wait_ready(self) -> float:
-        started = time.monotonic()
-        assert self.proc.stdout is not None
-        while time.monotonic() - started < READY_DEADLINE_S:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip())
-            if "vidpipe is up" in line:
-                return time.monotonic() - started
-        raise AssertionError("not ready in time:\n" + "\n".join(self.lines))
-
-    def address(self, component: str) -> str:
-        for line in self.lines:
-            if line.startswith(component + " "):
-                return line.split()[1]
-        raise KeyError(component)
-
-    def descendants(self) -> list[psutil.Process]:
-        procs = psutil.Process(self.proc.pid).children(recursive=True)
-        pid_file = self.data_dir / "pg" / "postmaster.pid"
-        if pid_file.exists():  # pg_ctl daemonises the server, so it is not our child
-            procs.append(psutil.Process(int(pid_file.read_text().split()[0])))
-        return procs
-
-    def dump(self) -> None:
-        """Print what `up` and its services said (pytest shows it when a test fails)."""
-        print("\n".join(self.lines))
-        for log in sorted((self.data_dir / "logs").glob("*.log")):
-            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ import pytest
 
 from services.cli.broker import EmbeddedBroker
 from services.cli.stack import SHUTDOWN_GRACE_S
-from tests import media
 from tests.integration.test_durability import User
-from tests.integration.test_up import READY_DEADLINE_S
+from tests.support import media
+from tests.support.up import READY_DEADLINE_S
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.core.tokens import issue_access_token
-from tests.integration.ingest.conftest import Api, start_api
-from tests.integration.transcoder.conftest import clips  # noqa: F401  (fixture)
 from tests.reliability.harness import Processes, processes
+from tests.support.ingest import Api, start_api
 
 HERE = Path(__file__).parent
 
@@ -43,9 +41,3 @@ async def ingest(test_env: dict[str, str]) -> AsyncIterator[Api]:
     api, stop = await start_api(env)
     yield api
     await stop()
-
-
-def bearer(api: Api, user_id: str, role: str = "user") -> dict[str, str]:
-    """Headers with an access token for ``user_id`` minted with the deployment's secret."""
-    token = issue_access_token(api.settings.secret(), user_id, role)  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {token}"}

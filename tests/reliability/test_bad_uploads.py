@@ -11,11 +11,10 @@ from urllib.parse import urlparse
 import pytest
 
 from services.core.probe import probe
-from tests import media
-from tests.integration.ingest.conftest import Api
 from tests.reliability.badmedia import corrupt_frames, mkv_claims_hours
-from tests.reliability.conftest import bearer
 from tests.reliability.harness import Processes, all_terminal, fetch, healthy, until
+from tests.support import media
+from tests.support.ingest import Api, bearer
 
 MAX = 2_000_000  # MAX_FILE_SIZE of the ingest fixture ("2MB")
 

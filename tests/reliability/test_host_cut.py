@@ -24,11 +24,11 @@ from services.core.probe import probe
 from services.core.process import free_port
 from services.core.storage import keys, open_store
 from services.projector.rebuild import rebuild
-from tests.conftest import Infra, create_database, drop_database, slice_env
-from tests.integration.projector.stream import caught_up, checksums, end_offsets
-from tests.integration.transcoder.conftest import watch_log
 from tests.reliability import netns
 from tests.reliability.harness import Processes, Service, fetch, fold, until
+from tests.support.infra import Infra, create_database, drop_database, slice_env
+from tests.support.projector import caught_up, checksums, end_offsets
+from tests.support.transcoder import watch_log
 
 FLAGS = ["--session-timeout-ms", "3000", "--retry-delay", "0.2", "--rebalance-grace", "3"]
 

@@ -18,11 +18,9 @@ import httpx
 from schemas.envelope import new_envelope
 from schemas.events import JobCompleted, JobOutput, JobProgress, JobStarted
 from services.core.kafka import KafkaEventPublisher
-from tests.integration.ingest.conftest import Api
-from tests.integration.notifier.conftest import StartNotifier, notifiers  # noqa: F401
-from tests.integration.notifier.harness import sse
-from tests.integration.notifier.test_notifier_access import bad_tokens
 from tests.reliability.harness import Processes, fetch, until
+from tests.support.ingest import Api
+from tests.support.notifier import StartNotifier, bad_tokens, sse
 
 EXAMPLES = 30  # per operation and phase: bounds the run to well under a minute on 2 cores
 
@@ -75,7 +73,7 @@ def _routes(spec: dict[str, Any]) -> list[tuple[str, str]]:
 
 async def test_bad_tokens_are_never_accepted(
     ingest: Api,
-    notifiers: StartNotifier,  # noqa: F811
+    notifiers: StartNotifier,
 ) -> None:
     spec = (await ingest.client.get("/openapi.json")).json()
     user = (await ingest.user())["X-User-Id"]
@@ -112,7 +110,7 @@ async def test_another_users_ids_leak_nothing(
     ingest: Api,
     procs: Processes,
     test_env: dict[str, str],
-    notifiers: StartNotifier,  # noqa: F811
+    notifiers: StartNotifier,
     clips: Callable[..., Path],
 ) -> None:
     procs.start("projector", ["projector", "--no-analytics"], test_env)

@@ -10,9 +10,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.ingest.conftest import Api
-from tests.integration.transcoder.conftest import watch_log
-from tests.reliability.conftest import bearer
 from tests.reliability.harness import (
     Processes,
     all_terminal,
@@ -21,6 +18,8 @@ from tests.reliability.harness import (
     healthy,
     until,
 )
+from tests.support.ingest import Api, bearer
+from tests.support.transcoder import watch_log
 
 JOBS = 200
 CLIENTS = 20

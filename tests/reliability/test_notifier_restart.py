@@ -15,8 +15,8 @@ from schemas.events import JobProgress, JobStarted, StageCompleted
 from services.core.kafka import KafkaEventPublisher
 from services.core.process import free_port
 from services.core.tokens import issue_access_token
-from tests.integration.notifier.harness import SseEvent, insert_job, sse
 from tests.reliability.harness import Processes, Service, until
+from tests.support.notifier import SseEvent, insert_job, sse
 
 JOBS = 3
 TICKS = 40  # per job; plus one started and every 10th tick a stage_completed

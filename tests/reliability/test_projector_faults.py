@@ -14,22 +14,9 @@ from services.core.config import Settings
 from services.core.db import plain_url
 from services.core.endpoints import Endpoints
 from services.projector.rebuild import rebuild
-from tests.integration.projector.conftest import (  # noqa: F401  (fixtures)
-    CatchUp,
-    Publish,
-    catch_up,
-    endpoints,
-    publish,
-)
-from tests.integration.projector.stream import (
-    EXPECTED_STATUS,
-    checksums,
-    fetch_jobs,
-    job_uuid,
-    kind_of,
-    recorded_stream,
-)
 from tests.reliability.harness import Processes, until
+from tests.support.projector import CatchUp, PublishEnvelopes, checksums, fetch_jobs
+from tests.support.stream import EXPECTED_STATUS, job_uuid, kind_of, recorded_stream
 
 JOBS = 1500
 KILLS = 2  # each restart waits out the dead member's 10 s session
@@ -77,16 +64,16 @@ class BatchSpy:
 
 async def test_killed_mid_batch_with_duplicates_equals_clean_rebuild(
     settings: Settings,
-    endpoints: Endpoints,  # noqa: F811
+    endpoints: Endpoints,
     test_env: dict[str, str],
-    publish: Publish,  # noqa: F811
-    catch_up: CatchUp,  # noqa: F811
+    publish_envelopes: PublishEnvelopes,
+    catch_up: CatchUp,
     db_url: str,
     procs: Processes,
 ) -> None:
     seed = "rel"
     stream, duplicated = with_duplicates(recorded_stream(JOBS, seed=seed), seed)
-    await publish(stream)
+    await publish_envelopes(stream)
     started = time.monotonic()
     kills_at: list[int] = []
     spy = BatchSpy(await asyncpg.connect(plain_url(db_url)))

@@ -13,9 +13,6 @@ from urllib.parse import urlparse
 import pytest
 
 from services.core.probe import probe
-from tests.integration.ingest.conftest import Api
-from tests.integration.transcoder.conftest import watch_log
-from tests.reliability.conftest import bearer
 from tests.reliability.harness import (
     Processes,
     Service,
@@ -27,6 +24,8 @@ from tests.reliability.harness import (
     healthy,
     until,
 )
+from tests.support.ingest import Api, bearer
+from tests.support.transcoder import watch_log
 
 JOBS = 60
 KILLS = 6

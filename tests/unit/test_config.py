@@ -37,7 +37,15 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     assert settings.storage_url == (tmp_path / "storage").as_uri()
     assert settings.port == 8000
     assert settings.max_file_size == 2_000_000_000
+    assert settings.media_url_ttl_s == 3600
     assert settings.topic("video.jobs") == "video.jobs"
+    assert settings.media_limits.max_pixels == 7680 * 4320
+    assert (settings.ffmpeg_threads, settings.password_min_length) == (2, 10)
+    assert settings.verification_secrets() == (settings.secret(),)
+    rotated = Settings.from_env(
+        {"VIDPIPE_DATA_DIR": str(tmp_path), "JWT_PREVIOUS_SECRETS": "a" * 32 + ", " + "b" * 40}
+    )
+    assert rotated.verification_secrets()[1:] == ("a" * 32, "b" * 40)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +61,21 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ("STORAGE_URL", "file://relative/path"),
         ("LOG_LEVEL", "LOUD"),
         ("KAFKA_TOPIC_PREFIX", "bad prefix"),
+        ("MEDIA_URL_TTL", "10"),
+        ("MEDIA_URL_TTL", "1h"),
+        ("MAX_VIDEO_PIXELS", "8K"),
+        ("MAX_FRAME_RATE", "0"),
+        ("MAX_DURATION", "-1"),
+        ("MAX_STREAMS", "100000"),
+        ("FFMPEG_THREADS", "0"),
+        ("FFMPEG_MEMORY", "1MB"),
+        ("FFMPEG_CPU_SECONDS", "soon"),
+        ("USER_STORAGE_QUOTA", "plenty"),
+        ("USER_JOBS_IN_FLIGHT", "0"),
+        ("LOGIN_MAX_FAILURES", "0"),
+        ("LOGIN_LOCKOUT_SECONDS", "x"),
+        ("PASSWORD_MIN_LENGTH", "4"),
+        ("JWT_PREVIOUS_SECRETS", "short"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(variable: str, value: str, tmp_path: Path) -> None:

@@ -8,12 +8,16 @@ from types import SimpleNamespace
 from typing import Any
 
 from schemas.events import JobSubmitted
+from services.core.mediaurls import MediaUrls, derive_key, signature
 from services.core.openapi import model_response
 from services.ingest.jobviews import pending_view, row_view
 
 JOB_ID = "0b5c3f9e-6a39-4c1b-9a8e-3f0e2f6b1d2a"
 USER_ID = "7d8e9f10-1112-4131-8415-161718192021"
 CREATED = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+MEDIA = MediaUrls(derive_key("s" * 40), ttl_s=3600)
+EXPIRES = 1740834060  # an hour after CREATED, rounded up to the minute
+SIGNATURE = signature(MEDIA.key, JOB_ID, "2", str(EXPIRES))
 
 
 def _bytes(body: dict[str, Any]) -> bytes:
@@ -41,7 +45,16 @@ def test_a_job_row_answers_the_same_bytes() -> None:
         source_sha256="ab" * 32,
         # an integer duration stays an integer; an unknown key follows the known ones
         metadata={"rotation": 90, "fps": 29.97, "duration_s": 5, "width": 640},
-        outputs=[{"name": "480p.mp4", "key": "k", "content_type": "video/mp4", "size_bytes": 9}],
+        outputs=[
+            {
+                "name": "480p.mp4",
+                "key": f"outputs/{JOB_ID}/2/480p.mp4",
+                "content_type": "video/mp4",
+                "size_bytes": 9,
+            },
+            # a key outside the job's attempts: no media URL, the download route instead
+            {"name": "old.mp4", "key": "k", "content_type": "video/mp4", "size_bytes": 9},
+        ],
     )
     iso = "2025-03-01T12:00:00.250000Z"
     expected = {
@@ -71,16 +84,26 @@ def test_a_job_row_answers_the_same_bytes() -> None:
             "bitrate": None,
             "rotation": 90,
         },
+        "playback_url": f"/media/{JOB_ID}/2/{EXPIRES}/{SIGNATURE}/480p.mp4",
         "outputs": [
             {
                 "name": "480p.mp4",
                 "content_type": "video/mp4",
                 "size_bytes": 9,
-                "url": f"/jobs/{JOB_ID}/download?output=480p.mp4",
-            }
+                "url": f"/media/{JOB_ID}/2/{EXPIRES}/{SIGNATURE}/480p.mp4",
+                "download_url": f"/jobs/{JOB_ID}/download?output=480p.mp4",
+            },
+            {
+                "name": "old.mp4",
+                "content_type": "video/mp4",
+                "size_bytes": 9,
+                "url": f"/jobs/{JOB_ID}/download?output=old.mp4",
+                "download_url": f"/jobs/{JOB_ID}/download?output=old.mp4",
+            },
         ],
     }
-    assert model_response(row_view(row)).body == _bytes(expected)
+    now = CREATED.timestamp()
+    assert model_response(row_view(row, MEDIA, now)).body == _bytes(expected)
 
 
 def test_a_pending_job_answers_the_same_bytes() -> None:
@@ -122,6 +145,7 @@ def test_a_pending_job_answers_the_same_bytes() -> None:
             "fps": None,
             "bitrate": None,
         },
+        "playback_url": None,
         "outputs": [],
     }
     assert model_response(pending_view(event, CREATED)).body == _bytes(expected)

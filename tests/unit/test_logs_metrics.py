@@ -1,4 +1,5 @@
-"""JSON log lines and the Prometheus ops endpoints."""
+"""JSON log lines and the Prometheus ops endpoints (the app in-process; ``serve_ops`` on a
+real socket is in ``tests/integration/test_serve_ops.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,6 @@ from services.core.metrics import (
     HealthCheck,
     metrics_response,
     ops_app,
-    serve_ops,
 )
 
 log = logging.getLogger("vidpipe.test")
@@ -195,24 +194,3 @@ async def test_ops_app_unhealthy_is_503() -> None:
         answer = await client.get("/health")
         assert answer.status_code == 503
         assert answer.json() == {"status": "error", "error": "broker unreachable"}
-
-
-async def test_serve_ops_listens_until_stopped() -> None:
-    server = await serve_ops("127.0.0.1", 0, healthy, registry_with_samples())
-    base = f"http://127.0.0.1:{server.port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as client:
-            assert (await client.get("/health")).json()["status"] == "ok"
-            assert "vidpipe_test_events_total" in (await client.get("/metrics")).text
-    finally:
-        await server.stop()
-    with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient(base_url=base) as client:
-            await client.get("/health")
-
-
-async def test_serve_ops_busy_port_raises() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as busy:
-        port = busy.getsockname()[1]
-        with pytest.raises(OSError):
-            await serve_ops("127.0.0.1", port, healthy)

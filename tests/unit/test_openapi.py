@@ -51,11 +51,14 @@ async def served_document(settings: Settings) -> tuple[Schema, list[Starlette]]:
 
 
 def route_table(apps: list[Starlette]) -> dict[tuple[str, str], Operation]:
-    """Every (path, method) the origin answers, first app first, with its operation."""
+    """Every (path, method) the origin answers, first app first, with its operation (routes
+    made with ``include_in_schema=False`` are deliberately undocumented)."""
     table: dict[tuple[str, str], Operation] = {}
     for app in apps:
         for route in app.routes:
             assert isinstance(route, Route)
+            if not route.include_in_schema:
+                continue
             described = operation_of(route.endpoint)
             assert described is not None, f"{route.path} has no @operation"
             for method in {m.lower() for m in route.methods or ()} & set(METHODS):
@@ -86,6 +89,12 @@ async def test_every_route_has_an_operation_and_every_operation_a_route(
     documented = {(path, method) for path, item in doc["paths"].items() for method in item}
     assert documented == set(route_table(apps))
     assert {"/events", "/jobs/{job_id}/events", "/upload", "/auth/login"} <= set(doc["paths"])
+    assert {"/docs", "/asyncapi.yaml"} <= set(doc["paths"])
+
+
+def test_a_route_left_out_of_the_schema_is_not_documented() -> None:
+    hidden = Route("/files/{name}", _plain, methods=["GET"], include_in_schema=False)
+    assert document([hidden])["paths"] == {}
 
 
 async def test_request_and_response_schemas_are_the_models_schemas(settings: Settings) -> None:

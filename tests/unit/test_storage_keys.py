@@ -74,3 +74,11 @@ def test_prefix_may_be_empty_or_end_in_one_slash() -> None:
     assert keys.validate_prefix("sources/") == "sources/"
     with pytest.raises(ValueError):
         keys.validate_prefix("sources//")
+
+
+def test_output_attempt_reads_the_attempt_back_from_an_output_key() -> None:
+    assert keys.output_attempt(JOB, keys.output_key(JOB, 3, "hls/360p/seg_00001.m4s")) == 3
+    assert keys.output_attempt(JOB, keys.source_key(JOB)) is None
+    assert keys.output_attempt("ab", keys.output_key("abc", 3, "video.mp4")) is None
+    for tail in ("3", "3/", "x/a", "²/a"):
+        assert keys.output_attempt(JOB, f"outputs/{JOB}/{tail}") is None

@@ -87,3 +87,21 @@ def test_bearer_header_parsing() -> None:
     assert bearer_token("Basic abc") is None
     assert bearer_token("Bearer ") is None
     assert bearer_token(None) is None
+
+
+def test_rotation_keeps_tokens_of_previous_secrets() -> None:
+    old, new, stranger = "o" * 40, "n" * 40, "x" * 40
+    before = issue_access_token(old, "u1", "user")
+    assert jwt.get_unverified_header(before)["kid"] not in (old, new)
+    assert verify_access_token((new, old), before).user_id == "u1"
+    assert verify_access_token((new, old), issue_access_token(new, "u2", "user")).user_id == "u2"
+    with pytest.raises(InvalidToken):
+        verify_access_token((new,), before)  # the old secret retired: its tokens end
+    with pytest.raises(InvalidToken):
+        verify_access_token((new, old), issue_access_token(stranger, "u3", "admin"))
+    # no kid (issued before rotation): tried against each secret
+    legacy = jwt.encode(claims(), old, algorithm="HS256")
+    assert verify_access_token((new, old), legacy).user_id == "u1"
+    forged_kid = jwt.encode(claims(), stranger, algorithm="HS256", headers={"kid": "feed"})
+    with pytest.raises(InvalidToken):
+        verify_access_token((new, old), forged_kid)

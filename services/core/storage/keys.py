@@ -34,6 +34,15 @@ def output_key(job_id: str, attempt: int, name: str) -> str:
     return f"{output_prefix(job_id, attempt)}{name}"
 
 
+def output_attempt(job_id: str, key: str) -> int | None:
+    """The attempt whose prefix holds ``key`` when it is an output of ``job_id``, else None."""
+    head = output_prefix(job_id)
+    attempt, slash, name = key.removeprefix(head).partition("/")
+    if not key.startswith(head) or not slash or not name:
+        return None
+    return int(attempt) if attempt.isascii() and attempt.isdigit() else None
+
+
 def job_prefixes(job_id: str) -> tuple[str, str]:
     """The prefixes holding every object of ``job_id``: its source, then its outputs."""
     return source_prefix(job_id), output_prefix(job_id)

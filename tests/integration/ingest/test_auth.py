@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 
 from services.core.tokens import AUDIENCE, ISSUER
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 
 def error_code(response: Any) -> str:
@@ -31,7 +31,17 @@ async def test_register_login_and_use_a_token(api: Api) -> None:
     response = await api.client.get(
         "/jobs", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
-    assert response.status_code == 200 and response.json() == {"items": [], "next_cursor": None}
+    assert response.status_code == 200
+    assert response.json() == {
+        "items": [],
+        "next_cursor": None,
+        "usage": {
+            "storage_bytes": 0,
+            "storage_quota_bytes": 10_000_000_000,
+            "jobs_in_flight": 0,
+            "jobs_in_flight_quota": 50,
+        },
+    }
 
 
 async def test_taken_names_and_invalid_input(api: Api) -> None:
@@ -200,3 +210,56 @@ async def test_user_create_admin_from_the_cli(api: Api, ingest_env: dict[str, st
         check=False,
     )
     assert short.returncode == 2 and "password" in short.stderr
+
+
+async def test_password_rules_name_the_rule(api: Api) -> None:
+    for body, rule in (
+        ({"username": "gwen", "email": "g@x.io", "password": "ninechars"}, "at least 10"),
+        ({"username": "gwendolyn01", "email": "g@x.io", "password": "GwenDolyn01"}, "username"),
+        ({"username": "gwen", "email": "gwen-long@x.io", "password": "gwen-long@x.io"}, "email"),
+    ):
+        response = await api.client.post("/auth/register", json=body)
+        assert response.status_code == 422 and error_code(response) == "weak_password", body
+        assert rule in response.json()["error"]["message"]
+
+
+async def test_failed_logins_lock_the_account_not_revealing_it_exists(
+    make_api: Callable[..., Any],
+) -> None:
+    api = await make_api(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60")
+    await api.register("erin")
+    answers = {}
+    for name in ("erin", "nobody-at-all"):
+        wrong = {"username": name, "password": "wrong-wrong"}
+        statuses = [(await api.client.post("/auth/login", json=wrong)).status_code for _ in "abc"]
+        assert statuses == [401, 401, 401], name
+        # locked: even the right password waits, and an unknown name answers the same
+        locked = await api.client.post(
+            "/auth/login", json={"username": name, "password": "correct horse"}
+        )
+        assert locked.status_code == 429 and error_code(locked) == "login_locked", name
+        assert 1 <= int(locked.headers["Retry-After"]) <= 60
+        answers[name] = (locked.status_code, error_code(locked), locked.headers["Retry-After"])
+    assert answers["erin"] == answers["nobody-at-all"]
+    await api.register("frank")  # another account from the same address is not locked
+    assert (await api.login("frank"))["access_token"]
+
+
+async def test_failed_logins_lock_the_address_across_names(
+    make_api: Callable[..., Any],
+) -> None:
+    api = await make_api(LOGIN_MAX_FAILURES="2", LOGIN_LOCKOUT_SECONDS="60")
+    await api.register("gina")
+    statuses = [
+        (
+            await api.client.post(
+                "/auth/login", json={"username": f"guess{n}", "password": "wrong-wrong"}
+            )
+        ).status_code
+        for n in range(9)  # one failure each: no account is locked, the address is after 8
+    ]
+    assert statuses == [401] * 8 + [429]
+    refused = await api.client.post(
+        "/auth/login", json={"username": "gina", "password": "correct horse"}
+    )
+    assert refused.status_code == 429 and error_code(refused) == "login_locked"

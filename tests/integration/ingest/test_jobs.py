@@ -19,8 +19,8 @@ from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted, JobSubmitted
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
-from tests.conftest import Infra, create_database, create_topics, drop_database, slice_env
-from tests.integration.ingest.conftest import Api, start_api
+from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.ingest import Api, start_api
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,14 @@ async def jobs_env(
 @pytest.fixture(scope="module")
 async def projector(jobs_env: dict[str, str]) -> AsyncIterator[None]:
     """``vidpipe projector`` as its own process, as production runs it, once it is consuming."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
-        env={**os.environ, **jobs_env, "OPS_PORT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab"),
-    )
+    # the child keeps its own copy of the descriptor: ours is closed as soon as it has started
+    with open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
+            env={**os.environ, **jobs_env, "OPS_PORT": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         await _warm_up(jobs_env, jobs_env["DATABASE_URL"])
         yield
@@ -121,7 +123,7 @@ async def status_is(api: Api, headers: dict[str, str], job_id: str, status: str)
 async def complete(api: Api, job_id: str, content: bytes) -> None:
     """Play the transcoder's part through the log: start, store an output, complete."""
     root = Path(urlparse(api.settings.storage_url).path)
-    key = f"outputs/{job_id}/h264-480p.mp4"
+    key = f"outputs/{job_id}/1/h264-480p.mp4"
     (root / key).parent.mkdir(parents=True, exist_ok=True)
     (root / key).write_bytes(content)
     await publish(
@@ -194,17 +196,22 @@ async def test_download_with_ranges(api: Api, video: bytes) -> None:
     await status_is(api, headers, job_id, "completed")
     job = (await api.client.get(f"/jobs/{job_id}", headers=headers)).json()
     assert job["progress"] == 100
+    media_url = job["outputs"][0].pop("url")
     assert job["outputs"] == [
         {
             "name": "h264-480p",
             "content_type": "video/mp4",
             "size_bytes": len(content),
-            "url": f"/jobs/{job_id}/download?output=h264-480p",
+            "download_url": f"/jobs/{job_id}/download?output=h264-480p",
         }
     ]
-    whole = await api.client.get(job["outputs"][0]["url"], headers=headers)
+    assert media_url == job["playback_url"] and media_url.startswith(f"/media/{job_id}/1/")
+    whole = await api.client.get(job["outputs"][0]["download_url"], headers=headers)
     assert whole.status_code == 200 and whole.content == content
     assert "movie-h264-480p.mp4" in whole.headers["content-disposition"]
+    played = await api.client.get(media_url)  # no token: the signature is the authorisation
+    assert played.status_code == 200 and played.content == content
+    assert "content-disposition" not in played.headers
     part = await api.client.get(
         f"/jobs/{job_id}/download", headers={**headers, "Range": "bytes=100-199"}
     )

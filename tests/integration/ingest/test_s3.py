@@ -14,7 +14,7 @@ import pytest
 
 from services.core.db import plain_url
 from services.core.storage.s3 import make_s3_client
-from tests.integration.ingest.conftest import Api
+from tests.support.ingest import Api
 
 BUCKET = "vidpipe-ingest"
 

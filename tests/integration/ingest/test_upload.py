@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 from schemas.envelope import decode
 from services.core.kafka import make_consumer
-from tests import media
-from tests.integration.ingest.conftest import Api
+from tests.support import media
+from tests.support.ingest import Api
 
 
 def stored_files(api: Api) -> list[Path]:

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import time
 import uuid
 from collections.abc import Callable
 
 import httpx
-import jwt
 import pytest
 
-from services.core.tokens import AUDIENCE, ISSUER, issue_access_token
-from tests.integration.notifier.conftest import StartNotifier
-from tests.integration.notifier.harness import RunningNotifier, insert_job, sse
-
-
-def _b64(data: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _claims(user_id: str, **changes: object) -> dict[str, object]:
-    now = int(time.time())
-    claims: dict[str, object] = {"sub": user_id, "role": "user", "iss": ISSUER, "aud": AUDIENCE}
-    claims |= {"iat": now, "exp": now + 600}
-    return claims | changes
-
-
-def bad_tokens(secret: str, user_id: str) -> dict[str, str]:
-    return {
-        "expired": issue_access_token(secret, user_id, "user", ttl_s=-60),
-        "forged": issue_access_token("another-secret-" + "x" * 40, user_id, "user"),
-        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(user_id))}.",
-        "wrong audience": jwt.encode(_claims(user_id, aud="somebody-else"), secret, "HS256"),
-        "wrong issuer": jwt.encode(_claims(user_id, iss="elsewhere"), secret, "HS256"),
-        "garbage": "not-a-token",
-    }
+from tests.support.notifier import RunningNotifier, StartNotifier, bad_tokens, insert_job, sse
 
 
 @pytest.fixture

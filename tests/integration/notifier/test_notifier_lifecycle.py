@@ -10,8 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sse_starlette.sse import AppStatus
 
-from tests.integration.notifier.conftest import StartNotifier
-from tests.integration.notifier.harness import insert_job, sse, wait_for
+from tests.support.notifier import StartNotifier, insert_job, sse, wait_for
 
 
 def connected() -> float:

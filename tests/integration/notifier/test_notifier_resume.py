@@ -11,8 +11,15 @@ from prometheus_client import REGISTRY
 
 from schemas.events import JobStarted, StageCompleted
 from services.notifier.config import NotifierConfig
-from tests.integration.notifier.conftest import Publish, StartNotifier
-from tests.integration.notifier.harness import SseEvent, insert_job, sse, tick, wait_for
+from tests.support.notifier import (
+    PublishEvents,
+    SseEvent,
+    StartNotifier,
+    insert_job,
+    sse,
+    tick,
+    wait_for,
+)
 
 
 def label(event: SseEvent) -> str:
@@ -27,7 +34,7 @@ def replays(source: str) -> float:
 
 async def test_resume_loses_nothing_and_repeats_nothing_on_any_instance(
     notifiers: StartNotifier,
-    publish: Publish,
+    publish_events: PublishEvents,
     token: Callable[..., str],
     http: httpx.AsyncClient,
     db_url: str,
@@ -38,13 +45,15 @@ async def test_resume_loses_nothing_and_repeats_nothing_on_any_instance(
     auth = token(user)
     async with sse(http, f"{first.url}/events", token=auth) as stream:
         assert (await stream.next()).data["snapshot"] is True
-        await publish(JobStarted(job_id=job, worker_id="w", attempt=1), tick(job, 1), tick(job, 2))
+        await publish_events(
+            JobStarted(job_id=job, worker_id="w", attempt=1), tick(job, 1), tick(job, 2)
+        )
         seen = await stream.take(3)
     # the client is gone (its connection closed); the job moves on without it
     stage = StageCompleted(
         job_id=job, worker_id="w", attempt=1, operation="probe", status="ok", duration_ms=1
     )
-    await publish(tick(job, 3), stage, tick(job, 4), tick(job, 5))
+    await publish_events(tick(job, 3), stage, tick(job, 4), tick(job, 5))
     missed = ["p3", "stage_completed", "p4", "p5"]
     second = await notifiers(NotifierConfig(ring_size=1))  # starts at the end: must read the log
 
@@ -63,20 +72,20 @@ async def test_resume_loses_nothing_and_repeats_nothing_on_any_instance(
         assert [label(e) for e in from_same] == missed
         assert [label(e) for e in from_other] == missed
         assert replays("log") == before[0] + 1 and replays("buffer") == before[1] + 1
-        await publish(tick(job, 6))  # live again: exactly once on each
+        await publish_events(tick(job, 6))  # live again: exactly once on each
         assert label(await same.next()) == "p6" and label(await other.next()) == "p6"
         ids = [e.id for e in from_same] + [e.id for e in from_other]
     # an id minted by the second instance (mid-replay) resumes on the first
     async with sse(http, f"{first.url}/events", token=auth, last_id=from_other[1].id) as again:
         assert [label(e) for e in await again.take(3)] == ["p4", "p5", "p6"]
-        await publish(tick(job, 7))
+        await publish_events(tick(job, 7))
         assert label(await again.next()) == "p7"
     assert None not in ids
 
 
 async def test_a_job_stream_resumes_from_the_log_when_the_ring_has_moved_on(
     notifiers: StartNotifier,
-    publish: Publish,
+    publish_events: PublishEvents,
     token: Callable[..., str],
     http: httpx.AsyncClient,
     db_url: str,
@@ -89,14 +98,14 @@ async def test_a_job_stream_resumes_from_the_log_when_the_ring_has_moved_on(
         await watcher.next()
         async with sse(http, url, token=token(user)) as stream:
             await stream.next()
-            await publish(tick(job, 1))
+            await publish_events(tick(job, 1))
             last_id = (await stream.next()).id
-        await publish(*[tick(job, n) for n in range(2, 9)])
+        await publish_events(*[tick(job, n) for n in range(2, 9)])
         assert label((await watcher.take(8))[-1]) == "p8"  # the hub is past p8: p2 left the ring
         before = replays("log")
         async with sse(http, url, token=token(user), last_id=last_id) as resumed:
             got = await resumed.take(7)
             assert [label(e) for e in got] == [f"p{n}" for n in range(2, 9)]
             assert replays("log") == before + 1
-            await publish(tick(job, 9))
+            await publish_events(tick(job, 9))
             assert label(await resumed.next()) == "p9"

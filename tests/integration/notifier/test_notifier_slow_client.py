@@ -14,8 +14,7 @@ import httpx
 from prometheus_client import REGISTRY
 
 from services.notifier.config import NotifierConfig
-from tests.integration.notifier.conftest import Publish, StartNotifier
-from tests.integration.notifier.harness import insert_job, sse, tick, wait_for
+from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick, wait_for
 
 EVENTS = 200
 STAGE = "s" * 4000  # big events fill the stalled client's socket buffers quickly
@@ -85,7 +84,7 @@ def sse_ids_and_progress(raw: bytes) -> list[tuple[str, int | None]]:
 
 async def test_a_stalled_client_does_not_delay_a_fast_one(
     notifiers: StartNotifier,
-    publish: Publish,
+    publish_events: PublishEvents,
     token: Callable[..., str],
     http: httpx.AsyncClient,
     db_url: str,
@@ -105,7 +104,7 @@ async def test_a_stalled_client_does_not_delay_a_fast_one(
     )
     try:
         await asyncio.to_thread(connected.wait, 10)
-        await publish(*[tick(job, n % 100, STAGE) for n in range(EVENTS)])
+        await publish_events(*[tick(job, n % 100, STAGE) for n in range(EVENTS)])
         assert await fast == [n % 100 for n in range(EVENTS)]
         await wait_for(lambda: dropped() > drops, what="the stalled client to be dropped")
         raw = await read_until_closed(stalled, timeout=20)  # the server closed it

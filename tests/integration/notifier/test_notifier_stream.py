@@ -9,13 +9,12 @@ import httpx
 
 from schemas.events import JobCompleted, JobFailed, JobOutput, JobStarted, StageCompleted
 from services.notifier.config import NotifierConfig
-from tests.integration.notifier.conftest import Publish, StartNotifier
-from tests.integration.notifier.harness import insert_job, sse, tick
+from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick
 
 
 async def test_job_events_arrive_in_order_after_the_current_state(
     notifiers: StartNotifier,
-    publish: Publish,
+    publish_events: PublishEvents,
     token: Callable[..., str],
     http: httpx.AsyncClient,
     db_url: str,
@@ -34,7 +33,7 @@ async def test_job_events_arrive_in_order_after_the_current_state(
             5,
         )
         assert first.data["snapshot"] is True and first.id
-        await publish(
+        await publish_events(
             JobStarted(job_id=job, worker_id="w1", attempt=1),
             *[tick(job, p) for p in (10, 20, 30, 40, 50)],
             StageCompleted(
@@ -90,7 +89,7 @@ async def test_a_late_subscriber_sees_a_finished_job_as_finished(
 
 async def test_events_stream_filters_by_owner_job_and_admin(
     notifiers: StartNotifier,
-    publish: Publish,
+    publish_events: PublishEvents,
     token: Callable[..., str],
     http: httpx.AsyncClient,
     db_url: str,
@@ -107,8 +106,8 @@ async def test_events_stream_filters_by_owner_job_and_admin(
     ):
         assert len(await mine.take(2)) == 2 and len(await one.take(1)) == 1
         assert len(await everything.take(3)) == 3 and len(await bobs.take(1)) == 1
-        await publish(tick(b1, 10), tick(a1, 20), tick(a2, 30))
-        await publish(
+        await publish_events(tick(b1, 10), tick(a1, 20), tick(a2, 30))
+        await publish_events(
             JobFailed(job_id=b1, error_code="x", message="boom", retryable=False, attempt=1)
         )
         assert [e.data["job_id"] for e in await mine.take(2)] == [a1, a2]

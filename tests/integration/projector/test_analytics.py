@@ -13,21 +13,21 @@ from schemas.events import JobCompleted, JobFailed, JobSubmitted
 from services.core.config import Settings
 from services.core.endpoints import Endpoints
 from services.projector.analytics import run_analytics
-from tests.conftest import Infra
-from tests.integration.projector.conftest import Publish
-from tests.integration.projector.stream import recorded_stream, wait_for
-from tests.integration.test_cli import vidpipe
+from tests.support.cli import vidpipe
+from tests.support.infra import Infra
+from tests.support.projector import PublishEnvelopes, wait_for
+from tests.support.stream import recorded_stream
 
 
 async def test_minute_aggregates_per_preset_and_user(
     infra: Infra,
     settings: Settings,
     endpoints: Endpoints,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     test_env: dict[str, str],
 ) -> None:
     stream = recorded_stream(20, seed="a")
-    await publish(stream)
+    await publish_envelopes(stream)
     expected: dict[str, dict[str, float]] = {}
     preset_of = {}
     for e in stream:

@@ -9,14 +9,15 @@ import pytest
 from services.core.config import Settings
 from services.core.endpoints import Endpoints
 from services.projector.rebuild import rebuild
-from tests.integration.projector.conftest import CatchUp, Publish
-from tests.integration.projector.stream import (
+from tests.support.projector import (
+    CatchUp,
+    PublishEnvelopes,
     applied_total,
     checksums,
     projector_process,
-    recorded_stream,
     wait_for,
 )
+from tests.support.stream import recorded_stream
 
 
 @pytest.mark.slow
@@ -24,14 +25,14 @@ async def test_sigkill_mid_batch_then_restart_equals_clean_rebuild(
     settings: Settings,
     endpoints: Endpoints,
     test_env: dict[str, str],
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     # Several batches of BATCH_RECORDS (20,000): Kafka hands the projector a full batch per
     # poll, so a smaller log is applied in one or two steps and leaves no "mid-stream" to kill.
     stream = recorded_stream(8000, seed="k")
-    await publish(stream)
+    await publish_envelopes(stream)
     process = await projector_process(test_env)
     try:
         total = len(stream)

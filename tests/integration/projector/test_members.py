@@ -15,14 +15,15 @@ from services.projector.projection import project
 from services.projector.rebuild import rebuild
 from services.projector.service import connect
 from services.projector.store import LIVE_TABLES, ReadModelStore
-from tests.integration.projector.conftest import CatchUp, Publish
-from tests.integration.projector.stream import (
+from tests.support.projector import (
+    CatchUp,
+    PublishEnvelopes,
     applied_total,
     checksums,
     projector_process,
-    recorded_stream,
     wait_for,
 )
+from tests.support.stream import recorded_stream
 
 
 @pytest.mark.slow
@@ -30,12 +31,12 @@ async def test_members_joining_and_leaving_equal_a_clean_rebuild(
     settings: Settings,
     endpoints: Endpoints,
     test_env: dict[str, str],
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     stream = recorded_stream(3000, seed="m")
-    await publish(stream)
+    await publish_envelopes(stream)
     members = [await projector_process(test_env), await projector_process(test_env)]
     try:
 

@@ -15,27 +15,25 @@ from services.core.config import Settings
 from services.core.db import plain_url
 from services.core.kafka import KafkaEventPublisher
 from services.core.readmodel import APPLIED_CHANNEL
-from tests.conftest import Infra
-from tests.integration.projector.conftest import CatchUp, Publish, Running
-from tests.integration.projector.stream import (
-    EXPECTED_STATUS,
+from tests.support.infra import Infra
+from tests.support.projector import (
+    CatchUp,
+    PublishEnvelopes,
+    Running,
     checksums,
     fetch_jobs,
-    job_uuid,
-    kind_of,
-    recorded_stream,
-    user_uuid,
     wait_for,
 )
+from tests.support.stream import EXPECTED_STATUS, job_uuid, kind_of, recorded_stream, user_uuid
 
 JOBS = 21
 
 
 async def test_recorded_stream_gives_expected_rows(
-    publish: Publish, running_projector: Running, catch_up: CatchUp, db_url: str
+    publish_envelopes: PublishEnvelopes, running_projector: Running, catch_up: CatchUp, db_url: str
 ) -> None:
     stream = recorded_stream(JOBS)
-    await publish(stream)
+    await publish_envelopes(stream)
     async with running_projector():
         await catch_up()
     rows = await fetch_jobs(db_url)
@@ -82,18 +80,18 @@ async def test_recorded_stream_gives_expected_rows(
 async def test_twice_and_duplicates_give_identical_tables(
     infra: Infra,
     settings: Settings,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     stream = recorded_stream(JOBS)
-    await publish(stream)
+    await publish_envelopes(stream)
     async with running_projector():
         await catch_up()
     once = await checksums(db_url)
     # The same events again (producer retries): same ce_id, new offsets.
-    await publish(stream[::3])
+    await publish_envelopes(stream[::3])
     async with running_projector():
         await catch_up()
     assert await checksums(db_url) == once
@@ -111,14 +109,14 @@ async def test_twice_and_duplicates_give_identical_tables(
 async def test_skips_illegal_and_unknown_dead_letters_undecodable(
     infra: Infra,
     settings: Settings,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     job = str(uuid.uuid4())
     stream = recorded_stream(3, seed="x")
-    await publish(
+    await publish_envelopes(
         [
             *stream,
             Envelope(event=JobStarted(job_id=job, worker_id="w", attempt=1), source="/t"),
@@ -168,7 +166,7 @@ async def test_skips_illegal_and_unknown_dead_letters_undecodable(
 
 
 async def test_conflicting_history_falls_back_to_upserts(
-    publish: Publish, running_projector: Running, catch_up: CatchUp, db_url: str
+    publish_envelopes: PublishEnvelopes, running_projector: Running, catch_up: CatchUp, db_url: str
 ) -> None:
     """Event ids sharing their first 64 characters collide on ``history.event_id``: the
     batch is written with ``ON CONFLICT DO NOTHING`` as before, not refused."""
@@ -181,7 +179,7 @@ async def test_conflicting_history_falls_back_to_upserts(
         source_size=1,
         source_sha256="0" * 64,
     )
-    await publish(
+    await publish_envelopes(
         [
             Envelope(event=submitted, source="/t"),
             Envelope(
@@ -254,7 +252,7 @@ async def test_upcasts_v1_submitted(
 
 
 async def test_notifies_applied_offsets(
-    settings: Settings, publish: Publish, running_projector: Running, db_url: str
+    settings: Settings, publish_envelopes: PublishEnvelopes, running_projector: Running, db_url: str
 ) -> None:
     conn = await asyncpg.connect(plain_url(db_url))
     woken: asyncio.Queue[str] = asyncio.Queue()
@@ -262,7 +260,7 @@ async def test_notifies_applied_offsets(
     try:
         async with running_projector():
             stream = recorded_stream(1, seed="n")
-            await publish(stream[:1])
+            await publish_envelopes(stream[:1])
             group = await asyncio.wait_for(woken.get(), 30)
             assert group == settings.group("projector")
             offsets = await conn.fetch("SELECT * FROM projector_offsets WHERE next_offset > 0")
@@ -276,17 +274,17 @@ async def test_notifies_applied_offsets(
 async def test_progress_is_coalesced(
     infra: Infra,
     settings: Settings,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     stream = recorded_stream(1, seed="p")
     job = stream[0].subject
-    await publish(stream[:2])  # submitted, started
+    await publish_envelopes(stream[:2])  # submitted, started
     async with running_projector():
         await catch_up()
-        await publish(
+        await publish_envelopes(
             [
                 Envelope(
                     event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t"

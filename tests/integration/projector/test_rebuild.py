@@ -21,8 +21,8 @@ from services.core.endpoints import Endpoints
 from services.core.kafka import ensure_topics
 from services.core.tables import metadata
 from services.projector.rebuild import LogIncomplete, rebuild
-from tests.integration.projector.conftest import CatchUp, Publish, Running
-from tests.integration.projector.stream import checksums, job_uuid, recorded_stream
+from tests.support.projector import CatchUp, PublishEnvelopes, Running, checksums
+from tests.support.stream import job_uuid, recorded_stream
 
 
 class Readers:
@@ -88,18 +88,18 @@ class Readers:
 async def test_rebuild_swaps_in_while_readers_never_fail(
     settings: Settings,
     endpoints: Endpoints,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
     first, later = recorded_stream(400, seed="r"), recorded_stream(50, seed="later")
-    await publish(first)
+    await publish_envelopes(first)
     async with running_projector():
         await catch_up()
         before = await checksums(db_url)
         async with Readers(db_url).running() as readers:
-            publishing = asyncio.create_task(publish(later))
+            publishing = asyncio.create_task(publish_envelopes(later))
             report = await rebuild(settings, endpoints)
             await publishing
             await catch_up()
@@ -134,12 +134,12 @@ async def test_rebuild_swaps_in_while_readers_never_fail(
 async def test_rebuild_refuses_a_log_that_lost_its_first_records(
     settings: Settings,
     endpoints: Endpoints,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
-    await publish(recorded_stream(40, seed="cut"))
+    await publish_envelopes(recorded_stream(40, seed="cut"))
     async with running_projector():
         await catch_up()
     before = await checksums(db_url)
@@ -162,13 +162,13 @@ async def test_rebuild_refuses_a_log_that_lost_its_first_records(
 async def test_rebuild_refuses_a_log_with_fewer_jobs_than_the_table(
     settings: Settings,
     endpoints: Endpoints,
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
     topic_prefix: str,
 ) -> None:
-    await publish(recorded_stream(30, seed="few"))
+    await publish_envelopes(recorded_stream(30, seed="few"))
     async with running_projector():
         await catch_up()
     before = await checksums(db_url)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.projector.conftest import CatchUp, Publish, Running
-from tests.integration.projector.stream import fetch_jobs, job_uuid, kind_of, recorded_stream
-from tests.integration.test_cli import vidpipe
+from tests.support.cli import vidpipe
+from tests.support.projector import CatchUp, PublishEnvelopes, Running, fetch_jobs
+from tests.support.stream import job_uuid, kind_of, recorded_stream
 
 JOBS = 14
 
 
 async def test_replay_dry_run_then_reprocess(
     test_env: dict[str, str],
-    publish: Publish,
+    publish_envelopes: PublishEnvelopes,
     running_projector: Running,
     catch_up: CatchUp,
     db_url: str,
 ) -> None:
-    await publish(recorded_stream(JOBS))
+    await publish_envelopes(recorded_stream(JOBS))
     async with running_projector():
         await catch_up()
         failed = [job_uuid("s", n) for n in range(JOBS) if kind_of(n) == "failed"]

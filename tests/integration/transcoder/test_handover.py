@@ -13,25 +13,9 @@ from pathlib import Path
 import pytest
 
 from schemas.events import JobCompleted, JobStarted
-from services.core.jobstate import IllegalTransition, JobState, apply
 from services.core.probe import probe
 from services.core.storage import ObjectStore
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
-from tests.integration.transcoder.test_presets import local
-
-
-def effective_completions(watcher: Watcher, job_id: str) -> list[JobCompleted]:
-    """``completed`` events the job state machine accepts, folding the log in order."""
-    state: JobState | None = None
-    accepted = []
-    for envelope in watcher.of(job_id, topic="jobs"):
-        try:
-            state = apply(state, envelope.event)
-        except IllegalTransition:
-            continue
-        if isinstance(envelope.event, JobCompleted):
-            accepted.append(envelope.event)
-    return accepted
+from tests.support.transcoder import StartWorker, Submitter, Watcher, effective_completions, local
 
 
 async def test_restart_does_not_redo_finished_jobs_and_retries_orphans(

@@ -10,8 +10,7 @@ import pytest
 from schemas.events import JobCompleted, JobFailed
 from services.core.probe import probe
 from services.core.storage import ObjectStore
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
-from tests.integration.transcoder.test_presets import local
+from tests.support.transcoder import StartWorker, Submitter, Watcher, local
 
 
 async def test_awkward_inputs(

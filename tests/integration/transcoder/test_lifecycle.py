@@ -14,7 +14,7 @@ from schemas.events import CancelRequested, JobCancelled, JobFailed, RetrySchedu
 from schemas.topics import JOBS, JOBS_DLQ
 from services.core.storage import ObjectStore
 from services.core.storage.keys import output_prefix
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
+from tests.support.transcoder import StartWorker, Submitter, Watcher
 
 LONG = {"preset": "vp9-720p"}  # libvpx on a few seconds of 640x360: long enough to interrupt
 

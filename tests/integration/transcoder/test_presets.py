@@ -14,13 +14,7 @@ import pytest
 from schemas.events import JobCompleted
 from services.core.probe import MediaInfo, probe
 from services.core.storage import ObjectStore
-from tests.integration.transcoder.conftest import StartWorker, Submitter, Watcher
-
-
-def local(store: ObjectStore, key: str) -> str:
-    path = store.local_path(key)
-    assert path is not None and path.is_file(), key
-    return str(path)
+from tests.support.transcoder import StartWorker, Submitter, Watcher, local
 
 
 def outputs(done: Any) -> dict[str, str]:
@@ -41,6 +35,7 @@ async def test_every_preset(
     watcher: Watcher,
     start_worker: StartWorker,
     store: ObjectStore,
+    tmp_path: Path,
 ) -> None:
     await start_worker(worker_count=2)
     hd, small, vga = clips(size="1280x720"), clips(size="320x240"), clips(size="640x480")
@@ -87,7 +82,11 @@ async def test_every_preset(
     for rung in ("360p", "480p"):
         playlist = Path(local(store, hls[f"hls/{rung}/index.m3u8"])).read_text()
         assert '#EXT-X-MAP:URI="init_' in playlist and ".m4s" in playlist
-    variant = probe(local(store, hls["hls/480p/index.m3u8"]))
+    # a playlist is not an accepted upload: probe the rung's init + segments as one fMP4
+    rung = Path(local(store, hls["hls/480p/index.m3u8"])).parent
+    parts = [*sorted(rung.glob("init_*.mp4")), *sorted(rung.glob("seg_*.m4s"))]
+    (tmp_path / "480p.mp4").write_bytes(b"".join(p.read_bytes() for p in parts))
+    variant = probe(str(tmp_path / "480p.mp4"))
     check(variant, (640, 480), "h264", "aac", 1.0)
 
     for name, event in done.items():

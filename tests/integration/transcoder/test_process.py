@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from services.core.process import free_port
-from tests.integration.transcoder.conftest import Submitter, Watcher
-from tests.integration.transcoder.test_handover import effective_completions
+from tests.support.transcoder import Submitter, Watcher, effective_completions
 
 pytestmark = pytest.mark.slow
 

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import uvicorn
 
 from schemas.events import JobProgress
 from services.core.config import Settings
 from services.core.db import plain_url
+from services.core.tokens import AUDIENCE, ISSUER, issue_access_token
 from services.notifier.config import NotifierConfig
 from services.notifier.main import create_app
+
+PublishEvents = Callable[..., Awaitable[None]]
+"""``await publish_events(*events)``: each published and acknowledged before the next."""
 
 
 class _Server(uvicorn.Server):
@@ -65,6 +71,10 @@ async def start_notifier(
         assert time.monotonic() < deadline, "notifier did not start"
         await asyncio.sleep(0.01)
     return RunningNotifier(f"http://127.0.0.1:{sock.getsockname()[1]}", server, task)
+
+
+StartNotifier = Callable[..., Awaitable[RunningNotifier]]
+"""``await notifiers(config=None, sndbuf=None)``: one more instance, stopped at teardown."""
 
 
 @dataclass(frozen=True)
@@ -169,3 +179,26 @@ async def wait_for(condition: Any, timeout: float = 10.0, what: str = "condition
             return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(user_id: str, **changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user_id, "role": "user", "iss": ISSUER, "aud": AUDIENCE}
+    claims |= {"iat": now, "exp": now + 600}
+    return claims | changes
+
+
+def bad_tokens(secret: str, user_id: str) -> dict[str, str]:
+    """Tokens every endpoint must refuse with 401, by what is wrong with them."""
+    return {
+        "expired": issue_access_token(secret, user_id, "user", ttl_s=-60),
+        "forged": issue_access_token("another-secret-" + "x" * 40, user_id, "user"),
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(user_id))}.",
+        "wrong audience": jwt.encode(_claims(user_id, aud="somebody-else"), secret, "HS256"),
+        "wrong issuer": jwt.encode(_claims(user_id, iss="elsewhere"), secret, "HS256"),
+        "garbage": "not-a-token",
+    }

@@ -88,7 +88,9 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 
 def source(width: int, height: int, duration: float | None = 10.0) -> MediaInfo:
-    return MediaInfo("mp4", duration, width, height, "h264", None, 25.0, None, 0, True, False)
+    return MediaInfo(
+        "mp4", "mov", duration, width, height, "h264", None, 25.0, None, 0, True, False
+    )
 
 
 def test_sizes_are_even_capped_and_keep_the_aspect_ratio() -> None:

@@ -1,4 +1,4 @@
-"""Small real media files for tests, made with the bundled ffmpeg (cached per session)."""
+"""Small real media files for tests, made with the bundled ffmpeg."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ PDF = (
 
 
 def ffmpeg(*args: str) -> None:
-    subprocess.run([resolve_ffmpeg(None), "-v", "error", "-y", *args], check=True, timeout=120)
+    """Run the bundled ffmpeg quietly; fail the test on a non-zero exit."""
+    subprocess.run(
+        [resolve_ffmpeg(None), "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120
+    )
 
 
 def make_video(path: Path, seconds: float = 1.0, size: str = "160x120", audio: bool = True) -> Path:

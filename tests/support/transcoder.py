@@ -1,5 +1,5 @@
-"""Fixtures of the transcoder tests: real clips from ffmpeg's lavfi sources, a running worker,
-and a watcher that collects every event a job causes."""
+"""Driving the transcoder in tests: a watcher that collects every event a job causes, a
+submitter that stores a source and publishes ``submitted``, and checks on the outputs."""
 
 from __future__ import annotations
 
@@ -7,87 +7,19 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import subprocess
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from schemas.envelope import DecodeError, Envelope, decode, new_envelope
-from schemas.events import Event, JobSubmitted
-from services.core.config import Settings, resolve_ffmpeg
+from schemas.events import Event, JobCompleted, JobSubmitted
+from services.core.jobstate import IllegalTransition, JobState, apply
 from services.core.kafka import KafkaEventPublisher, make_consumer, topic_partitions
-from services.core.storage import ObjectStore, keys, open_store
-from services.transcoder.service import Transcoder, TranscoderConfig
-from tests.conftest import Infra
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(
-        [resolve_ffmpeg(None), "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120
-    )
-
-
-@pytest.fixture(scope="session")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``clips(name, seconds=1, size="160x120", audio=True, rotate=0, vfr=False, codec="h264")``,
-    made once per session with lavfi's testsrc2 and sine."""
-    root = tmp_path_factory.mktemp("clips")
-    made: dict[tuple[Any, ...], Path] = {}
-
-    def make(
-        seconds: float = 1.0,
-        size: str = "160x120",
-        audio: bool = True,
-        rotate: int = 0,
-        vfr: bool = False,
-        codec: str = "h264",
-        rate: int = 15,
-    ) -> Path:
-        key = (seconds, size, audio, rotate, vfr, codec, rate)
-        if key in made:
-            return made[key]
-        ext = {"h264": "mp4", "mpeg4": "avi", "vp8": "webm"}[codec]
-        path = root / f"clip{len(made)}.{ext}"
-        args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-        if audio:
-            args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
-        if vfr:  # drop frames irregularly: timestamps stay, frame spacing varies
-            args += ["-vf", "select='not(mod(n\\,3))+lt(n\\,4)'", "-fps_mode", "vfr"]
-        video = {
-            "h264": ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"],
-            "mpeg4": ["-c:v", "mpeg4", "-q:v", "5"],
-            "vp8": ["-c:v", "libvpx", "-deadline", "realtime"],
-        }[codec]
-        audio_args = ["-c:a", "libopus" if codec == "vp8" else "aac"] if audio else ["-an"]
-        ffmpeg(*args, *video, *audio_args, "-shortest", str(path))
-        if rotate:
-            rotated = root / f"clip{len(made)}r.{ext}"
-            ffmpeg("-display_rotation", str(rotate), "-i", str(path), "-c", "copy", str(rotated))
-            path = rotated
-        made[key] = path
-        return path
-
-    return make
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[ObjectStore]:
-    opened = open_store(settings.storage_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-async def publisher(infra: Infra, settings: Settings) -> AsyncIterator[KafkaEventPublisher]:
-    producer = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=settings.topic_prefix)
-    await producer.start()
-    yield producer
-    await producer.stop()
+from services.core.storage import ObjectStore, keys
+from services.transcoder.service import Transcoder
 
 
 class Watcher:
@@ -172,12 +104,6 @@ async def watch_log(bootstrap: str, prefix: str) -> AsyncIterator[Watcher]:
         await consumer.stop()
 
 
-@pytest.fixture
-async def watcher(infra: Infra, settings: Settings) -> AsyncIterator[Watcher]:
-    async with watch_log(infra.bootstrap_servers, settings.topic_prefix) as watch:
-        yield watch
-
-
 @dataclasses.dataclass
 class Submitter:
     store: ObjectStore
@@ -208,30 +134,25 @@ class Submitter:
         )
 
 
-@pytest.fixture
-def submit(store: ObjectStore, publisher: KafkaEventPublisher) -> Submitter:
-    return Submitter(store, publisher)
-
-
 StartWorker = Callable[..., Awaitable[Transcoder]]
 
 
-@pytest.fixture
-async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
-    """``await start_worker(worker_count=2, **TranscoderConfig fields)``: an in-process worker."""
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+def local(store: ObjectStore, key: str) -> str:
+    """The file behind ``key`` in a local store (asserts it exists)."""
+    path = store.local_path(key)
+    assert path is not None and path.is_file(), key
+    return str(path)
 
-    async def start(worker_count: int = 2, **config: Any) -> Transcoder:
-        worker = Transcoder(
-            dataclasses.replace(settings, worker_count=worker_count),
-            TranscoderConfig(**{"grace_period_s": 5.0, "session_timeout_ms": 6000, **config}),
-        )
-        stop = asyncio.Event()
-        running.append((stop, asyncio.create_task(worker.serve(stop))))
-        return worker
 
-    yield start
-    for stop, _task in running:
-        stop.set()
-    for _stop, task in running:
-        await asyncio.wait_for(task, 30)
+def effective_completions(watcher: Watcher, job_id: str) -> list[JobCompleted]:
+    """``completed`` events the job state machine accepts, folding the log in order."""
+    state: JobState | None = None
+    accepted = []
+    for envelope in watcher.of(job_id, topic="jobs"):
+        try:
+            state = apply(state, envelope.event)
+        except IllegalTransition:
+            continue
+        if isinstance(envelope.event, JobCompleted):
+            accepted.append(envelope.event)
+    return accepted

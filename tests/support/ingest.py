@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 
 from services.core.config import Settings
+from services.core.tokens import issue_access_token
 from services.ingest.app import create_app
-from tests import media
 
 
 class Api:
@@ -70,12 +68,6 @@ async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], st
     return server, task, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-def ingest_env(test_env: dict[str, str]) -> dict[str, str]:
-    # no projector runs for these tests: do not wait long for read-your-writes
-    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "100"}
-
-
 async def start_api(env: dict[str, str]) -> tuple[Api, Callable[[], Awaitable[None]]]:
     """An ingest server for ``env`` and the coroutine function that stops it."""
     settings = Settings.from_env(env)
@@ -90,30 +82,7 @@ async def start_api(env: dict[str, str]) -> tuple[Api, Callable[[], Awaitable[No
     return Api(client, settings), stop
 
 
-@pytest.fixture
-async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
-    stops: list[Callable[[], Awaitable[None]]] = []
-
-    async def make(**overrides: str) -> Api:
-        api, stop = await start_api({**ingest_env, **overrides})
-        stops.append(stop)
-        return api
-
-    yield make
-    for stop in stops:
-        await stop()
-
-
-@pytest.fixture
-async def api(make_api: Callable[..., Any]) -> Api:
-    return await make_api()  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media")
-
-
-@pytest.fixture(scope="session")
-def video(media_dir: Path) -> bytes:
-    return media.make_video(media_dir / "clip.mp4").read_bytes()
+def bearer(api: Api, user_id: str, role: str = "user") -> dict[str, str]:
+    """Headers with an access token for ``user_id`` minted with the deployment's secret."""
+    token = issue_access_token(api.settings.secret(), user_id, role)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}

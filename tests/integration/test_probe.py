@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from services.core.config import resolve_ffmpeg
 from services.core.probe import ProbeError, probe
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([resolve_ffmpeg(None), "-nostdin", "-v", "error", "-y", *args], check=True)
+from tests.support.media import ffmpeg
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +57,10 @@ def test_describes_a_video(media: Path) -> None:
         "audio_codec",
         "fps",
         "bitrate",
+        "demuxer",
+        "streams",
     }
+    assert (info.demuxer, info.streams) == ("mov", 2)
 
 
 def test_no_audio_and_rotation(media: Path) -> None:
@@ -74,9 +72,9 @@ def test_no_audio_and_rotation(media: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "code"),
     [
-        ("still.png", "not_media"),
+        ("still.png", "format_not_allowed"),
         ("sound.m4a", "no_video_stream"),
-        ("noise.bin", "not_media"),
+        ("noise.bin", "format_not_allowed"),
         ("doc.pdf", "not_media"),
         ("empty.mp4", "empty"),
         ("missing.mp4", "not_found"),
@@ -89,3 +87,15 @@ def test_refuses_what_is_not_a_decodable_video(media: Path, name: str, code: str
     if code is not None:
         assert caught.value.code == code
     assert str(media) not in caught.value.message  # no server paths in messages for users
+
+
+def test_playlists_are_refused_before_they_open_anything(media: Path, tmp_path: Path) -> None:
+    named = tmp_path / "list.m3u8"  # the extension that makes ffmpeg detect HLS
+    named.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{media / 'av.mp4'}\n")
+    concat = tmp_path / "concat.txt"
+    concat.write_text(f"ffconcat version 1.0\nfile '{media / 'av.mp4'}'\n")
+    for path in (named, concat):
+        with pytest.raises(ProbeError) as caught:
+            probe(str(path))
+        assert caught.value.code == "format_not_allowed"
+        assert "MP4/MOV/3GP" in caught.value.message

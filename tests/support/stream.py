@@ -1,18 +1,10 @@
-"""A recorded event stream with known outcomes, and helpers to drive and inspect the projector."""
+"""A recorded event stream with known outcomes: interleaved job lifecycles of every kind,
+with fixed ids and times, so its projection is known and reproducible (pure, no I/O)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -30,7 +22,6 @@ from schemas.events import (
     RetryScheduled,
     StageCompleted,
 )
-from services.core.db import plain_url
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 KINDS = ("completed", "retried", "failed", "cancelled", "deleted", "reprocessed", "pending")
@@ -162,103 +153,3 @@ def recorded_stream(jobs: int, seed: str = "s") -> list[Envelope]:
 
 def kind_of(n: int) -> str:
     return KINDS[n % len(KINDS)]
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll ``check`` until true; fail after ``timeout`` seconds (no sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or [])
-        ]
-        ends = await consumer.end_offsets(tps)
-        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
-    finally:
-        await consumer.stop()
-
-
-async def caught_up(db_url: str, group: str, ends: dict[tuple[str, int], int]) -> bool:
-    conn = await asyncpg.connect(plain_url(db_url))
-    try:
-        rows = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group=$1",
-            group,
-        )
-    finally:
-        await conn.close()
-    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-    return all(stored.get(k, 0) >= v for k, v in ends.items() if v > 0)
-
-
-async def checksums(db_url: str) -> dict[str, str]:
-    """md5 of every row of the read model, in a fixed order: equal sums, equal tables."""
-    conn = await asyncpg.connect(plain_url(db_url))
-    try:
-        return {
-            "jobs": await conn.fetchval(
-                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM jobs t"
-            ),
-            "history": await conn.fetchval(
-                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.event_id), '')) "
-                "FROM processing_history t"
-            ),
-            "count": str(await conn.fetchval("SELECT count(*) FROM jobs")),
-        }
-    finally:
-        await conn.close()
-
-
-async def fetch_jobs(db_url: str) -> dict[str, dict[str, Any]]:
-    conn = await asyncpg.connect(plain_url(db_url))
-    try:
-        return {str(r["id"]): dict(r) for r in await conn.fetch("SELECT * FROM jobs")}
-    finally:
-        await conn.close()
-
-
-async def projector_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    """A ``vidpipe projector`` process (a member of the group) on the test's infrastructure."""
-    full = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    }
-    full.update(env, OPS_PORT="0")
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli",
-        "projector",
-        "--no-analytics",
-        env=full,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
-async def applied_total(db_url: str) -> int:
-    """The sum of the stored next offsets: how many records the projector has applied."""
-    conn = await asyncpg.connect(plain_url(db_url))
-    try:
-        return int(
-            await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")
-        )
-    finally:
-        await conn.close()
-
-
-def chunks(items: list[Envelope], size: int) -> Iterator[list[Envelope]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

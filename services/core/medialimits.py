@@ -1,0 +1,70 @@
+"""How much a source may ask of the machine: size, frame rate, duration, streams.
+
+Pure: no I/O. The probe checks these from the headers *before* decoding a frame, so a
+few-kilobyte file that declares 30000x30000 pixels or 100 hours is refused without
+allocating what it asks for. Each limit is named after the variable that sets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """The caps; the defaults are the documented safe ones."""
+
+    max_pixels: int = 7680 * 4320  # 8K UHD
+    max_fps: float = 240.0
+    max_duration_s: float = 6 * 3600.0
+    max_streams: int = 16
+
+
+@dataclass(frozen=True)
+class LimitExceeded:
+    """Which limit a source breaks (``variable`` sets it) and a readable message."""
+
+    code: str
+    variable: str
+    message: str
+
+
+def check(
+    limits: MediaLimits,
+    *,
+    width: int,
+    height: int,
+    fps: float | None,
+    duration_s: float | None,
+    streams: int,
+) -> LimitExceeded | None:
+    """The first limit the declared properties break, or None."""
+    if width * height > limits.max_pixels:
+        return LimitExceeded(
+            "too_many_pixels",
+            "MAX_VIDEO_PIXELS",
+            f"the video is {width}x{height} ({width * height} pixels); "
+            f"at most {limits.max_pixels} pixels are accepted (MAX_VIDEO_PIXELS)",
+        )
+    if fps is not None and fps > limits.max_fps:
+        return LimitExceeded(
+            "frame_rate_too_high",
+            "MAX_FRAME_RATE",
+            f"the video declares {fps:g} frames per second; "
+            f"at most {limits.max_fps:g} are accepted (MAX_FRAME_RATE)",
+        )
+    if duration_s is not None and duration_s > limits.max_duration_s:
+        return LimitExceeded(
+            "too_long",
+            "MAX_DURATION",
+            f"the video declares {duration_s:.0f} s; "
+            f"at most {limits.max_duration_s:.0f} s are accepted (MAX_DURATION)",
+        )
+    if streams > limits.max_streams:
+        return LimitExceeded(
+            "too_many_streams",
+            "MAX_STREAMS",
+            f"the file has {streams} streams; at most {limits.max_streams} are accepted "
+            "(MAX_STREAMS)",
+        )
+    return None

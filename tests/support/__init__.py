@@ -1,0 +1,1 @@
+"""Plain helpers shared by the test suites: import them; fixtures live in ``tests/fixtures``."""

@@ -1,0 +1,283 @@
+"""The projector's pure core: ``project`` folds a batch of events into read-model rows.
+
+The same recorded stream the integration tests publish (``tests/support/stream.py``), here
+without a broker or a database: rows, history, skips and counters of each batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from schemas.envelope import Envelope
+from schemas.events import (
+    Event,
+    JobCompleted,
+    JobOutput,
+    JobProgress,
+    JobStarted,
+    JobSubmitted,
+    StageCompleted,
+)
+from services.projector.projection import BatchOutcome, coalesce_progress, project
+from services.projector.rows import INT4_MAX, MAX_APPLIED_IDS, JobRow, history_id
+from tests.support.stream import (
+    EXPECTED_STATUS,
+    T0,
+    job_uuid,
+    kind_of,
+    recorded_stream,
+    user_uuid,
+)
+
+JOBS = 21  # three of each kind of story
+
+
+def split(envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
+    """Lifecycle events and progress ticks, as the projector reads them from two topics."""
+    ticks = [e for e in envelopes if isinstance(e.event, JobProgress)]
+    return [e for e in envelopes if not isinstance(e.event, JobProgress)], ticks
+
+
+def run(stored: dict[str, JobRow], envelopes: Sequence[Envelope]) -> BatchOutcome:
+    """One batch, its rows written back into ``stored`` as the store would."""
+    outcome = project(stored, *split(envelopes))
+    stored.update({job_id: replace(row) for job_id, row in outcome.rows.items()})
+    return outcome
+
+
+def envelope(event: Event, n: int, event_id: str | None = None) -> Envelope:
+    moment = T0 + timedelta(seconds=n)
+    return Envelope(event=event, source="/t", id=event_id or f"e-{n}", time=moment)
+
+
+def submitted(job_id: str, **changes: object) -> JobSubmitted:
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "user_id": user_uuid(0),
+        "original_filename": "a.mp4",
+        "source_key": f"sources/{job_id}/source",
+        "source_size": 10,
+        "source_sha256": "ab" * 32,
+    }
+    return JobSubmitted(**(fields | changes))  # type: ignore[arg-type]
+
+
+def running_job(job_id: str) -> dict[str, JobRow]:
+    """Stored rows with ``job_id`` submitted and started (attempt 1)."""
+    stored: dict[str, JobRow] = {}
+    run(stored, [envelope(submitted(job_id), 0), envelope(started(job_id), 1)])
+    return stored
+
+
+def started(job_id: str, attempt: int = 1) -> JobStarted:
+    return JobStarted(job_id=job_id, worker_id="w", attempt=attempt)
+
+
+def tick(job_id: str, progress: int, attempt: int = 1) -> JobProgress:
+    return JobProgress(job_id=job_id, attempt=attempt, progress=progress, stage="transcode")
+
+
+def test_the_recorded_stream_gives_the_expected_rows() -> None:
+    stream = recorded_stream(JOBS)
+    lifecycle, ticks = split(stream)
+    outcome = project({}, lifecycle, ticks)
+    assert outcome.created == set(outcome.rows) == {job_uuid("s", n) for n in range(JOBS)}
+    assert sum(outcome.applied.values()) == len(lifecycle)
+    # one tick per job survives coalescing, and it trails the job's completion: stale
+    assert outcome.coalesced == len(ticks) - len({t.subject for t in ticks})
+    assert dict(outcome.skipped) == {"stale_progress": len(ticks) - outcome.coalesced}
+    for n in range(JOBS):
+        job_id, kind = job_uuid("s", n), kind_of(n)
+        row = outcome.rows[job_id]
+        events = [e for e in lifecycle if e.subject == job_id]
+        assert row.status == EXPECTED_STATUS[kind], (n, kind)
+        assert (row.user_id, row.original_filename, row.source_size) == (
+            user_uuid(n),
+            f"clip-{n}.mp4",
+            1000 * n,
+        )
+        assert row.attempts == {"retried": 2, "pending": 0, "cancelled": 0}.get(kind, 1)
+        assert row.event_count == len(events)
+        assert row.applied_event_ids == [e.id for e in events]
+        assert row.last_event_id == events[-1].id
+        assert (row.created_at, row.updated_at) == (events[0].time, events[-1].time)
+        assert (row.deleted_at is not None) == (kind == "deleted")
+        assert row.metadata["width"] == 1280
+        if row.status == "completed":
+            assert row.progress == 100
+            assert row.output_path == f"outputs/{job_id}/720p"
+            assert [o["name"] for o in row.outputs] == ["720p"]
+            assert row.metadata["fps"] == 30.0  # completed.metadata merged over the source's
+            assert row.started_at is not None and row.completed_at is not None
+        if kind == "reprocessed":
+            assert row.processing_options == {"preset": "p9"}
+        if kind == "failed":
+            assert (row.error_message, row.completed_at) == ("no video stream", events[-1].time)
+            assert row.outputs == [] and row.output_path is None
+
+
+def test_history_has_one_row_per_stage_and_attempt_step() -> None:
+    lifecycle, ticks = split(recorded_stream(JOBS))
+    outcome = project({}, lifecycle, ticks)
+    retried = job_uuid("s", 1)
+    assert [(h.operation, h.status, h.attempt) for h in outcome.history if h.job_id == retried] == [
+        ("started", "started", 1),
+        ("transcode", "ok", 1),
+        ("retry_scheduled", "scheduled", 2),
+        ("started", "started", 2),
+        ("transcode", "ok", 2),
+        ("completed", "ok", 2),
+    ]
+    by_event = {e.id: e for e in lifecycle}
+    for history in outcome.history:
+        source = by_event[history.event_id]
+        assert history.id == history_id(source.id)
+        assert (history.job_id, history.created_at) == (source.subject, source.time)
+    without_history = {"video.job.submitted", "video.job.deleted", "video.job.cancel_requested"}
+    expected = [e.id for e in lifecycle if e.type not in without_history]
+    assert [h.event_id for h in outcome.history] == expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 50])
+def test_batch_boundaries_do_not_change_the_tables(size: int) -> None:
+    stream = recorded_stream(JOBS, seed="b")
+    whole = project({}, *split(stream))
+    stored: dict[str, JobRow] = {}
+    history = []
+    for start in range(0, len(stream), size):
+        history += run(stored, stream[start : start + size]).history
+    assert stored == whole.rows
+    assert history == whole.history
+
+
+def test_redelivered_events_change_nothing() -> None:
+    stream = recorded_stream(JOBS, seed="d")
+    lifecycle, ticks = split(stream)
+    stored: dict[str, JobRow] = {}
+    run(stored, stream)
+    before = copy.deepcopy(stored)
+    again = project(stored, lifecycle, ticks)
+    assert again.skipped["duplicate"] == len(lifecycle)
+    assert (again.rows, again.history, again.created) == ({}, [], set())
+    assert stored == before, "the caller's rows are never mutated"
+    twice = project({}, lifecycle + lifecycle, ticks)
+    assert twice.skipped["duplicate"] == len(lifecycle)
+    assert twice.rows == project({}, lifecycle, ticks).rows
+
+
+def test_events_of_unknown_jobs_and_illegal_transitions_are_skipped() -> None:
+    job, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+    stored = running_job(job)
+    before = copy.deepcopy(stored)
+    done = JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=5)
+    outcome = project(
+        stored,
+        [
+            envelope(started(stranger), 2),  # nobody submitted it
+            envelope(done, 3),
+            envelope(started(job), 4),  # started again after completing: illegal
+        ],
+        [envelope(tick(stranger, 50), 5)],
+    )
+    assert dict(outcome.skipped) == {"unknown_job": 1, "illegal_transition": 1, "stale_progress": 1}
+    assert dict(outcome.applied) == {"video.job.completed": 1}
+    assert set(outcome.rows) == {job} and outcome.created == set()
+    row = outcome.rows[job]
+    assert (row.status, row.progress, row.event_count, row.last_event_id) == (
+        "completed",
+        100,
+        3,
+        "e-3",
+    )
+    assert stored == before
+
+
+def test_progress_ticks_coalesce_to_the_most_advanced_per_job() -> None:
+    job, other = str(uuid.uuid4()), str(uuid.uuid4())
+    stored = running_job(job) | running_job(other)
+    ticks = [tick(job, 30), tick(job, 70), tick(job, 50), tick(other, 20)]
+    outcome = project(stored, [], [envelope(t, n, f"t-{n}") for n, t in enumerate(ticks)])
+    assert outcome.coalesced == 2
+    assert dict(outcome.applied) == {"video.job.progress": 2}
+    assert (outcome.rows[job].progress, outcome.rows[other].progress) == (70, 20)
+    assert outcome.history == [], "ticks leave no history"
+    assert outcome.rows[job].event_count == 2, "ticks are not counted as lifecycle events"
+    assert outcome.rows[job].applied_event_ids == ["e-0", "e-1"]
+
+    stored = {job_id: replace(row) for job_id, row in outcome.rows.items()}
+    same = project(stored, [], [envelope(tick(job, 70), 9, "t-9")])
+    assert same.rows == {} and same.applied["video.job.progress"] == 1  # nothing to write
+    ninety_nine = project(stored, [], [envelope(tick(job, 100), 10, "t-10")])
+    assert ninety_nine.rows[job].progress == 99, "100 only comes with completion"
+
+
+def test_a_later_attempt_beats_a_higher_percent() -> None:
+    job = str(uuid.uuid4())
+    ticks = [envelope(tick(job, 90, attempt=1), 0), envelope(tick(job, 10, attempt=2), 1)]
+    assert coalesce_progress(ticks) == [ticks[1]]
+    assert coalesce_progress(reversed(ticks)) == [ticks[1]]
+
+
+def test_applied_event_ids_keep_only_the_latest() -> None:
+    job = str(uuid.uuid4())
+    stored = running_job(job)
+    stored[job].applied_event_ids = [f"old-{n}" for n in range(MAX_APPLIED_IDS)]
+    stage = StageCompleted(
+        job_id=job, worker_id="w", attempt=1, operation="transcode", status="ok", duration_ms=1
+    )
+    outcome = project(stored, [envelope(stage, 2, "new")], [])
+    ids = outcome.rows[job].applied_event_ids
+    assert len(ids) == MAX_APPLIED_IDS
+    assert (ids[0], ids[-1]) == ("old-1", "new")
+    assert project(stored, [envelope(stage, 3, "old-5")], []).skipped["duplicate"] == 1
+
+
+def test_values_too_long_for_their_columns_are_clipped() -> None:
+    job = str(uuid.uuid4())
+    event_id = "x" * 100
+    long = submitted(job, original_filename="n" * 300 + ".mp4", source_key="k" * 600)
+    stage = StageCompleted(
+        job_id=job,
+        worker_id="w" * 150,
+        attempt=1,
+        operation="o" * 60,
+        status="ok",
+        duration_ms=2**40,
+    )
+    outcome = project(
+        {},
+        [envelope(long, 0, event_id), envelope(started(job), 1), envelope(stage, 2, event_id * 2)],
+        [],
+    )
+    row = outcome.rows[job]
+    assert (len(row.original_filename), len(row.file_path)) == (255, 500)
+    history = outcome.history[-1]
+    assert (len(history.event_id), len(history.worker_id or ""), history.duration_ms) == (
+        64,
+        100,
+        INT4_MAX,
+    )
+    assert len(history.operation) == 50
+    assert row.last_event_id == (event_id * 2)[:64]
+
+
+def test_completion_records_outputs_and_the_first_output_path() -> None:
+    job = str(uuid.uuid4())
+    outputs = [
+        JobOutput(name=name, key=f"outputs/{job}/1/{name}", content_type="video/mp4", size_bytes=1)
+        for name in ("720p", "480p")
+    ]
+    done = JobCompleted(
+        job_id=job, worker_id="w", attempt=1, outputs=outputs, duration_ms=5, metadata={"x": 1}
+    )
+    outcome = project(running_job(job), [envelope(done, 2)], [])
+    row = outcome.rows[job]
+    assert row.output_path == f"outputs/{job}/1/720p"
+    assert [o["key"] for o in row.outputs] == [o.key for o in outputs]
+    assert (row.completed_at, row.metadata["x"]) == (T0 + timedelta(seconds=2), 1)
