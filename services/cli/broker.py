@@ -21,8 +21,6 @@ from pathlib import Path
 from string import Template
 from typing import IO
 
-import psutil
-
 from services.core.process import die_with_parent, free_port
 
 KAFKA_VERSION = "4.4.0"  # the same as <kafka.version> in infra/kafka/pom.xml
@@ -55,12 +53,23 @@ class BrokerStartAborted(RuntimeError):
 
 
 def listens(pid: int, port: int) -> bool:
-    """Whether process ``pid`` itself has a listening TCP socket on ``port``."""
+    """Whether process ``pid`` itself has a listening TCP socket on ``port`` (Linux ``/proc``)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()  # local address "ADDR:PORT" in hex, state 0A = LISTEN
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
     try:
-        connections = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
         return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
 
 
 def kafka_libs() -> Path:
