@@ -52,14 +52,20 @@ class Stack:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._new_line:
-                self.lines.append(line.rstrip())
-                self._new_line.notify_all()
+        with self.proc.stdout:  # closed at end of file, i.e. once `up` and its children exit
+            for line in self.proc.stdout:
+                with self._new_line:
+                    self.lines.append(line.rstrip())
+                    self._new_line.notify_all()
+
+    def output_closed(self, timeout_s: float) -> None:
+        self._reader.join(timeout_s)
+        assert not self._reader.is_alive(), "up's output is still open"
 
     def wait_line(self, starts: str, timeout_s: float = READY_DEADLINE_S) -> str:
         """The first output line starting with ``starts``, waiting for it if need be."""
@@ -138,6 +144,7 @@ def stop_and_time(stack: Stack, *, launching: bool = False) -> float:
     ):
         psutil.wait_procs(alive, timeout=0.2)
     assert alive == [], f"left behind: {alive}"
+    stack.output_closed(max(1.0, deadline - time.monotonic()))
     assert code == 0 or (launching and code == -signal.SIGTERM), (code, stack.lines)
     return time.monotonic() - started
 
