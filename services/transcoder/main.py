@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 from services.core.config import Settings
+from services.core.process import exit_after
 from services.transcoder.service import Transcoder, TranscoderConfig
 
 
@@ -72,9 +73,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     assert task is not None
 
     def on_signal() -> None:
+        if stop.is_set():
+            return
         stop.set()
         if not transcoder.consuming:  # connecting, joining, seeking: nothing to finish
             task.cancel()
+        exit_after(loop, transcoder.config.grace_period_s + 5, "the transcoder")
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

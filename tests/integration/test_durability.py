@@ -228,8 +228,10 @@ async def test_sigkill_after_202_still_completes_the_job(data_dir: Path) -> None
         job_id = await user.upload(source)
         os.killpg(up.proc.pid, signal.SIGKILL)  # the whole stack, the moment it said 202
         up.proc.wait(30)
+        assert up.proc.stdout is not None
+        up.proc.stdout.close()  # a killed `up` is never stop()ped, which would close it
         _gone, alive = psutil.wait_procs(stack, timeout=40)
-        assert alive == [], f"left behind by a SIGKILLed up: {alive}"
+        assert alive == [], f"left behind by a SIGKILLed up: {[p.cmdline() for p in alive]}"
     except BaseException:
         up.dump()
         raise
