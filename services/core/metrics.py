@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.core.openapi import Reply, operation
+from services.core.ports import write_report
 
 # Seconds; for HTTP requests, Kafka produce/commit, database transactions.
 FAST_DURATION_BUCKETS: tuple[float, ...] = (
@@ -120,14 +122,15 @@ async def serve_ops(
     port: int,
     health: HealthCheck,
     registry: CollectorRegistry = REGISTRY,
+    *,
+    report_to: Path | None = None,
 ) -> OpsServer:
     """Serve ``/health`` and ``/metrics`` on ``host:port`` in the background until ``stop()``.
 
-    Raises ``OSError`` at once when the address cannot be bound.
+    Raises ``OSError`` at once when the address cannot be bound. With ``report_to``, the bound
+    port is reported there (``services.core.ports``) as soon as it is bound.
     """
-    # Binding here makes a busy port an OSError for the caller, not a sys.exit inside uvicorn.
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.create_server((host, port), family=family)
+    sock = bind(host, port, report_to)
     config = uvicorn.Config(
         ops_app(health, registry),
         log_config=None,  # records go through the root logger, i.e. our JSON handler
@@ -136,10 +139,28 @@ async def serve_ops(
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"ops-server:{port}")
-    while not server.started:
-        if task.done():
-            sock.close()
-            task.result()  # re-raises what stopped it
-            raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
-        await asyncio.sleep(0.01)
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # re-raises what stopped it
+                raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
+            await asyncio.sleep(0.01)
+    except BaseException:  # cancelled (SIGTERM) or failed while starting: leave nothing behind
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await task
+        sock.close()
+        raise
     return OpsServer(server, task, sock.getsockname()[1])
+
+
+def bind(host: str, port: int, report_to: Path | None = None) -> socket.socket:
+    """A listening socket on ``host:port`` (0: any free port), its port reported if asked.
+
+    Binding here makes a busy port an OSError for the caller, not a sys.exit inside uvicorn.
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.create_server((host, port), family=family)
+    if report_to is not None:
+        write_report(report_to, int(sock.getsockname()[1]))
+    return sock

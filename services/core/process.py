@@ -1,12 +1,16 @@
-"""Process helpers every vidpipe process may need: children that die with their parent, ports."""
+"""Process helpers every vidpipe process may need: dying with the parent, ports, bounded stops."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import logging
+import os
 import signal
 import socket
 
 PR_SET_PDEATHSIG = 1
+log = logging.getLogger(__name__)
 
 
 def die_with_parent() -> None:
@@ -20,3 +24,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def exit_after(loop: asyncio.AbstractEventLoop, delay_s: float, what: str) -> asyncio.TimerHandle:
+    """Arm a last resort once a stop began: exit with code 1 if still running after ``delay_s``.
+
+    A graceful stop must be bounded even when its broker or database went away with
+    ``vidpipe up`` (PR_SET_PDEATHSIG), where closing a client can wait on long timeouts.
+    """
+
+    def give_up() -> None:
+        log.error("%s did not stop within %.0fs; exiting now", what, delay_s)
+        logging.shutdown()
+        os._exit(1)
+
+    return loop.call_later(delay_s, give_up)

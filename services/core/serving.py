@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from sse_starlette.sse import AppStatus
+
+from services.core.metrics import bind
 
 
 class _Server(uvicorn.Server):
@@ -19,12 +22,17 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(app: object, host: str, port: int, *, grace_s: int = 10) -> None:
-    """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then shut down gracefully."""
+async def serve(
+    app: object, host: str, port: int, *, grace_s: int = 10, report_to: Path | None = None
+) -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then shut down gracefully.
+
+    The port is bound before the app's lifespan starts (``OSError`` when it is taken) and, with
+    ``report_to``, reported there at once (``services.core.ports``).
+    """
+    sock = bind(host, port, report_to)
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=grace_s,
@@ -39,6 +47,9 @@ async def serve(app: object, host: str, port: int, *, grace_s: int = 10) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    await server.serve()
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
     if not server.started:
         raise RuntimeError(f"could not serve on {host}:{port}")

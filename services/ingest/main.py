@@ -16,4 +16,4 @@ def create_app(settings: Settings) -> Starlette:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
-    await serve(create_app(settings), settings.host, settings.port)
+    await serve(create_app(settings), settings.host, settings.port, report_to=settings.port_report)

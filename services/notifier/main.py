@@ -91,7 +91,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
             return {"status": "starting"}
         return {"status": "ok" if runtime.hub.healthy else "error"}
 
-    ops = await serve_ops(settings.host, settings.ops_port, health)
+    ops = await serve_ops(settings.host, settings.ops_port, health, report_to=settings.port_report)
     try:
         await serve(app, settings.host, settings.port)
     finally:

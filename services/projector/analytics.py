@@ -202,9 +202,9 @@ async def run_analytics(settings: Settings, endpoints: Endpoints) -> None:
         catalogue=[WINDOW_DELTAS],
     )
     app = create_app(settings, endpoints)
-    await app.start()
-    log.info("analytics stream processor %s running", app.conf.id)
-    try:
+    try:  # stopped even when cancelled while starting (joining its group, recovering tables)
+        await app.start()
+        log.info("analytics stream processor %s running", app.conf.id)
         await asyncio.Event().wait()
     finally:
         await app.stop()

@@ -56,7 +56,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
         dead = [name for name, task in tasks.items() if task.done()]
         return {"status": "error" if dead else "ok", "stopped": dead, "running": sorted(tasks)}
 
-    ops = await serve_ops(settings.host, settings.ops_port, health)
+    ops = await serve_ops(settings.host, settings.ops_port, health, report_to=settings.port_report)
     log.info("projector ops on port %d", ops.port)
     try:
         async with asyncio.TaskGroup() as group:

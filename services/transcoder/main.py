@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 from services.core.config import Settings
+from services.core.process import exit_after
 from services.transcoder.service import Transcoder, TranscoderConfig
 
 
@@ -65,13 +66,25 @@ def config_from_args(args: argparse.Namespace) -> TranscoderConfig:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
-    """Consume until SIGTERM/SIGINT, then shut down gracefully."""
+    """Consume until SIGTERM/SIGINT, then shut down gracefully; while starting, stop at once."""
+    transcoder = Transcoder(settings, config_from_args(args))
     stop = asyncio.Event()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal() -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        if not transcoder.consuming:  # connecting, joining, seeking: nothing to finish
+            task.cancel()
+        exit_after(loop, transcoder.config.grace_period_s + 5, "the transcoder")
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
-        await Transcoder(settings, config_from_args(args)).serve(stop)
+        await transcoder.serve(stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -15,7 +15,7 @@ from services.core.config import Settings, resolve_ffmpeg
 from services.core.endpoints import resolve
 from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer, wait_for_broker
 from services.core.metrics import serve_ops
-from services.core.storage import open_store
+from services.core.storage import ObjectStore, open_store
 from services.transcoder.consumer import JobsConsumer
 from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
@@ -51,32 +51,35 @@ class Transcoder:
         self.config = config
         self.process_id = process_id()
         self.ops_port: int | None = None
+        self.consuming = False  # True once started: then SIGTERM is a graceful stop
         self._jobs: JobsConsumer | None = None
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; then a graceful shutdown within the grace period."""
-        settings, config = self.settings, self.config
+        """Run until ``stop`` is set; then a graceful shutdown within the grace period.
+
+        Cancelled while starting (``consuming`` still False), it closes what it had opened.
+        """
+        settings = self.settings
         bootstrap = settings.kafka_bootstrap_servers or resolve(settings).kafka_bootstrap_servers
         await wait_for_broker(bootstrap)
         await ensure_topics(bootstrap, topic_prefix=settings.topic_prefix)
+        async with contextlib.AsyncExitStack() as stack:
+            jobs = await self._start(stack, bootstrap)
+            self.consuming = True
+            while not stop.is_set():
+                await jobs.poll_once()
+            await jobs.shutdown(self.config.grace_period_s)
+
+    async def _start(self, stack: contextlib.AsyncExitStack, bootstrap: str) -> JobsConsumer:
+        """Open every client (each closed by ``stack``), join the group; the jobs consumer."""
+        settings, config = self.settings, self.config
         topic = settings.topic(JOBS.name)
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        stack.callback(store.close)
         publisher = KafkaEventPublisher(
             bootstrap, topic_prefix=settings.topic_prefix, client_id=self.process_id
         )
-        policy = RetryPolicy(config.max_attempts, config.retry_base_delay_s)
-        pipeline = Pipeline(
-            store,
-            publisher,
-            resolve_ffmpeg(settings.ffmpeg_path),
-            policy,
-            stall_timeout_s=config.stall_timeout_s,
-            process_id=self.process_id,
-            ffmpeg_limits=FfmpegLimits(
-                settings.ffmpeg_threads, settings.ffmpeg_memory, settings.ffmpeg_cpu_seconds
-            ),
-            media_limits=settings.media_limits,
-        )
+        stack.push_async_callback(publisher.stop)
         group = make_consumer(
             bootstrap,
             group_id=settings.group("transcoder"),
@@ -84,42 +87,51 @@ class Transcoder:
             session_timeout_ms=config.session_timeout_ms,
             rebalance_timeout_ms=int((config.rebalance_grace_s + 20) * 1000),
         )
+        stack.push_async_callback(group.stop)
         tail = make_consumer(bootstrap, group_id=None, client_id=f"{self.process_id}-stops")
+        stack.push_async_callback(tail.stop)
         jobs = self._jobs = JobsConsumer(
             group,
             JobPool,
-            pipeline,
+            self._pipeline(store, publisher),
             capacity=settings.worker_count,
             rebalance_grace_s=config.rebalance_grace_s,
         )
+        stack.push_async_callback(lambda: jobs.pool.release(list(jobs.views), 0))
         await publisher.start()
-        ops = await serve_ops(settings.host, settings.ops_port, self.health)
+        ops = await serve_ops(
+            settings.host, settings.ops_port, self.health, report_to=settings.port_report
+        )
+        stack.push_async_callback(ops.stop)
         self.ops_port = ops.port
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            await tail.start()
-            await assign_all_from_end(tail, topic)
-            group.subscribe([topic], listener=jobs)
-            await group.start()
-            log.info("transcoder %s ready; ops on port %d", self.process_id, ops.port)
-            tasks = [
-                asyncio.create_task(tail_stops(tail, jobs.pool), name="stops"),
-                asyncio.create_task(self._watchdog(jobs), name="watchdog"),
-            ]
-            while not stop.is_set():
-                await jobs.poll_once()
-            await jobs.shutdown(config.grace_period_s)
-        finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await jobs.pool.release(list(jobs.views), 0)
-            await group.stop()
-            await tail.stop()
-            await publisher.stop()
-            await ops.stop()
-            store.close()
+        await tail.start()
+        await assign_all_from_end(tail, topic)
+        group.subscribe([topic], listener=jobs)
+        await group.start()
+        log.info("transcoder %s ready; ops on port %d", self.process_id, ops.port)
+        for task in (
+            asyncio.create_task(tail_stops(tail, jobs.pool), name="stops"),
+            asyncio.create_task(self._watchdog(jobs), name="watchdog"),
+        ):
+            stack.push_async_callback(_cancelled, task)
+        return jobs
+
+    def _pipeline(self, store: ObjectStore, publisher: KafkaEventPublisher) -> Pipeline:
+        config = self.config
+        return Pipeline(
+            store,
+            publisher,
+            resolve_ffmpeg(self.settings.ffmpeg_path),
+            RetryPolicy(config.max_attempts, config.retry_base_delay_s),
+            stall_timeout_s=config.stall_timeout_s,
+            process_id=self.process_id,
+            ffmpeg_limits=FfmpegLimits(
+                self.settings.ffmpeg_threads,
+                self.settings.ffmpeg_memory,
+                self.settings.ffmpeg_cpu_seconds,
+            ),
+            media_limits=self.settings.media_limits,
+        )
 
     async def _watchdog(self, jobs: JobsConsumer) -> None:
         """Fail (retryably) running jobs whose progress has not moved for the stall timeout."""
@@ -139,3 +151,9 @@ class Transcoder:
             "in_flight": jobs.pool.running if jobs else 0,
             "partitions": sorted(tp.partition for tp in jobs.views) if jobs else [],
         }
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -227,7 +227,7 @@ async def test_sigkill_after_202_still_completes_the_job(data_dir: Path) -> None
         job_id = await user.upload(source)
         up.kill()  # the whole stack, the moment it said 202
         _gone, alive = psutil.wait_procs(stack, timeout=40)
-        assert alive == [], f"left behind by a SIGKILLed up: {alive}"
+        assert alive == [], f"left behind by a SIGKILLed up: {[p.cmdline() for p in alive]}"
     except BaseException:
         up.dump()
         up.close()
