@@ -189,9 +189,11 @@ def _hls(
     args += ["-hls_segment_filename", str(hls_dir / "%v" / "seg_%05d.m4s")]
     args.append(str(hls_dir / "%v" / "index.m3u8"))
     outputs = [Output("hls/master.m3u8", "application/vnd.apple.mpegurl")]
-    for i, label in enumerate(labels):  # the muxer numbers init files by variant
+    for i, label in enumerate(labels):
+        # the muxer numbers init files by variant, but only when there are several
+        init = "init.mp4" if len(labels) == 1 else f"init_{i}.mp4"
         outputs.append(Output(f"hls/{label}/index.m3u8", "application/vnd.apple.mpegurl"))
-        outputs.append(Output(f"hls/{label}/init_{i}.mp4", "video/mp4"))
+        outputs.append(Output(f"hls/{label}/{init}", "video/mp4"))
     return Command(tuple(args), tuple(outputs), media_seconds(options, info))
 
 

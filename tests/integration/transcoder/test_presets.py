@@ -45,6 +45,7 @@ async def test_every_preset(
         "h264-1080p": await submit(small, {"preset": "h264-1080p"}),
         "vp9-720p": await submit(small, {"preset": "vp9-720p"}),
         "hls": await submit(vga, {"preset": "hls"}),
+        "hls-one-rung": await submit(small, {"preset": "hls"}),  # no init_N numbering
         "audio": await submit(small, {"preset": "audio"}),
         "explicit": await submit(
             small,
@@ -88,6 +89,9 @@ async def test_every_preset(
     (tmp_path / "480p.mp4").write_bytes(b"".join(p.read_bytes() for p in parts))
     variant = probe(str(tmp_path / "480p.mp4"))
     check(variant, (640, 480), "h264", "aac", 1.0)
+    one = files["hls-one-rung"]
+    assert set(one) >= {"hls/master.m3u8", "hls/240p/index.m3u8", "hls/240p/init.mp4"}
+    assert '#EXT-X-MAP:URI="init.mp4"' in Path(local(store, one["hls/240p/index.m3u8"])).read_text()
 
     for name, event in done.items():
         thumb = probe_image(local(store, files[name]["thumbnail.jpg"]))
