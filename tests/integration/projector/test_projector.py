@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
 
 from schemas.envelope import Envelope, KafkaRecord, encode, format_time
 from schemas.events import JobProgress, JobStarted, JobSubmitted, StageCompleted
@@ -284,20 +285,32 @@ async def test_progress_is_coalesced(
     await publish_envelopes(stream[:2])  # submitted, started
     async with running_projector():
         await catch_up()
-        await publish_envelopes(
-            [
-                Envelope(
-                    event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t"
-                )
-                for p in (10, 30, 20, 25)
-            ]
-        )
+    # published while no projector runs: the next one fetches all four ticks in one batch
+    await publish_envelopes(
+        [
+            Envelope(event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t")
+            for p in (10, 30, 20, 25)
+        ]
+    )
+    before = _tick_counters()
+
+    async def ticks_counted() -> bool:  # the metrics follow the commit catch_up waits for
+        return sum(_tick_counters()) - sum(before) >= 4
+
+    async with running_projector():
         await catch_up()
+        await wait_for(ticks_counted, 10, "the four ticks in the metrics")
+    assert (await fetch_jobs(db_url))[job]["progress"] == 30
+    # the final value alone cannot tell: progress never goes backwards, coalesced or not
+    applied, coalesced = _tick_counters()
+    assert (applied - before[0], coalesced - before[1]) == (1, 3)
 
-        async def at_30() -> bool:
-            return (await fetch_jobs(db_url))[job]["progress"] == 30
 
-        await wait_for(at_30, 10, "progress 30")
+def _tick_counters() -> tuple[float, float]:
+    """Progress ticks the in-process projector applied, and folded into another (its metrics)."""
+    sample = REGISTRY.get_sample_value
+    applied = sample("vidpipe_projector_events_applied_total", {"type": JobProgress.type})
+    return applied or 0.0, sample("vidpipe_projector_progress_coalesced_total") or 0.0
 
 
 async def test_nan_in_metadata_does_not_wedge_the_projector(
