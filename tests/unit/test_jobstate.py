@@ -312,6 +312,11 @@ def test_started_resets_attempt_fields() -> None:
     assert s.error_message is None and s.retry_not_before is None
 
 
+def test_completed_names_the_worker_that_finished() -> None:
+    s = apply(state("processing", worker_id="w0"), make("completed"))
+    assert (s.worker_id, s.error_message) == ("w1", None)
+
+
 def test_stage_completed_keeps_state() -> None:
     s = state("processing", progress=30)
     assert apply(s, make("stage_completed")) == s
