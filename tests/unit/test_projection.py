@@ -386,3 +386,20 @@ def test_each_step_leaves_its_history_row_and_row_effects() -> None:
     )
     assert reprocessed.outputs == []
     assert cancelled.completed_at == at[8]
+
+
+def test_skips_are_counted_by_reason_and_batch_ids_kept() -> None:
+    job, ghost = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = str(uuid.uuid4())
+    events: list[Event] = [
+        submitted(job, batch_id=batch),
+        started(ghost),  # never submitted
+        started(ghost, attempt=2),
+        JobCompleted(
+            job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1
+        ),  # not started yet
+        JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1),
+    ]
+    outcome = project({}, [envelope(e, n) for n, e in enumerate(events)], [])
+    assert dict(outcome.skipped) == {"unknown_job": 2, "illegal_transition": 2}
+    assert outcome.rows[job].batch_id == batch
