@@ -168,3 +168,12 @@ def test_trim_end_must_follow_trim_start() -> None:
 def test_event_dict_keeps_defaults_and_drops_nones() -> None:
     event = parse_options("h264-720p").to_event_dict()
     assert event["ladder"] == [] and "width" not in event and "fps" not in event
+
+
+def test_defaults_and_text_forms_of_explicit_fields() -> None:
+    assert parse_options({"height": 480}).audio_bitrate == 128_000
+    assert parse_options({"format": "webm"}).audio_bitrate == 128_000
+    assert parse_options({"video_bitrate": "2500000"}).video_bitrate == 2_500_000
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"crf": "abc"})
+    assert (refused.value.field, refused.value.problem) == ("crf", "'abc' is not a number")
