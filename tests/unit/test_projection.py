@@ -398,8 +398,8 @@ def test_skips_are_counted_by_reason_and_batch_ids_kept() -> None:
         JobCompleted(
             job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1
         ),  # not started yet
-        JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1),
+        started(ghost, attempt=3),
     ]
     outcome = project({}, [envelope(e, n) for n, e in enumerate(events)], [])
-    assert dict(outcome.skipped) == {"unknown_job": 2, "illegal_transition": 2}
+    assert dict(outcome.skipped) == {"unknown_job": 3, "illegal_transition": 1}
     assert outcome.rows[job].batch_id == batch
