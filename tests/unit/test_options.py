@@ -177,3 +177,21 @@ def test_defaults_and_text_forms_of_explicit_fields() -> None:
     with pytest.raises(InvalidOptions) as refused:
         parse_options({"crf": "abc"})
     assert (refused.value.field, refused.value.problem) == ("crf", "'abc' is not a number")
+
+
+def test_codec_and_audio_only_refusals_name_the_field() -> None:
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "mp4", "audio_codec": "opus"})
+    assert (refused.value.field, refused.value.problem) == (
+        "audio_codec",
+        "'opus' is not supported in 'mp4'; use 'aac'",
+    )
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "m4a", "video_codec": "h264"})
+    assert refused.value.problem == "'h264' is not supported in 'm4a'; use none (audio only)"
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "m4a", "ladder": [360]})
+    assert (refused.value.field, refused.value.problem) == (
+        "ladder",
+        "not allowed with format 'm4a' (audio only)",
+    )
