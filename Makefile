@@ -7,7 +7,7 @@ KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:
 KAFKA_LIBS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kafka-$(KAFKA_VERSION)/libs
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: up test test-fast lint bench schemas fuzz clean clean-kafka kafka browser
+.PHONY: up test test-fast lint bench schemas fuzz mutation clean clean-kafka kafka browser
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ test-fast: $(BIN)/vidpipe browser  ## the suite without the slow end-to-end case
 fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, default 5000)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
+# Not part of `make test` (minutes, not seconds): mutmut over the pure cores ([tool.mutmut] in
+# pyproject.toml), against their unit tests only; docs/testing.md records the figures.
+mutation: $(BIN)/vidpipe  ## mutation testing of the pure cores; prints the kill rate per module
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $${MUTATION_JOBS:-2}
+	$(BIN)/python -m tools.mutation_report
+
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate
 
@@ -65,4 +73,4 @@ clean-kafka:  ## forget the fetched Kafka jars (the next make fetches them again
 	rm -rf $(KAFKA_LIBS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ import asyncpg
 
 from schemas.envelope import new_envelope
 from schemas.events import JobStatus, ReprocessRequested
+from schemas.options import InvalidOptions, parse_options
 from services.core.config import ConfigError, Settings
 from services.core.db import plain_url
 from services.core.endpoints import resolve
@@ -24,6 +26,7 @@ from services.core.jobstate import ALLOWED, JobState, legal
 from services.core.kafka import KafkaEventPublisher
 
 SOURCE = "/vidpipe/replay"
+EXIT_REFUSED = 2  # the code every vidpipe command uses for input it cannot act on
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="count the jobs, emit nothing")
 
 
+def _new_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--preset``/``--options`` checked as an upload's options are; ``None``: keep each job's."""
+    raw = {"preset": args.preset} if args.preset else args.options
+    if not raw:  # `--options {}` too: as before, each job keeps its own
+        return None
+    return parse_options(raw).to_event_dict()
+
+
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Select, report, and (unless dry run) emit one ``reprocess_requested`` per job."""
+    try:
+        # refused before anything is read or published: every job would fail as invalid_options
+        new_options = _new_options(args)
+    except InvalidOptions as exc:
+        print(f"vidpipe replay: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     selection = Selection(
         tuple(args.job_ids),
         tuple(args.statuses),
@@ -123,7 +140,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     if args.dry_run or not eligible:
         return 0
-    new_options = {"preset": args.preset} if args.preset else args.options
     publisher = KafkaEventPublisher(
         endpoints.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix, client_id="replay"
     )

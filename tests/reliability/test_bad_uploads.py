@@ -127,5 +127,11 @@ async def test_bad_uploads(
         "multipart, no file part",
     ):
         assert results[case].startswith("4"), (case, results[case])
+    # docs/reliability.md: these are accepted and complete (a refusal must fail the test too)
+    for case in ("header claims 4 h (1 s file)", "path traversal name", "10,000-char name"):
+        assert results[case].startswith("202, job completed"), (case, results[case])
+    assert rows[accepted["path traversal name"]]["original_filename"] == "passwd.mp4"
+    assert len(rows[accepted["10,000-char name"]]["original_filename"]) == 255
     assert results["1 byte over MAX_FILE_SIZE"].startswith("413")
-    assert not results["exactly MAX_FILE_SIZE (zeros)"].startswith("413")
+    # the limit is inclusive: exactly MAX_FILE_SIZE passes the size check, then is no video
+    assert results["exactly MAX_FILE_SIZE (zeros)"].startswith("415 not_a_video")

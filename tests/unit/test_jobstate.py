@@ -180,6 +180,50 @@ def test_illegal_transition_message_is_readable() -> None:
         apply(None, make("started"))
 
 
+REFUSALS = [
+    ("unknown", None, "started", "the job does not exist"),
+    ("deleted completed", "completed", "reprocess_requested", "the job was deleted"),
+    ("completed", "completed", "cancel_requested", "not accepted in this status"),
+    (
+        "pending+cancel",
+        "pending",
+        "started",
+        "a cancel was requested; the worker must cancel, not start",
+    ),
+]
+
+
+@pytest.mark.parametrize(("state_name", "status", "kind", "reason"), REFUSALS)
+def test_a_refusal_names_status_event_and_reason(
+    state_name: str, status: str | None, kind: str, reason: str
+) -> None:
+    with pytest.raises(IllegalTransition) as refused:
+        apply(STATES[state_name], make(kind))
+    event_type = make(kind).type
+    assert (refused.value.status, refused.value.event_type) == (status, event_type)
+    assert refused.value.reason == reason
+    where = "an unknown job" if status is None else f"a {status} job"
+    assert str(refused.value) == f"{event_type} is not allowed on {where}: {reason}"
+
+
+def test_stale_refusals_name_status_event_and_attempts() -> None:
+    running = state("processing", attempt=2)
+    for event, reason in (
+        (make("progress", attempt=1), "stale attempt 1, current is 2"),
+        (make("failed", attempt=1), "outcome of stale attempt, current is 2"),
+    ):
+        with pytest.raises(IllegalTransition) as refused:
+            apply(running, event)
+        assert (refused.value.status, refused.value.event_type) == ("processing", event.type)
+        assert refused.value.reason == reason
+
+
+def test_a_refusal_without_reason_says_only_what() -> None:
+    refused = IllegalTransition(JobStatus.PENDING, "video.job.x")
+    assert refused.reason == ""
+    assert str(refused) == "video.job.x is not allowed on a pending job"
+
+
 # --- rules of user commands -------------------------------------------------------------------
 
 # A processing job retries on its own (the worker's automatic retry_scheduled), never by request.
@@ -266,6 +310,11 @@ def test_started_resets_attempt_fields() -> None:
     s = apply(STATES["pending(after retry)"], make("started", attempt=2))
     assert (s.status, s.attempt, s.worker_id, s.progress) == ("processing", 2, "w1", 0)
     assert s.error_message is None and s.retry_not_before is None
+
+
+def test_completed_names_the_worker_that_finished() -> None:
+    s = apply(state("processing", worker_id="w0"), make("completed"))
+    assert (s.worker_id, s.error_message) == ("w1", None)
 
 
 def test_stage_completed_keeps_state() -> None:

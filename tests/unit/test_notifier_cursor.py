@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from services.notifier import cursor
 
 
@@ -47,3 +49,23 @@ def test_resuming_on_another_instance_is_the_exact_complement() -> None:
 def test_merge_and_dominates() -> None:
     assert cursor.merge([[1, 5]], [[3, 2]]) == [[3, 5]]
     assert cursor.dominates([[3, 5]], [[3, 2]]) and not cursor.dominates([[3, 1]], [[3, 2]])
+
+
+def test_copy_is_independent() -> None:
+    offsets = [[1, 2], [3]]
+    copied = cursor.copy(offsets)
+    copied[0][0] = 9
+    assert copied == [[9, 2], [3]] and offsets == [[1, 2], [3]]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [[[1, 2]], [[1, 2, 3], [3]], [[1], [3]]],
+    ids=["a topic missing", "a partition more", "a partition less"],
+)
+def test_cursors_of_different_layouts_are_never_compared(other: list[list[int]]) -> None:
+    # a layout change (partitions added) must not be read as "behind" or "ahead"
+    with pytest.raises(ValueError, match="zip"):
+        cursor.merge([[1, 2], [3]], other)
+    with pytest.raises(ValueError, match="zip"):
+        cursor.dominates([[1, 2], [3]], other)

@@ -111,3 +111,87 @@ def test_event_dict_round_trips(raw: dict[str, Any]) -> None:
         return  # e.g. a height on the audio preset
     assert parse_options(options.to_event_dict()) == options
     assert options.model_config.get("frozen")
+
+
+# Every bound is inclusive: the limit itself is accepted, one step past it is refused.
+BOUNDS: list[tuple[str, dict[str, Any], float, float, float]] = [
+    # field, other fields, low, high, step
+    ("width", {}, 16, 7680, 1),
+    ("height", {}, 16, 4320, 1),
+    ("crf", {}, 0, 51, 1),
+    ("crf", {"format": "webm"}, 0, 63, 1),
+    ("fps", {}, 1.0, 120.0, 0.5),
+    ("trim_start", {}, 0.0, 86_400.0, 0.5),
+    ("trim_end", {"trim_start": None}, 0.5, 86_400.0, 0.5),
+    ("video_bitrate", {}, 50_000, 100_000_000, 1),
+    ("audio_bitrate", {}, 16_000, 512_000, 1),
+]
+
+
+@pytest.mark.parametrize(("field", "others", "low", "high", "step"), BOUNDS)
+def test_bounds_are_inclusive(
+    field: str, others: dict[str, Any], low: float, high: float, step: float
+) -> None:
+    for value in (low, high):
+        assert getattr(parse_options({**others, field: value}), field) == value
+    for value in (low - step, high + step):
+        with pytest.raises(InvalidOptions) as refused:
+            parse_options({**others, field: value})
+        assert refused.value.field == field
+        assert "outside" in refused.value.problem or "greater" in refused.value.problem
+
+
+def test_ladder_rungs_are_bounded_and_must_be_a_list() -> None:
+    assert parse_options({"format": "hls", "ladder": [144, 2160]}).ladder == (144, 2160)
+    for rungs in ([143], [2161]):
+        with pytest.raises(InvalidOptions, match=r"outside 144\.\.2160"):
+            parse_options({"format": "hls", "ladder": rungs})
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "hls", "ladder": "720"})
+    assert (refused.value.field, refused.value.problem) == (
+        "ladder",
+        "must be a non-empty list of heights",
+    )
+
+
+def test_trim_end_must_follow_trim_start() -> None:
+    assert parse_options({"trim_start": 2, "trim_end": 2.5}).trim_end == 2.5
+    for start, end in ((2, 2), (None, 0)):
+        with pytest.raises(InvalidOptions) as refused:
+            parse_options({"trim_start": start, "trim_end": end})
+        assert (refused.value.field, refused.value.problem) == (
+            "trim_end",
+            "must be greater than trim_start",
+        )
+
+
+def test_event_dict_keeps_defaults_and_drops_nones() -> None:
+    event = parse_options("h264-720p").to_event_dict()
+    assert event["ladder"] == [] and "width" not in event and "fps" not in event
+
+
+def test_defaults_and_text_forms_of_explicit_fields() -> None:
+    assert parse_options({"height": 480}).audio_bitrate == 128_000
+    assert parse_options({"format": "webm"}).audio_bitrate == 128_000
+    assert parse_options({"video_bitrate": "2500000"}).video_bitrate == 2_500_000
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"crf": "abc"})
+    assert (refused.value.field, refused.value.problem) == ("crf", "'abc' is not a number")
+
+
+def test_codec_and_audio_only_refusals_name_the_field() -> None:
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "mp4", "audio_codec": "opus"})
+    assert (refused.value.field, refused.value.problem) == (
+        "audio_codec",
+        "'opus' is not supported in 'mp4'; use 'aac'",
+    )
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "m4a", "video_codec": "h264"})
+    assert refused.value.problem == "'h264' is not supported in 'm4a'; use none (audio only)"
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"format": "m4a", "ladder": [360]})
+    assert (refused.value.field, refused.value.problem) == (
+        "ladder",
+        "not allowed with format 'm4a' (audio only)",
+    )

@@ -17,11 +17,15 @@ import pytest
 from schemas.envelope import Envelope
 from schemas.events import (
     Event,
+    JobCancelled,
     JobCompleted,
+    JobFailed,
     JobOutput,
     JobProgress,
     JobStarted,
     JobSubmitted,
+    ReprocessRequested,
+    RetryScheduled,
     StageCompleted,
 )
 from services.projector.projection import BatchOutcome, coalesce_progress, project
@@ -281,3 +285,121 @@ def test_completion_records_outputs_and_the_first_output_path() -> None:
     assert row.output_path == f"outputs/{job}/1/720p"
     assert [o["key"] for o in row.outputs] == [o.key for o in outputs]
     assert (row.completed_at, row.metadata["x"]) == (T0 + timedelta(seconds=2), 1)
+
+
+def test_each_step_leaves_its_history_row_and_row_effects() -> None:
+    """One job through failure, retry, completion, reprocess and cancel: every history row
+    column, and the row's timestamps and outputs after each step."""
+    job = str(uuid.uuid4())
+    out = JobOutput(
+        name="720p", key=f"outputs/{job}/720p.mp4", content_type="video/mp4", size_bytes=3
+    )
+    steps: list[list[Event]] = [
+        [
+            submitted(job),
+            started(job),
+            StageCompleted(
+                job_id=job,
+                worker_id="w",
+                attempt=1,
+                operation="probe",
+                status="ok",
+                duration_ms=5,
+                metadata={"k": 1},
+            ),
+            JobFailed(
+                job_id=job,
+                error_code="ffmpeg",
+                message="boom",
+                retryable=True,
+                attempt=1,
+                worker_id="w",
+            ),
+        ],
+        [RetryScheduled(job_id=job, attempt=2, not_before=T0, reason="by hand")],
+        [
+            started(job, attempt=2),
+            JobCompleted(job_id=job, worker_id="w", attempt=2, outputs=[out], duration_ms=7),
+        ],
+        [
+            ReprocessRequested(
+                job_id=job, processing_options={"preset": "hls"}, requested_by="u", reason="r"
+            )
+        ],
+        [JobCancelled(job_id=job, attempt=0)],
+    ]
+    stored: dict[str, JobRow] = {}
+    history = []
+    rows: list[JobRow] = []
+    n = 0
+    for events in steps:
+        outcome = run(stored, [envelope(e, n + i) for i, e in enumerate(events)])
+        n += len(events)
+        history += outcome.history
+        rows.append(replace(stored[job]))
+    at = [T0 + timedelta(seconds=s) for s in range(n)]
+    assert [tuple(h)[3:] for h in history] == [
+        ("w", "started", "started", None, 1, {}, at[1]),
+        ("w", "probe", "ok", 5, 1, {"k": 1}, at[2]),
+        (
+            "w",
+            "failed",
+            "failed",
+            None,
+            1,
+            {"error_code": "ffmpeg", "message": "boom", "retryable": True},
+            at[3],
+        ),
+        (
+            None,
+            "retry_scheduled",
+            "scheduled",
+            None,
+            2,
+            {"not_before": T0.isoformat(), "reason": "by hand"},
+            at[4],
+        ),
+        ("w", "started", "started", None, 2, {}, at[5]),
+        ("w", "completed", "ok", 7, 2, {"outputs": 1}, at[6]),
+        (
+            None,
+            "reprocess_requested",
+            "requested",
+            None,
+            0,
+            {"requested_by": "u", "reason": "r", "processing_options": {"preset": "hls"}},
+            at[7],
+        ),
+        (None, "cancelled", "cancelled", None, 0, {}, at[8]),
+    ]
+    failed, retried, completed, reprocessed, cancelled = rows
+    assert failed.source_sha256 == "ab" * 32
+    assert (failed.started_at, failed.completed_at) == (at[1], at[3])
+    assert retried.completed_at is None
+    assert (completed.started_at, completed.completed_at) == (at[5], at[6])
+    assert completed.outputs == [out.model_dump(mode="json")]
+    assert completed.output_path == out.key
+    assert (reprocessed.started_at, reprocessed.completed_at, reprocessed.output_path) == (
+        None,
+        None,
+        None,
+    )
+    assert reprocessed.outputs == []
+    assert cancelled.completed_at == at[8]
+
+
+def test_skips_are_counted_by_reason_and_batch_ids_kept() -> None:
+    job, ghost = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = str(uuid.uuid4())
+    events: list[Event] = [
+        submitted(job, batch_id=batch),
+        started(ghost),  # never submitted
+        started(ghost, attempt=2),
+        JobCompleted(
+            job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1
+        ),  # not started yet
+        started(ghost, attempt=3),
+    ]
+    outcome = project({}, [envelope(e, n) for n, e in enumerate(events)], [])
+    assert dict(outcome.skipped) == {"unknown_job": 3, "illegal_transition": 1}
+    assert outcome.rows[job].batch_id == batch

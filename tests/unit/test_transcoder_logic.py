@@ -38,6 +38,14 @@ def test_commit_stays_below_unfinished_work() -> None:
     assert offsets.to_commit() == 8
 
 
+def test_the_first_record_read_sets_the_commit_point() -> None:
+    offsets = PartitionOffsets()
+    offsets.read(5, finished=True)  # a record needing no work: commit right past it
+    assert offsets.committable() == 6
+    offsets.read(3, finished=True)  # re-read below: the position never goes back
+    assert offsets.committable() == 6
+
+
 def submitted(job_id: str = "j") -> JobSubmitted:
     return JobSubmitted(
         job_id=job_id,

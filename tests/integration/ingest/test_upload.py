@@ -10,10 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from schemas.envelope import decode
 from services.core.kafka import make_consumer
 from tests.support import media
 from tests.support.ingest import Api, stored_files
+
+
+def received_upload_bytes() -> float:
+    """Bytes of file parts the in-process ingest server has read (its ``upload_bytes`` metric)."""
+    return REGISTRY.get_sample_value("upload_bytes_total") or 0.0
 
 
 async def submitted_events(api: Api, count: int) -> list[Any]:
@@ -147,6 +154,7 @@ async def test_upload_limit_is_streamed(make_api: Callable[..., Any]) -> None:
             yield b"\0" * 65536
         yield b"\r\n--B--\r\n"
 
+    received_before = received_upload_bytes()
     response = await api.client.post(
         "/upload",
         content=body(),
@@ -154,3 +162,6 @@ async def test_upload_limit_is_streamed(make_api: Callable[..., Any]) -> None:
     )
     assert response.status_code == 413
     assert stored_files(api) == []
+    # refused as the limit was crossed: the 64 KiB allowed and at most a few reads past it
+    read = received_upload_bytes() - received_before
+    assert 65536 < read <= 4 * 65536, f"{read} bytes read before the 413"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -128,6 +129,12 @@ async def test_idle_streams_get_heartbeat_comments(
         await stream.next()
         lines = stream._lines
         assert lines is not None
-        async for line in lines:
-            if line.startswith(":"):
-                break
+        heartbeats: list[str] = []
+        async with asyncio.timeout(10):  # beats every 0.1 s: two come long before
+            async for line in lines:
+                if line.startswith(":"):
+                    heartbeats.append(line)
+                    if len(heartbeats) == 2:
+                        break
+        # the stream stayed open, and only comments kept it alive (no events were due)
+        assert [h.startswith(": ping - ") for h in heartbeats] == [True, True], heartbeats

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from schemas.envelope import Envelope
 from schemas.events import JobProgress
 from services.core.config import Settings
 from services.core.endpoints import Endpoints
-from services.projector.projection import project
+from services.core.kafka import make_consumer
+from services.projector.consumer import Batch, Projector
+from services.projector.projection import BatchOutcome
 from services.projector.rebuild import rebuild
 from services.projector.service import connect
-from services.projector.store import LIVE_TABLES, ReadModelStore
+from services.projector.store import LIVE_TABLES, OffsetKey, ReadModelStore
 from tests.support.projector import (
     CatchUp,
     PublishEnvelopes,
@@ -59,16 +64,63 @@ async def test_members_joining_and_leaving_equal_a_clean_rebuild(
     assert await checksums(db_url) == together
 
 
-async def _apply(store: ReadModelStore, lifecycle: list[Envelope], ticks: list[Envelope]) -> None:
-    """One batch commit of a member, as ``Projector._commit`` makes it (offsets aside)."""
-    ids = {e.subject for e in lifecycle + ticks}
-    async with store.conn.transaction():
-        outcome = project(await store.load(ids), lifecycle, ticks)
-        await store.write(outcome, {})
+class HeldBeforeWrite(ReadModelStore):
+    """The live store, held inside a commit after loading its rows, until ``go`` is set."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.holding = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def write(self, outcome: BatchOutcome, offsets: Mapping[OffsetKey, int]) -> None:
+        self.holding.set()
+        await self.go.wait()
+        await super().write(outcome, offsets)
+
+
+class Member:
+    """One projector member: the real ``Projector`` commit path, fed the batches it fetches
+    from the partitions of one topic (as an assignor may split the two topics)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, store: ReadModelStore) -> None:
+        self.consumer = consumer
+        self.projector = Projector(consumer, store, None)
+
+    @classmethod
+    async def start(cls, bootstrap: str, topic: str, store: ReadModelStore) -> Member:
+        consumer = make_consumer(bootstrap, group_id=None)
+        await consumer.start()
+        await store.prepare()
+        partitions = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        consumer.assign(partitions)
+        member = cls(consumer, store)
+        await member.projector.seek_to_stored(partitions)
+        return member
+
+    async def fetch(self, count: int) -> Batch:
+        """The next ``count`` records, as one batch."""
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+        deadline = time.monotonic() + 20
+        while sum(map(len, batch.values())) < count:
+            assert time.monotonic() < deadline, f"timed out fetching {count} records"
+            for tp, records in (await self.consumer.getmany(timeout_ms=200)).items():
+                batch.setdefault(tp, []).extend(records)
+        return batch
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    deadline = time.monotonic() + 20
+    while not (found := consumer.partitions_for_topic(topic)):
+        assert time.monotonic() < deadline, f"topic {topic} has no partitions"
+        await consumer._client.force_metadata_update()
+    return sorted(found)
 
 
 async def test_a_commit_waits_for_the_rows_another_commit_loaded(
-    settings: Settings, endpoints: Endpoints, db_url: str
+    settings: Settings,
+    endpoints: Endpoints,
+    publish_envelopes: PublishEnvelopes,
+    db_url: str,
 ) -> None:
     """Ticks and lifecycle events of a job live on two topics whose partitions an assignor may
     give to different members: a member that loaded a job's row must be the only one to
@@ -78,26 +130,43 @@ async def test_a_commit_waits_for_the_rows_another_commit_loaded(
     ticks = [e for e in stream if e.type == JobProgress.type]
     job_id = lifecycle[0].subject
     group = settings.group("projector")
+    bootstrap = endpoints.kafka_bootstrap_servers
+    await publish_envelopes(lifecycle[:2] + ticks)  # the topics exist before members assign
     conns = [await connect(endpoints.database_url) for _ in range(3)]
+    members: list[Member] = []
     try:
-        ticking, finishing = (ReadModelStore(c, LIVE_TABLES, group) for c in conns[:2])
-        for store in (ticking, finishing):
-            await store.prepare()
-        await _apply(finishing, lifecycle[:2], [])  # submitted and started
+        ticking_store = HeldBeforeWrite(conns[0], LIVE_TABLES, group)
+        ticking = await Member.start(bootstrap, settings.topic("video.progress"), ticking_store)
+        members.append(ticking)
+        finishing_store = ReadModelStore(conns[1], LIVE_TABLES, group)
+        finishing = await Member.start(bootstrap, settings.topic("video.jobs"), finishing_store)
+        members.append(finishing)
+        await finishing.projector.handle(await finishing.fetch(2))  # submitted and started
+        await publish_envelopes(lifecycle[2:])
 
         async def finisher_waits_for_a_lock() -> bool:
             pid = conns[1].get_server_pid()
             waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
             return bool(await conns[2].fetchval(waiting, pid) == "Lock")
 
-        async with ticking.conn.transaction():  # the ticking member, mid-commit
-            loaded = await ticking.load([job_id])
-            finish = asyncio.create_task(_apply(finishing, lifecycle[2:], []))
-            await wait_for(finisher_waits_for_a_lock, 10, "the other commit to wait")
-            await ticking.write(project(loaded, [], ticks), {})
-        await finish
+        tick = asyncio.create_task(ticking.projector.handle(await ticking.fetch(len(ticks))))
+        await wait_for(_set(ticking_store.holding), 10, "the ticking member mid-commit")
+        finish = asyncio.create_task(finishing.projector.handle(await finishing.fetch(2)))
+        await wait_for(finisher_waits_for_a_lock, 10, "the other commit to wait")
+        ticking_store.go.set()
+        outcomes = await asyncio.gather(tick, finish)
         row = await conns[2].fetchrow("SELECT status, progress FROM jobs WHERE id = $1", job_id)
     finally:
+        for member in members:
+            await member.consumer.stop()
         for conn in conns:
             await conn.close()
+    assert all(outcome is not None for outcome in outcomes), "a batch was fenced"
     assert (row["status"], row["progress"]) == ("completed", 100)
+
+
+def _set(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return event.is_set()
+
+    return check

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
 
 from schemas.envelope import Envelope, KafkaRecord, encode, format_time
-from schemas.events import JobProgress, JobStarted, JobSubmitted, StageCompleted
+from schemas.events import (
+    JobProgress,
+    JobStarted,
+    JobSubmitted,
+    ReprocessRequested,
+    StageCompleted,
+)
 from services.core.config import Settings
 from services.core.db import plain_url
+from services.core.jobstate import IllegalTransition, JobState, apply
 from services.core.kafka import KafkaEventPublisher
 from services.core.readmodel import APPLIED_CHANNEL
 from tests.support.infra import Infra
@@ -90,11 +99,15 @@ async def test_twice_and_duplicates_give_identical_tables(
     async with running_projector():
         await catch_up()
     once = await checksums(db_url)
-    # The same events again (producer retries): same ce_id, new offsets.
-    await publish_envelopes(stream[::3])
+    # The same events again (producer retries): same ce_id, new offsets. Among them, events the
+    # state machine would accept again (a reprocess of a completed job): only the id check stops
+    # those, where it refuses most duplicates (a second submitted, a start of a completed job).
+    again = accepted_again(stream)
+    assert {e.type for e in again} == {ReprocessRequested.type}
+    await publish_envelopes(again + stream[::3])
     async with running_projector():
         await catch_up()
-    assert await checksums(db_url) == once
+    assert await checksums(db_url) == once, "a duplicate changed the read model"
     # Projecting everything twice: reset the stored offsets to 0, nothing may change.
     conn = await asyncpg.connect(plain_url(db_url))
     try:
@@ -104,6 +117,20 @@ async def test_twice_and_duplicates_give_identical_tables(
     async with running_projector():
         await catch_up()
     assert await checksums(db_url) == once
+
+
+def accepted_again(stream: list[Envelope]) -> list[Envelope]:
+    """The events of ``stream`` that their job's final state would accept a second time."""
+    final: dict[str, JobState] = {}
+    for envelope in stream:
+        with contextlib.suppress(IllegalTransition):
+            final[envelope.subject] = apply(final.get(envelope.subject), envelope.event)
+    again = []
+    for envelope in stream:
+        with contextlib.suppress(IllegalTransition):
+            apply(final[envelope.subject], envelope.event)
+            again.append(envelope)
+    return again
 
 
 async def test_skips_illegal_and_unknown_dead_letters_undecodable(
@@ -284,20 +311,32 @@ async def test_progress_is_coalesced(
     await publish_envelopes(stream[:2])  # submitted, started
     async with running_projector():
         await catch_up()
-        await publish_envelopes(
-            [
-                Envelope(
-                    event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t"
-                )
-                for p in (10, 30, 20, 25)
-            ]
-        )
+    # published while no projector runs: the next one fetches all four ticks in one batch
+    await publish_envelopes(
+        [
+            Envelope(event=JobProgress(job_id=job, attempt=1, progress=p, stage="t"), source="/t")
+            for p in (10, 30, 20, 25)
+        ]
+    )
+    before = _tick_counters()
+
+    async def ticks_counted() -> bool:  # the metrics follow the commit catch_up waits for
+        return sum(_tick_counters()) - sum(before) >= 4
+
+    async with running_projector():
         await catch_up()
+        await wait_for(ticks_counted, 10, "the four ticks in the metrics")
+    assert (await fetch_jobs(db_url))[job]["progress"] == 30
+    # the final value alone cannot tell: progress never goes backwards, coalesced or not
+    applied, coalesced = _tick_counters()
+    assert (applied - before[0], coalesced - before[1]) == (1, 3)
 
-        async def at_30() -> bool:
-            return (await fetch_jobs(db_url))[job]["progress"] == 30
 
-        await wait_for(at_30, 10, "progress 30")
+def _tick_counters() -> tuple[float, float]:
+    """Progress ticks the in-process projector applied, and folded into another (its metrics)."""
+    sample = REGISTRY.get_sample_value
+    applied = sample("vidpipe_projector_events_applied_total", {"type": JobProgress.type})
+    return applied or 0.0, sample("vidpipe_projector_progress_coalesced_total") or 0.0
 
 
 async def test_nan_in_metadata_does_not_wedge_the_projector(
