@@ -11,13 +11,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 import pytest
 from aiokafka import TopicPartition
@@ -26,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from services.core.db import plain_url
 from tests.support import media
 from tests.support.projector import checksums
-from tests.support.up import Up
+from tests.support.up import Up, User, until
 
 pytestmark = pytest.mark.slow
 
@@ -52,71 +50,6 @@ def vidpipe(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await _pause()
-    raise AssertionError(f"{what}: not within {timeout_s}s")
-
-
-async def _pause() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.2)
-
-
-class User:
-    """One account on a running stack's public origin."""
-
-    def __init__(self, base: str, headers: dict[str, str]) -> None:
-        self.base = base
-        self.headers = headers
-
-    @classmethod
-    async def register(cls, base: str, name: str = "dur") -> User:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            account = {"username": name, "email": f"{name}@example.com", "password": "password123"}
-            assert (await client.post("/auth/register", json=account)).status_code == 201
-            return await cls.login(base, name)
-
-    @classmethod
-    async def login(cls, base: str, name: str = "dur") -> User:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            login = {"username": name, "password": "password123"}
-            token = (await client.post("/auth/login", json=login)).json()["access_token"]
-        return cls(base, {"Authorization": f"Bearer {token}"})
-
-    async def upload(self, source: Path) -> str:
-        async with httpx.AsyncClient(base_url=self.base, timeout=30) as client:
-            response = await client.post(
-                "/upload",
-                headers=self.headers,
-                files={"file": (source.name, source.read_bytes())},
-                data={"options": json.dumps({"preset": "h264-480p"})},
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
-    async def job(self, job_id: str) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.base, timeout=30) as client:
-            response = await client.get(f"/jobs/{job_id}", headers=self.headers)
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        return job
-
-    async def completed(self, job_id: str, timeout_s: float = 90) -> dict[str, Any]:
-        async def done() -> dict[str, Any] | None:
-            job = await self.job(job_id)
-            assert job["status"] not in ("failed", "cancelled"), job
-            return job if job["status"] == "completed" else None
-
-        job: dict[str, Any] = await until(done, timeout_s, f"job {job_id} completed")
-        return job
 
 
 def database_url(data_dir: Path) -> str:

@@ -25,9 +25,8 @@ import pytest
 
 from services.cli.broker import EmbeddedBroker
 from services.cli.stack import SHUTDOWN_GRACE_S
-from tests.integration.test_durability import User
 from tests.support import media
-from tests.support.up import READY_DEADLINE_S
+from tests.support.up import READY_DEADLINE_S, User
 
 pytestmark = pytest.mark.slow
 
