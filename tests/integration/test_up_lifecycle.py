@@ -171,6 +171,7 @@ def test_sigterm_at_every_phase_of_start_up_stops_everything(data_dir: Path) -> 
         finally:
             if stack.proc.poll() is None:
                 stack.proc.kill()
+            stack.proc.wait(30)  # reaped, not left to Popen.__del__
     print("stop times:", {phase: round(s, 1) for phase, s in stop_s.items()})
     assert max(stop_s.values()) < STOP_DEADLINE_S
 
@@ -237,6 +238,7 @@ async def test_a_killed_service_is_restarted_while_the_api_stays_up(data_dir: Pa
     finally:
         if stack.proc.poll() is None:
             stack.proc.kill()
+            stack.proc.wait(30)  # reaped, not left to Popen.__del__
 
 
 async def restarted(stack: Stack, name: str, old_pid: int, api: str) -> None:

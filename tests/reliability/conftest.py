@@ -30,13 +30,15 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
 
 @pytest.fixture
 async def ingest(test_env: dict[str, str]) -> AsyncIterator[Api]:
-    """The real ingest app on a loopback socket, no rate limits (the scenarios are bursts)."""
+    """The real ingest app on a loopback socket, no rate limits and no in-flight quota (the
+    scenarios are bursts from one user; the quotas have their own test)."""
     env = {
         **test_env,
         "MAX_FILE_SIZE": "2MB",
         "RATE_LIMIT_PER_MINUTE": "0",
         "USER_RATE_LIMIT_PER_MINUTE": "0",
         "AUTH_RATE_LIMIT_PER_MINUTE": "0",
+        "USER_JOBS_IN_FLIGHT": "1000000",
     }
     api, stop = await start_api(env)
     yield api

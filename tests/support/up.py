@@ -149,7 +149,12 @@ class User:
 
     async def completed(self, job_id: str, timeout_s: float = 90) -> dict[str, Any]:
         async def done() -> dict[str, Any] | None:
-            job = await self.job(job_id)
+            async with httpx.AsyncClient(base_url=self.base, timeout=30) as client:
+                response = await client.get(f"/jobs/{job_id}", headers=self.headers)
+            if response.status_code == 404:  # accepted (202), not projected yet: a projector
+                return None  # that has just been restarted catches up on its own time
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
             assert job["status"] not in ("failed", "cancelled"), job
             return job if job["status"] == "completed" else None
 
