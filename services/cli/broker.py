@@ -102,8 +102,14 @@ def java_command() -> list[str]:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: a random UUID in URL-safe base64 without padding, as Kafka writes."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding, as Kafka writes.
+
+    Never one starting with ``-``: the format command would read it as an option and exit 1
+    (Kafka's own ``Uuid.randomUuid`` draws again for the same reason), one start in 64."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not found.startswith("-"):
+            return found
 
 
 def log_dir_in_use(log_dir: Path) -> bool:
