@@ -7,6 +7,15 @@ held, p50/p99 produce-to-receive latency (``ce_time`` to the client reading the 
 server's RSS per connection. Stops a step at the first N the machine cannot hold.
 
     python bench/sse_fanout.py --connections 1000 10000 --rate 200 --duration 20
+
+Storm mode (``--storm``, see ``bench/sse_storm.py``): max(--connections) clients connected,
+the notifier restarted with SIGTERM, then with SIGKILL, every client reconnecting with
+``Last-Event-ID``; prints the time until all are back, connects/s, events missed or
+duplicated and the live p99 during each storm. ``--notifier-src [LABEL=]DIR`` (repeatable)
+runs the notifier of another checkout, so old and new are measured in one sitting:
+
+    python bench/sse_fanout.py --storm --connections 10000 --rate 200 \
+        --notifier-src before=/work/wt/storm-before --notifier-src after=.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ from services.core.db import migrate, plain_url
 from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
 from services.core.process import free_port
 from services.core.tokens import issue_access_token
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sse_storm  # (beside this file; its clients run in their own processes)
 
 HOST = "127.0.0.1"
 
@@ -135,23 +147,39 @@ async def produce(
     return sent
 
 
-def start_notifier(
-    env: dict[str, str], port: int, ops_port: int, log: Path
+def spawn_notifier(
+    env: dict[str, str], port: int, ops_port: int, log: Path, src: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    process_env = child_env(**env, PORT=str(port), OPS_PORT=str(ops_port), LOG_LEVEL="WARN")
+    """A ``vidpipe notifier`` process; ``src``: run the code of that checkout instead."""
+    extra = {"PYTHONPATH": str(src)} if src is not None else {}
+    process_env = child_env(
+        **env, **extra, PORT=str(port), OPS_PORT=str(ops_port), LOG_LEVEL="WARN"
+    )
     with log.open("ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "services.cli", "notifier"],
             env=process_env,
             stdout=out,
             stderr=out,
+            cwd=src,
         )
+
+
+def healthy(ops_port: int) -> bool:
+    with contextlib.suppress(OSError):
+        with urllib.request.urlopen(f"http://{HOST}:{ops_port}/health", timeout=1) as response:
+            return bool(response.status == 200)
+    return False
+
+
+def start_notifier(
+    env: dict[str, str], port: int, ops_port: int, log: Path, src: Path | None = None
+) -> subprocess.Popen[bytes]:
+    proc = spawn_notifier(env, port, ops_port, log, src)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://{HOST}:{ops_port}/health", timeout=1) as response:
-                if response.status == 200:
-                    return proc
+        if healthy(ops_port):
+            return proc
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"notifier did not start; see {log}")
@@ -230,6 +258,80 @@ def report(
         print(f"          errors: {dict(clients.errors.most_common(5))}", flush=True)
 
 
+async def produce_forever(
+    publisher: KafkaEventPublisher, jobs: list[str], rate: float, sent: list[tuple[str, str]]
+) -> None:
+    """Ticks at ``rate``/s until cancelled; ``sent`` gets (job, event id) once acknowledged."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(job: str, number: int) -> None:
+        event = JobProgress(job_id=job, attempt=1, progress=number % 100, stage="transcode")
+        envelope = new_envelope(event, source="/bench")
+        await publisher.publish(envelope)
+        sent.append((job, envelope.id))
+
+    start, count = time.monotonic(), 0
+    try:
+        while True:
+            due = int((time.monotonic() - start) * rate) + 1
+            for _ in range(due - count):
+                task = asyncio.create_task(one(random.choice(jobs), count))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                count += 1
+            await asyncio.sleep(max(0.0, (count / rate) - (time.monotonic() - start)))
+    finally:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def profile(pid: int, out: Path, seconds: float) -> None:
+    """Sample ``pid`` with py-spy (collapsed stacks) in the background, if py-spy is there."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200"]
+    command += ["--format", "raw", "--nonblocking", "-o", str(out)]
+    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def storms(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    jobs: list[str],
+    token: str,
+    publisher: KafkaEventPublisher,
+    root: Path,
+) -> None:
+    """Storm mode: each ``--notifier-src`` (default: this checkout) in turn, same clients."""
+    sources = args.notifier_src or ["this=" + str(Path(__file__).resolve().parents[1])]
+    n = max(args.connections)
+    summaries = []
+    for spec in sources:
+        label, _, directory = spec.rpartition("=")
+        src = Path(directory).resolve()
+        label = label or src.name
+
+        def start(port: int, ops_port: int, name: str, src: Path = src) -> subprocess.Popen[bytes]:
+            proc = spawn_notifier(env, port, ops_port, root / f"notifier-{name}.log", src)
+            if args.profile:  # py-spy from the first moment: start-up and the storm
+                profile(proc.pid, Path(args.profile) / f"{name}.txt", args.profile_s)
+            deadline = time.monotonic() + 30
+            while not healthy(ops_port):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    raise RuntimeError(f"notifier did not start; see {root}")
+                time.sleep(0.05)
+            return proc
+
+        async def produce_ticks(js: list[str], rate: float, sent: list[tuple[str, str]]) -> None:
+            await produce_forever(publisher, js, rate, sent)
+
+        print(f"storm against {label} ({src})", flush=True)
+        summaries.append(
+            await sse_storm.run_storm(label, n, jobs, token, args.rate, start, produce_ticks, args)
+        )
+    sse_storm.print_table(summaries, n, args.rate)
+
+
 async def main(args: argparse.Namespace) -> None:
     limit = raise_fd_limit(max(args.connections) * 2 + 1000)  # the server inherits it too
     print(
@@ -258,7 +360,9 @@ async def main(args: argparse.Namespace) -> None:
         publisher = KafkaEventPublisher(bootstrap)
         await publisher.start()
         try:
-            for n in sorted(args.connections):
+            if args.storm:
+                await storms(args, env, jobs, token, publisher, root)
+            for n in sorted(args.connections) if not args.storm else ():
                 if not await run_step(args, n, env, jobs, token, publisher, root):
                     print(f"stopped at N={n}: not every connection was held", flush=True)
                     break
@@ -284,4 +388,21 @@ if __name__ == "__main__":
     )
     parser.add_argument("--ramp", type=int, default=200, help="connections opening at once")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs directory")
+    storm = parser.add_argument_group("storm mode")
+    storm.add_argument(
+        "--storm", action="store_true", help="restart the notifier under max(--connections)"
+    )
+    storm.add_argument(
+        "--notifier-src",
+        action="append",
+        metavar="[LABEL=]DIR",
+        help="run the notifier from this checkout (repeat to compare in one sitting)",
+    )
+    storm.add_argument("--profile", metavar="DIR", help="py-spy every notifier into DIR")
+    storm.add_argument("--profile-s", type=float, default=20.0, help="seconds per profile")
+    storm.add_argument("--client-procs", type=int, default=2, help="client processes")
+    storm.add_argument("--settle", type=float, default=5.0, help="seconds between storms")
+    storm.add_argument(
+        "--storm-timeout", type=float, default=180.0, help="give up waiting for all after this"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -154,13 +154,17 @@ async def serve_ops(
     return OpsServer(server, task, sock.getsockname()[1])
 
 
-def bind(host: str, port: int, report_to: Path | None = None) -> socket.socket:
+def bind(
+    host: str, port: int, report_to: Path | None = None, backlog: int | None = None
+) -> socket.socket:
     """A listening socket on ``host:port`` (0: any free port), its port reported if asked.
 
     Binding here makes a busy port an OSError for the caller, not a sys.exit inside uvicorn.
+    ``backlog``: connections the kernel holds before the server accepts them (Python's
+    default is 128; a reconnect storm arriving during start-up needs more).
     """
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.create_server((host, port), family=family)
+    sock = socket.create_server((host, port), family=family, backlog=backlog)
     if report_to is not None:
         write_report(report_to, int(sock.getsockname()[1]))
     return sock

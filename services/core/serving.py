@@ -14,6 +14,9 @@ from sse_starlette.sse import AppStatus
 from services.core.metrics import bind
 
 
+BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its signal capture (it re-raises signals after shutdown)."""
 
@@ -30,9 +33,11 @@ async def serve(
     The port is bound before the app's lifespan starts (``OSError`` when it is taken) and, with
     ``report_to``, reported there at once (``services.core.ports``).
     """
-    sock = bind(host, port, report_to)
+    # clients reconnecting while the app starts wait in the kernel's queue, not refused
+    sock = bind(host, port, report_to, backlog=BACKLOG)
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
+        backlog=BACKLOG,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=grace_s,

@@ -27,7 +27,7 @@ from sse_starlette import ServerSentEvent
 from sse_starlette.sse import AppStatus
 
 from schemas.envelope import DecodeError, Envelope, decode
-from schemas.events import JobSubmitted
+from schemas.events import JobDeleted, JobSubmitted
 from services.core.kafka import make_consumer
 from services.notifier import cursor
 from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
@@ -59,6 +59,7 @@ class Hub:
         ring_size: int,
         queue_size: int,
         heartbeat_s: float,
+        seed_s: float = 0.0,
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics  # physical names, in cursor.TOPICS order
@@ -73,7 +74,13 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
         self._heartbeat_s = heartbeat_s
+        self._seed_s = seed_s
+        self._seq = itertools.count()
+        self._ring_by_job: dict[str, deque[LogEntry]] = {}
+        self._ring_by_owner: dict[str, deque[LogEntry]] = {}
+        self._ring_unowned: deque[LogEntry] = deque()  # owner unknown (lookup failed)
         self.heartbeat = b""  # the comment idle streams send, encoded once per tick
+        self.heartbeat_with_id = b""  # the same plus ``id:`` the hub's position
         self.layout: list[int] = []
         self.position: cursor.Offsets = []
         self.coverage: cursor.Offsets = []
@@ -98,10 +105,39 @@ class Hub:
         parts = [sorted(tp for tp in consumer.assignment() if tp.topic == t) for t in self._topics]
         await consumer.seek_to_end(*[tp for group in parts for tp in group])
         self.layout = [len(group) for group in parts]
-        self.position = [[await consumer.position(tp) for tp in group] for group in parts]
+        end = [[await consumer.position(tp) for tp in group] for group in parts]
+        self.position = await self._seed(consumer, parts, end)
         self.coverage = cursor.copy(self.position)
         self._task = asyncio.create_task(self._consume(consumer), name="notifier-hub")
         self._beat_task = asyncio.create_task(self._beat(), name="notifier-heartbeat")
+        # serve once the ring holds the seed: resumes after a restart then need no log read
+        while not cursor.dominates(self.position, end) and not self._task.done():
+            if time.monotonic() > deadline:
+                log.warning("ring not seeded in %.0fs; serving anyway", timeout_s)
+                break
+            await asyncio.sleep(0.01)
+
+    async def _seed(
+        self, consumer: AIOKafkaConsumer, parts: list[list[TopicPartition]], end: cursor.Offsets
+    ) -> cursor.Offsets:
+        """Start ``seed_s`` back in the log (at most ``ring_size`` records per partition)."""
+        if self._seed_s <= 0:
+            return cursor.copy(end)
+        since = int((time.time() - self._seed_s) * 1000)
+        every = [tp for group in parts for tp in group]
+        found = await consumer.offsets_for_times({tp: since for tp in every})
+        first = await consumer.beginning_offsets(every)
+        start: cursor.Offsets = []
+        for group, ends in zip(parts, end, strict=True):
+            offsets = []
+            for tp, last in zip(group, ends, strict=True):
+                at = found.get(tp)
+                offset = max(at.offset if at is not None else last, last - self._ring_size)
+                offset = max(offset, first[tp])
+                consumer.seek(tp, offset)
+                offsets.append(offset)
+            start.append(offsets)
+        return start
 
     def _assigned(self, assignment: Iterable[TopicPartition]) -> bool:
         return {tp.topic for tp in assignment} >= set(self._topics)
@@ -127,8 +163,19 @@ class Hub:
             self._by_user.setdefault(sub.user_id, set()).add(sub)
         else:
             self._everyone.add(sub)
-        recent = list(self._ring) if with_recent else []
+        recent = self._recent(sub) if with_recent else []
         return Attachment(cursor.copy(self.position), cursor.copy(self.coverage), recent)
+
+    def _recent(self, sub: Subscriber) -> list[LogEntry]:
+        """The ring's entries ``sub`` may want, in ring order, without scanning the ring."""
+        if sub.job_id is not None:
+            return list(self._ring_by_job.get(sub.job_id, ()))
+        if sub.user_id is None:
+            return list(self._ring)
+        owned = self._ring_by_owner.get(sub.user_id, deque())
+        if not self._ring_unowned:
+            return list(owned)
+        return list(heapq.merge(owned, self._ring_unowned, key=lambda entry: entry.seq))
 
     def unsubscribe(self, sub: Subscriber) -> None:
         for index, key in ((self._by_job, sub.job_id), (self._by_user, sub.user_id)):
@@ -159,6 +206,9 @@ class Hub:
                 continue
             now = datetime.now(UTC)
             self.heartbeat = ServerSentEvent(comment=f"ping - {now}", sep="\n").encode()
+            # the id keeps idle clients' Last-Event-ID fresh, so they resume from the ring
+            position = cursor.encode(self.position).encode()
+            self.heartbeat_with_id = self.heartbeat[:-1] + b"id: " + position + b"\n\n"
             due = loop.time() - self._heartbeat_s
             for sub in self.subscribers():
                 if sub.last_sent <= due and not sub.ping_due:
@@ -183,11 +233,12 @@ class Hub:
                     self._deliver(slot, record, envelope, owners)
 
     async def _owners(self, envelopes: list[Envelope]) -> dict[str, str]:
+        """Owners of the batch's jobs: per-user streams and the ring's per-owner index."""
         for envelope in envelopes:
             if isinstance(envelope.event, JobSubmitted):
                 self._reads.learn_owner(envelope.event.job_id, envelope.event.user_id)
-        if not self._by_user:
-            return {}  # only per-user streams need to know owners
+            elif isinstance(envelope.event, JobDeleted):
+                self._reads.forget(envelope.event.job_id)
         try:
             return await self._reads.owners(env.event.job_id for env in envelopes)
         except Exception:  # a database hiccup must not stop the fan-out for everyone
@@ -203,18 +254,34 @@ class Hub:
         note = from_envelope(envelope)
         event_id = cursor.encode(self.position)
         owner = owners.get(note.job_id) or self._reads.cached_owner(note.job_id)
+        frame = render(note, event_id)
         entry = LogEntry(
-            slot, record.partition, record.offset, owner, note, event_id, render(note, event_id)
+            slot, record.partition, record.offset, owner, note, event_id, frame, next(self._seq)
         )
-        self._ring.append(entry)
-        if len(self._ring) > self._ring_size:
-            old = self._ring.popleft()
-            self.coverage[old.topic][old.partition] = old.offset + 1
+        self._remember(entry)
         targets = [*self._by_job.get(note.job_id, ()), *self._everyone]
         if owner is not None:
             targets.extend(self._by_user.get(owner, ()))
         for sub in targets:
             self._offer(sub, entry)
+
+    def _remember(self, entry: LogEntry) -> None:
+        """Into the ring and its indexes by job and by owner; the oldest entry leaves."""
+        self._ring.append(entry)
+        self._ring_by_job.setdefault(entry.note.job_id, deque()).append(entry)
+        if entry.owner is None:
+            self._ring_unowned.append(entry)
+        else:
+            self._ring_by_owner.setdefault(entry.owner, deque()).append(entry)
+        if len(self._ring) <= self._ring_size:
+            return
+        old = self._ring.popleft()
+        self.coverage[old.topic][old.partition] = old.offset + 1
+        _pop_oldest(self._ring_by_job, old.note.job_id)
+        if old.owner is None:
+            self._ring_unowned.popleft()
+        else:
+            _pop_oldest(self._ring_by_owner, old.owner)
 
     def _offer(self, sub: Subscriber, entry: LogEntry) -> None:
         if len(sub.queue) >= sub.limit:
@@ -225,6 +292,13 @@ class Hub:
         else:
             sub.queue.append(entry)
         sub.wake()
+
+
+def _pop_oldest(index: dict[str, deque[LogEntry]], key: str) -> None:
+    entries = index[key]
+    entries.popleft()  # the ring's oldest entry is the oldest of its job and of its owner
+    if not entries:
+        del index[key]
 
 
 def in_time_order(partitions: Iterable[list[ConsumerRecord]]) -> list[ConsumerRecord]:

@@ -19,11 +19,14 @@ from schemas.topics import JOBS, PROGRESS
 from services.core.config import Settings
 from services.core.db import create_engine
 from services.core.endpoints import resolve
+from services.core.http_auth import VerifiedTokens
 from services.core.metrics import serve_ops
 from services.core.serving import serve
+from services.notifier.admission import Admission
 from services.notifier.config import NotifierConfig
 from services.notifier.hub import Hub
 from services.notifier.readmodel import ReadModel
+from services.notifier.replay import LogReader
 from services.notifier.routes import ROUTES, STREAM_ROUTES
 from services.notifier.stream import Runtime
 
@@ -56,7 +59,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         endpoints = resolve(settings)
         engine = create_engine(endpoints.database_url, pool_size=5)
-        reads = ReadModel(engine)
+        reads = ReadModel(engine, snapshot_limit=config.snapshot_limit)
         topics = (settings.topic(JOBS.name), settings.topic(PROGRESS.name))
         hub = Hub(
             endpoints.kafka_bootstrap_servers,
@@ -65,19 +68,22 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             ring_size=config.ring_size,
             queue_size=config.queue_size,
             heartbeat_s=config.heartbeat_s,
+            seed_s=config.seed_s,
         )
+        log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
+        admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
         try:
             await hub.start()
-            app.state.runtime = Runtime(
-                hub, reads, config, endpoints.kafka_bootstrap_servers, topics
-            )
+            app.state.runtime = Runtime(hub, reads, config, log_reader, admission, topics)
             yield
         finally:
+            await log_reader.stop()
             await hub.stop()
             await engine.dispose()
 
     app = NotifierApp(routes=ROUTES, lifespan=lifespan)
     app.state.secret = settings.verification_secrets()
+    app.state.verified_tokens = VerifiedTokens()
     return app
 
 

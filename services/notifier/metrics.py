@@ -30,3 +30,14 @@ REPLAYS = Counter(
     "Resumed streams, by where the missed events came from.",
     ["source"],  # buffer, log
 )
+LOG_READS = Counter(
+    "vidpipe_notifier_replay_log_reads_total",
+    "Passes of the shared replay consumer over the log (one pass serves every resume waiting).",
+)
+STREAMS_REFUSED = Counter(
+    "vidpipe_notifier_streams_refused_total",
+    "Streams answered 503 + Retry-After because too many were being set up (a storm).",
+)
+ADMISSION_WAITING = Gauge(
+    "vidpipe_notifier_streams_waiting", "Streams waiting for a set-up slot (bounded admission)."
+)

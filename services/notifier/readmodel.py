@@ -1,6 +1,9 @@
 """The notifier's reads of the ``jobs`` read model (it never writes to PostgreSQL).
 
 Who owns a job decides who may follow it; the current row is what a new client sees first.
+Both are asked by every connecting client, so both are batched: during a reconnect storm one
+query answers hundreds of clients (``batch.Batcher``). Owners are cached: a job's owner never
+changes, and the hub forgets a job when the log says it was deleted.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.readmodel import jobs
+from services.notifier.batch import Batcher
 
 _SNAPSHOT_COLUMNS = (
     jobs.c.id,
@@ -24,10 +28,13 @@ _SNAPSHOT_COLUMNS = (
     jobs.c.error_message,
     jobs.c.updated_at,
 )
+Row = Mapping[str, Any]
+_MISSING = "missing"  # a job with no row (yet): fall back to an owner seen in the log
+_DELETED = "deleted"
 
 
 def is_job_id(text: str) -> bool:
-    """Job ids are UUIDs; anything else cannot name a job (and must not reach SQL)."""
+    """Job (and user) ids are UUIDs; anything else cannot name one (and must not reach SQL)."""
     try:
         uuid.UUID(text)
     except ValueError:
@@ -36,12 +43,18 @@ def is_job_id(text: str) -> bool:
 
 
 class ReadModel:
-    """Queries on ``jobs``, plus a bounded cache of job owners for the fan-out."""
+    """Queries on ``jobs``, batched, plus a bounded cache of live jobs' owners."""
 
-    def __init__(self, engine: AsyncEngine, owner_cache_size: int = 100_000) -> None:
+    def __init__(
+        self, engine: AsyncEngine, owner_cache_size: int = 100_000, snapshot_limit: int = 200
+    ) -> None:
         self.engine = engine
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._cache_size = owner_cache_size
+        self.snapshot_limit = snapshot_limit
+        self.access = Batcher[str, str](self._fetch_access, _MISSING)
+        self.job_rows = Batcher[str, Row | None](self._fetch_job_rows, None)
+        self.user_rows = Batcher[str, list[Row]](self._fetch_user_rows, [])
 
     def learn_owner(self, job_id: str, user_id: str) -> None:
         """Remember an owner seen in the log (``submitted`` comes before the projector's row)."""
@@ -50,6 +63,10 @@ class ReadModel:
         while len(self._owners) > self._cache_size:
             self._owners.popitem(last=False)
 
+    def forget(self, job_id: str) -> None:
+        """The job was deleted: the next access check asks PostgreSQL (which says 404)."""
+        self._owners.pop(job_id, None)
+
     def cached_owner(self, job_id: str) -> str | None:
         return self._owners.get(job_id)
 
@@ -57,15 +74,29 @@ class ReadModel:
         """The owner of a live (not deleted) job, or ``None`` when there is no such job."""
         if not is_job_id(job_id):
             return None
-        query = select(jobs.c.user_id, jobs.c.deleted_at).where(jobs.c.id == job_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
+        owner = self._owners.get(job_id)
+        if owner is not None:
+            return owner  # no query: owners never change, deletions evict (``forget``)
+        found = await self.access.get(job_id)
+        if found == _MISSING:
             return self.cached_owner(job_id)  # submitted, not projected yet
-        return None if row.deleted_at is not None else str(row.user_id)
+        return None if found == _DELETED else found
+
+    async def _fetch_access(self, job_ids: list[str]) -> dict[str, str]:
+        query = select(jobs.c.id, jobs.c.user_id, jobs.c.deleted_at).where(jobs.c.id.in_(job_ids))
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(query))
+        found = {}
+        for row in rows:
+            if row.deleted_at is not None:
+                found[str(row.id)] = _DELETED
+            else:
+                found[str(row.id)] = str(row.user_id)
+                self.learn_owner(str(row.id), str(row.user_id))
+        return found
 
     async def owners(self, job_ids: Iterable[str]) -> dict[str, str]:
-        """Owners of ``job_ids``, from the cache first, then one query for the rest."""
+        """Owners of ``job_ids`` (deleted jobs too), from the cache first, then one query."""
         found: dict[str, str] = {}
         missing = []
         for job_id in set(job_ids):
@@ -75,23 +106,59 @@ class ReadModel:
             elif is_job_id(job_id):
                 missing.append(job_id)
         if missing:
-            query = select(jobs.c.id, jobs.c.user_id).where(jobs.c.id.in_(missing))
+            query = select(jobs.c.id, jobs.c.user_id, jobs.c.deleted_at)
             async with self.engine.connect() as conn:
-                for row in await conn.execute(query):
+                for row in await conn.execute(query.where(jobs.c.id.in_(missing))):
                     found[str(row.id)] = str(row.user_id)
-                    self.learn_owner(str(row.id), str(row.user_id))
+                    if row.deleted_at is None:  # only live jobs' owners grant access
+                        self.learn_owner(str(row.id), str(row.user_id))
         return found
 
     async def current_states(
         self, *, job_id: str | None, user_id: str | None, limit: int
-    ) -> Sequence[Mapping[str, Any]]:
+    ) -> Sequence[Row]:
         """Rows of the followed jobs, oldest update first, at most ``limit`` (newest kept)."""
-        query = select(*_SNAPSHOT_COLUMNS).where(jobs.c.deleted_at.is_(None))
         if job_id is not None:
-            query = query.where(jobs.c.id == job_id)
-        elif user_id is not None:
+            row = await self.job_rows.get(job_id) if is_job_id(job_id) else None
+            return [] if row is None else [row]
+        if user_id is not None and not is_job_id(user_id):
+            return []  # user ids are UUIDs too; nothing else may reach a batch's SQL
+        if user_id is not None and limit == self.snapshot_limit:
+            return await self.user_rows.get(user_id)
+        query = select(*_SNAPSHOT_COLUMNS).where(jobs.c.deleted_at.is_(None))
+        if user_id is not None:
             query = query.where(jobs.c.user_id == user_id)
         query = query.order_by(jobs.c.updated_at.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = [dict(row._mapping) for row in await conn.execute(query)]
         return rows[::-1]
+
+    async def _fetch_job_rows(self, job_ids: list[str]) -> dict[str, Row | None]:
+        query = select(*_SNAPSHOT_COLUMNS).where(
+            jobs.c.id.in_(job_ids), jobs.c.deleted_at.is_(None)
+        )
+        async with self.engine.connect() as conn:
+            return {str(row.id): dict(row._mapping) for row in await conn.execute(query)}
+
+    async def _fetch_user_rows(self, user_ids: list[str]) -> dict[str, list[Row]]:
+        """Each user's ``snapshot_limit`` most recently updated jobs, one query for all."""
+        rank = (
+            func.row_number()
+            .over(partition_by=jobs.c.user_id, order_by=jobs.c.updated_at.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(*_SNAPSHOT_COLUMNS, rank)
+            .where(jobs.c.user_id.in_(user_ids), jobs.c.deleted_at.is_(None))
+            .subquery()
+        )
+        query = (
+            select(*[ranked.c[c.name] for c in _SNAPSHOT_COLUMNS])
+            .where(ranked.c.rank <= self.snapshot_limit)
+            .order_by(ranked.c.user_id, ranked.c.updated_at)
+        )
+        found: dict[str, list[Row]] = {}
+        async with self.engine.connect() as conn:
+            for row in await conn.execute(query):
+                found.setdefault(str(row.user_id), []).append(dict(row._mapping))
+        return found

@@ -19,6 +19,7 @@ from sse_starlette.sse import AppStatus, SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
 from services.notifier import cursor
+from services.notifier.admission import jittered, retry_frame
 from services.notifier.metrics import CONNECTED_CLIENTS
 from services.notifier.stream import Runtime, live_frame, opening_frames
 from services.notifier.subscriber import Subscriber
@@ -50,26 +51,48 @@ class LiveEventSource(EventSourceResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "HEAD":  # headers only, as sse-starlette answers HEAD
+            self._runtime.admission.leave()
             await EventSourceResponse(iter(()))(scope, receive, send)
             return
         runtime, sub = self._runtime, self._sub
+        config = runtime.config
+        admitted = True  # holds one of ``runtime.admission``'s slots until the opening is sent
         listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, sub))
         CONNECTED_CLIENTS.inc()
         # Subscribing and unsubscribing around the whole response: no entry slips in between.
         attachment = runtime.hub.subscribe(sub, with_recent=self._resume_from is not None)
         try:
             await self._send(send, {"type": "http.response.start", "status": 200})
+            # clients cut off together (a crash) come back spread over the jitter window
+            retry_ms = jittered(config.retry_ms, config.retry_jitter_ms)
+            await self._send_body(send, retry_frame(retry_ms))
             await self._send_opening(
                 send, opening_frames(runtime, sub, attachment, self._resume_from)
             )
             del attachment  # its copies of the ring and positions are not needed any more
             self._resume_from = None
+            admitted = False
+            runtime.admission.leave()
             await self._live(send)
+            if AppStatus.should_exit and not sub.ended:
+                await self._send_body(send, self._farewell())
             await self._send(send, {"type": "http.response.body", "more_body": False})
         finally:
+            if admitted:
+                runtime.admission.leave()
             listener.cancel()
             runtime.hub.unsubscribe(sub)
             CONNECTED_CLIENTS.dec()
+
+    def _farewell(self) -> bytes:
+        """On shutdown: come back after a random delay in the window, from the hub's position
+        when nothing is queued (so the next instance resumes it from its ring)."""
+        sub, hub = self._sub, self._runtime.hub
+        window_ms = self._runtime.config.shutdown_window_s * 1000
+        frame = f"retry: {int(jittered(0, window_ms))}\n"
+        if not sub.queue and sub.floor is None:
+            frame += f"id: {cursor.encode(hub.position)}\n"
+        return (frame + "\n").encode()
 
     async def _send_opening(self, send: Send, frames: AsyncGenerator[bytes, None]) -> None:
         # a method of its own: nothing of the opening stays referenced from __call__'s frame
@@ -86,8 +109,10 @@ class LiveEventSource(EventSourceResponse):
                 frame = live_frame(sub, sub.queue.pop(0), hub.layout)
                 if frame is not None:
                     await self._send_body(send, frame)
-            elif sub.ping_due:
-                await self._send_body(send, hub.heartbeat)
+            elif sub.ping_due:  # nothing queued: the hub's position is this client's cursor
+                await self._send_body(
+                    send, hub.heartbeat if sub.floor is not None else hub.heartbeat_with_id
+                )
             else:
                 await sub.wait()
 

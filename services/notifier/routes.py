@@ -21,7 +21,8 @@ from services.core.metrics import metrics_endpoint
 from services.core.openapi import Param, Reply, operation
 from services.core.tokens import Principal
 from services.notifier import cursor
-from services.notifier.metrics import CONNECTED_CLIENTS_METRIC
+from services.notifier.admission import jittered
+from services.notifier.metrics import ADMISSION_WAITING, CONNECTED_CLIENTS_METRIC, STREAMS_REFUSED
 from services.notifier.response import LiveEventSource
 from services.notifier.stream import Runtime
 from services.notifier.subscriber import Subscriber
@@ -29,13 +30,14 @@ from services.notifier.subscriber import Subscriber
 
 def authenticate(request: Request) -> Principal:
     """The caller, from ``Authorization: Bearer`` or ``?access_token=`` (EventSource sends no
-    headers)."""
+    headers); a token already verified by this instance is not verified again."""
     return authenticate_bearer(
         request,
         request.app.state.secret,
         query_param="access_token",
         missing="an access token is required",
         invalid="the access token is invalid or expired",
+        verified=request.app.state.verified_tokens,
     )
 
 
@@ -53,6 +55,16 @@ async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) ->
             raise ApiError(403, "forbidden", "only an admin may follow another user's jobs")
         user_id = principal.user_id
     return Subscriber(job_id=None, user_id=user_id, limit=limit)
+
+
+def overloaded(runtime: Runtime) -> Response:
+    """503 with a jittered ``Retry-After``: refused clients come back spread out."""
+    STREAMS_REFUSED.inc()
+    config = runtime.config
+    seconds = jittered(config.retry_ms, config.retry_jitter_ms) / 1000
+    headers = {"Retry-After": str(max(1, round(seconds)))}
+    message = "too many streams are opening; retry after the Retry-After delay"
+    return error_response(503, "overloaded", message, headers)
 
 
 async def _open_stream(request: Request, job_id: str | None) -> Response:
@@ -74,14 +86,28 @@ class StreamEndpoint:
         self.job_in_path = job_in_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        if self.job_in_path:  # GET /jobs/{job_id}/events: every event of one job
-            job_id = request.path_params["job_id"]
-        else:  # GET /events: every event of the caller's jobs (admin: all, or ?user_id=)
-            job_id = request.query_params.get("job_id")
-        response = await _open_stream(request, job_id)
-        del request  # not kept alive for the stream's lifetime
-        await response(scope, receive, send)
+        runtime: Runtime = scope["app"].state.runtime
+        admission = runtime.admission
+        ADMISSION_WAITING.set(admission.waiting + 1)
+        admitted = await admission.enter()  # a storm waits here, bounded, or is refused
+        ADMISSION_WAITING.set(admission.waiting)
+        if not admitted:
+            await overloaded(runtime)(scope, receive, send)
+            return
+        try:
+            request = Request(scope, receive)
+            if self.job_in_path:  # GET /jobs/{job_id}/events: every event of one job
+                job_id = request.path_params["job_id"]
+            else:  # GET /events: every event of the caller's jobs (admin: all, or ?user_id=)
+                job_id = request.query_params.get("job_id")
+            response = await _open_stream(request, job_id)
+            del request  # not kept alive for the stream's lifetime
+        except BaseException:
+            admission.leave()
+            raise
+        if not isinstance(response, LiveEventSource):
+            admission.leave()  # a refusal: the slot is free at once
+        await response(scope, receive, send)  # a stream leaves once its opening is sent
 
 
 class NotifierHealth(BaseModel):
@@ -123,6 +149,9 @@ STREAM_REPLIES = {
     200: STREAM,
     401: error_reply("missing, invalid or expired token"),
     404: error_reply("no such job, or not yours"),
+    503: error_reply(
+        "too many streams opening at once (a reconnect storm): come back after Retry-After"
+    ),
 }
 RESUME = Param("Last-Event-ID", {"type": "string"}, "resume after this event id", "header")
 SSE_AUTH = ("bearer", "access_token")

@@ -10,12 +10,13 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from services.notifier import cursor
+from services.notifier.admission import Admission
 from services.notifier.config import NotifierConfig
 from services.notifier.hub import Attachment, Hub
 from services.notifier.metrics import DELIVERY_LATENCY, EVENTS_DELIVERED
 from services.notifier.notifications import from_row, render
 from services.notifier.readmodel import ReadModel
-from services.notifier.replay import replay
+from services.notifier.replay import LogReader, replay
 from services.notifier.subscriber import LogEntry, Subscriber
 
 _LIVE = EVENTS_DELIVERED.labels("live")
@@ -30,7 +31,8 @@ class Runtime:
     hub: Hub
     reads: ReadModel
     config: NotifierConfig
-    bootstrap: str
+    log_reader: LogReader
+    admission: Admission
     topics: tuple[str, ...]
 
 
@@ -52,9 +54,8 @@ async def opening_frames(
         resume_from,
         attachment,
         reads=runtime.reads,
-        bootstrap=runtime.bootstrap,
+        log_reader=runtime.log_reader,
         topics=runtime.topics,
-        timeout_s=runtime.config.replay_timeout_s,
     )
     async for frame in missed:
         _REPLAY.inc()

@@ -24,6 +24,7 @@ class LogEntry:
     note: Notification
     event_id: str
     frame: bytes  # rendered once, shared by every subscriber
+    seq: int = 0  # order of arrival in the hub's ring
 
 
 class Subscriber:
