@@ -184,10 +184,37 @@ async def worker_loop(conn: multiprocessing.connection.Connection, w: Worker) ->
             return
 
 
+COUNTERS = (
+    "vidpipe_notifier_records_consumed_total",
+    "vidpipe_notifier_replays_total",
+    "vidpipe_notifier_replay_log_reads_total",
+    "vidpipe_notifier_streams_refused_total",
+)
+
+
+def server_counters(port: int) -> str:
+    """The new notifier's own account of the storm (its Prometheus counters)."""
+    import urllib.request
+
+    try:
+        url = f"http://{HOST}:{port}/notifier/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        return f"metrics unavailable ({exc})"
+    found = []
+    for line in text.splitlines():
+        if line.startswith(COUNTERS):
+            name, _, value = line.rpartition(" ")
+            found.append(f"{name.removeprefix('vidpipe_notifier_')}={float(value):.0f}")
+    return ", ".join(found)
+
+
 class Fleet:
     """The client processes, driven over pipes."""
 
     def __init__(self, port: int, token: str, jobs: list[str], procs: int) -> None:
+        self.port = port
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[multiprocessing.connection.Connection] = []
         self.procs = []
@@ -243,6 +270,7 @@ async def storm(
             break
         await asyncio.sleep(0.2)
     span = (last - first) if back > 1 else float("nan")
+    counters = await asyncio.to_thread(server_counters, fleet.port)
     result = {
         "label": label,
         "signal": how.name,
@@ -256,7 +284,8 @@ async def storm(
     print(
         f"  [{label}] {how.name}: {back}/{n} back in "
         f"{result['all_back_s']:.2f}s after the signal (new notifier healthy after "
-        f"{result['serving_s']:.2f}s); {result['connects_per_s']:.0f} connects/s",
+        f"{result['serving_s']:.2f}s); {result['connects_per_s']:.0f} connects/s; "
+        f"server: {counters}",
         flush=True,
     )
     return result
