@@ -36,6 +36,7 @@ from services.notifier.readmodel import ReadModel
 from services.notifier.subscriber import LogEntry, Subscriber
 
 log = logging.getLogger(__name__)
+OWNER_LOOKUP_TIMEOUT_S = 2.0  # owners are cached: only jobs new to this instance are looked up
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Hub:
         self.heartbeat = b""  # the comment idle streams send, encoded once per tick
         self.heartbeat_with_id = b""  # the same plus ``id:`` the hub's position
         self.layout: list[int] = []
+        self._start_end: cursor.Offsets = []  # the end of the log when the hub started
+        self._caught_up = True
         self.position: cursor.Offsets = []
         self.coverage: cursor.Offsets = []
 
@@ -108,14 +111,12 @@ class Hub:
         end = [[await consumer.position(tp) for tp in group] for group in parts]
         self.position = await self._seed(consumer, parts, end)
         self.coverage = cursor.copy(self.position)
+        self._start_end = end
+        self._caught_up = cursor.dominates(self.position, end)
+        # Serving starts now, while the seed is read (a second or so): a resumed client ahead
+        # of the hub gets a floor (replay), a fresh one the end of the log (``subscribe``).
         self._task = asyncio.create_task(self._consume(consumer), name="notifier-hub")
         self._beat_task = asyncio.create_task(self._beat(), name="notifier-heartbeat")
-        # serve once the ring holds the seed: resumes after a restart then need no log read
-        while not cursor.dominates(self.position, end) and not self._task.done():
-            if time.monotonic() > deadline:
-                log.warning("ring not seeded in %.0fs; serving anyway", timeout_s)
-                break
-            await asyncio.sleep(0.01)
 
     async def _seed(
         self, consumer: AIOKafkaConsumer, parts: list[list[TopicPartition]], end: cursor.Offsets
@@ -163,8 +164,17 @@ class Hub:
             self._by_user.setdefault(sub.user_id, set()).add(sub)
         else:
             self._everyone.add(sub)
+        if not with_recent and not self.caught_up:
+            sub.floor = cursor.copy(self._start_end)  # fresh: the seed is older than its snapshot
         recent = self._recent(sub) if with_recent else []
         return Attachment(cursor.copy(self.position), cursor.copy(self.coverage), recent)
+
+    @property
+    def caught_up(self) -> bool:
+        """The hub has read the seed: it is at or past where the log ended when it started."""
+        if not self._caught_up:
+            self._caught_up = cursor.dominates(self.position, self._start_end)
+        return self._caught_up
 
     def _recent(self, sub: Subscriber) -> list[LogEntry]:
         """The ring's entries ``sub`` may want, in ring order, without scanning the ring."""
@@ -240,8 +250,9 @@ class Hub:
             elif isinstance(envelope.event, JobDeleted):
                 self._reads.forget(envelope.event.job_id)
         try:
-            return await self._reads.owners(env.event.job_id for env in envelopes)
-        except Exception:  # a database hiccup must not stop the fan-out for everyone
+            async with asyncio.timeout(OWNER_LOOKUP_TIMEOUT_S):
+                return await self._reads.owners(env.event.job_id for env in envelopes)
+        except Exception:  # a slow or failing database must not stop the fan-out for everyone
             log.warning("owner lookup failed; per-user streams may miss events", exc_info=True)
             return {}
 

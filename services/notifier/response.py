@@ -27,6 +27,7 @@ from services.notifier.subscriber import Subscriber
 # sse-starlette's headers (text/event-stream, Cache-Control: no-store, X-Accel-Buffering: no,
 # Connection: keep-alive), built once and shared by every stream.
 _HEADERS = EventSourceResponse(iter(())).raw_headers
+_OPENING_CHUNK = 32 * 1024  # the opening (snapshot or replay) is sent in chunks of this size
 
 
 class LiveEventSource(EventSourceResponse):
@@ -64,10 +65,9 @@ class LiveEventSource(EventSourceResponse):
         try:
             await self._send(send, {"type": "http.response.start", "status": 200})
             # clients cut off together (a crash) come back spread over the jitter window
-            retry_ms = jittered(config.retry_ms, config.retry_jitter_ms)
-            await self._send_body(send, retry_frame(retry_ms))
+            retry = retry_frame(jittered(config.retry_ms, config.retry_jitter_ms))
             await self._send_opening(
-                send, opening_frames(runtime, sub, attachment, self._resume_from)
+                send, retry, opening_frames(runtime, sub, attachment, self._resume_from)
             )
             del attachment  # its copies of the ring and positions are not needed any more
             self._resume_from = None
@@ -85,22 +85,32 @@ class LiveEventSource(EventSourceResponse):
             CONNECTED_CLIENTS.dec()
 
     def _farewell(self) -> bytes:
-        """On shutdown: come back after a random delay in the window, from the hub's position
-        when nothing is queued (so the next instance resumes it from its ring)."""
+        """On shutdown: come back after ``retry_ms`` plus a random share of the window, from
+        the hub's position when nothing is queued (the next instance resumes it from its ring)."""
         sub, hub = self._sub, self._runtime.hub
-        window_ms = self._runtime.config.shutdown_window_s * 1000
-        frame = f"retry: {int(jittered(0, window_ms))}\n"
+        config = self._runtime.config
+        frame = f"retry: {int(jittered(config.retry_ms, config.shutdown_window_s * 1000))}\n"
         if not sub.queue and sub.floor is None:
             frame += f"id: {cursor.encode(hub.position)}\n"
         return (frame + "\n").encode()
 
-    async def _send_opening(self, send: Send, frames: AsyncGenerator[bytes, None]) -> None:
+    async def _send_opening(
+        self, send: Send, first: bytes, frames: AsyncGenerator[bytes, None]
+    ) -> None:
         # a method of its own: nothing of the opening stays referenced from __call__'s frame
+        pending = [first]  # frames go out together (fewer sends per connection), in order
+        size = len(first)
         async with contextlib.aclosing(frames):
             async for frame in frames:
                 if self._sub.ended:
-                    break
-                await self._send_body(send, frame)
+                    return
+                pending.append(frame)
+                size += len(frame)
+                if size >= _OPENING_CHUNK:
+                    await self._send_body(send, b"".join(pending))
+                    pending, size = [], 0
+        if pending:
+            await self._send_body(send, b"".join(pending))
 
     async def _live(self, send: Send) -> None:
         sub, hub = self._sub, self._runtime.hub

@@ -44,7 +44,9 @@ async def opening_frames(
         rows = await runtime.reads.current_states(
             job_id=sub.job_id, user_id=sub.user_id, limit=runtime.config.snapshot_limit
         )
-        event_id = cursor.encode(attachment.position)
+        # a fresh stream on a hub still reading its seed starts at the log's end (its floor)
+        start = attachment.position if sub.floor is None else sub.floor
+        event_id = cursor.encode(start)
         for row in rows:
             _SNAPSHOT.inc()
             yield render(from_row(row), event_id)
