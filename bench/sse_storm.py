@@ -318,8 +318,10 @@ async def run_storm(
 
     async def restart(how: signal.Signals) -> float:
         nonlocal proc, generation
+        sent = time.time()
         proc.send_signal(how)
         await asyncio.to_thread(proc.wait, 60)
+        print(f"  [{label}] old notifier exited {time.time() - sent:.2f}s after {how.name}")
         generation += 1
         proc = await asyncio.to_thread(start, port, ops_port, f"{label}-{generation}")
         return time.time()

@@ -13,7 +13,7 @@ class NotifierConfig:
     """Entries waiting for one client; a client that falls this far behind is dropped."""
     ring_size: int = 10_000
     """Recent entries kept per instance so most resumes need no read of the log."""
-    seed_s: float = 30.0
+    seed_s: float = 45.0
     """At start-up the ring is filled with the log's last ``seed_s`` seconds (at most
     ``ring_size`` entries), so clients resuming after a restart need no read of the log
     (heartbeats carry the position, so an idle client's id is at most ``heartbeat_s`` old)."""

@@ -62,6 +62,11 @@ async def opening_frames(
     async for frame in missed:
         _REPLAY.inc()
         yield frame
+    if sub.floor is None:
+        # The client now has everything below the attach position (later entries are queued):
+        # an id-only block moves its Last-Event-ID there, so the next resume (say, a second
+        # restart soon after) starts inside the ring instead of where it last resumed from.
+        yield b"id: " + cursor.encode(attachment.position).encode() + b"\n\n"
 
 
 def live_frame(sub: Subscriber, entry: LogEntry, layout: list[int]) -> bytes | None:
