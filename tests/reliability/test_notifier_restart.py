@@ -140,3 +140,58 @@ async def test_resume_through_restarts_loses_nothing(
         f"\nnotifier: {total} events over 2 restarts, {reconnects} reconnects,"
         " none lost or repeated"
     )
+
+
+async def test_a_notifier_shutting_down_spreads_its_clients_comebacks(
+    procs: Processes, test_env: dict[str, str], db_url: str
+) -> None:
+    """SIGTERM: every stream ends with its own ``retry:`` (1 s + up to the 4 s window) and
+    the instance's position as its id, so a restart is not met by every client at once."""
+    user = str(uuid.uuid4())
+    await insert_job(db_url, user, status="processing")
+    port = free_port()
+    notifier = procs.start("notifier", ["notifier"], {**test_env, "PORT": str(port)})
+    base = f"http://127.0.0.1:{port}"
+
+    async def up() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                return (await client.get(f"{base}/notifier/health")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await until(up, 30, "notifier up")
+    token = issue_access_token(test_env["JWT_SECRET"], user, "user")
+    headers = {"Authorization": f"Bearer {token}"}
+    opened = asyncio.Event()
+    streams = 30
+    ready = 0
+
+    async def last_block(http: httpx.AsyncClient) -> list[str]:
+        nonlocal ready
+        blocks, lines = [], []
+        async with http.stream("GET", f"{base}/events", headers=headers) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    lines.append(line)
+                    continue
+                blocks.append(lines)
+                lines = []
+                if len(blocks) == 2:  # retry, snapshot: the stream is open
+                    ready += 1
+                    if ready == streams:
+                        opened.set()
+        return blocks[-1]
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as http:
+        readers = [asyncio.create_task(last_block(http)) for _ in range(streams)]
+        await asyncio.wait_for(opened.wait(), 30)
+        notifier.proc.send_signal(signal.SIGTERM)
+        farewells = await asyncio.wait_for(asyncio.gather(*readers), 30)
+    await asyncio.to_thread(notifier.proc.wait, 20)
+    delays = [int(line[7:]) for block in farewells for line in block if line.startswith("retry:")]
+    ids = {line[4:] for block in farewells for line in block if line.startswith("id: ")}
+    assert len(delays) == streams, farewells[:3]
+    assert all(1000 <= d <= 5000 for d in delays)
+    assert max(delays) - min(delays) > 2000, f"comebacks bunched: {sorted(delays)}"
+    assert len(ids) == 1 and next(iter(ids)).startswith("1:"), "each resumes from the position"
