@@ -120,6 +120,8 @@ class LiveEventSource(EventSourceResponse):
                 if frame is not None:
                     await self._send_body(send, frame)
             elif sub.ping_due:  # nothing queued: the hub's position is this client's cursor
+                if sub.floor is not None and cursor.dominates(hub.position, sub.floor):
+                    sub.floor = None  # the hub caught up with where the client resumed
                 await self._send_body(
                     send, hub.heartbeat if sub.floor is not None else hub.heartbeat_with_id
                 )
