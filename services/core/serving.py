@@ -13,7 +13,6 @@ from sse_starlette.sse import AppStatus
 
 from services.core.metrics import bind
 
-
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
