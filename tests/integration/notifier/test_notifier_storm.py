@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 from prometheus_client import REGISTRY
 
+from schemas.events import JobDeleted
 from services.core.db import plain_url
 from services.notifier import cursor
 from services.notifier.config import NotifierConfig
@@ -303,3 +304,29 @@ async def test_a_storm_is_queued_then_refused_and_live_delivery_goes_on(
     await wait_for(lambda: gate.opening == 0, what="the slot to be given back")
     async with sse(http, f"{notifier.url}/jobs/{refused}/events", token=token(user)) as back:
         assert (await back.next()).data["snapshot"] is True
+
+
+async def test_a_deleted_job_is_404_although_its_owner_was_cached(
+    notifiers: StartNotifier,
+    publish_events: PublishEvents,
+    token: Callable[..., str],
+    http: httpx.AsyncClient,
+    db_url: str,
+) -> None:
+    user = str(uuid.uuid4())
+    job = await insert_job(db_url, user)
+    notifier = await notifiers()
+    url = f"{notifier.url}/jobs/{job}/events"
+    async with sse(http, url, token=token(user)) as stream:
+        await stream.next()  # its owner is cached now
+        # the projector marks the row, the log says so: either way the job is gone
+        conn = await asyncpg.connect(plain_url(db_url))
+        try:
+            await conn.execute("UPDATE jobs SET deleted_at = now() WHERE id = $1", job)
+        finally:
+            await conn.close()
+        await publish_events(JobDeleted(job_id=job, requested_by=user))
+        assert (await stream.next()).data["status"] == "deleted"
+    response = await http.get(url, headers={"Authorization": f"Bearer {token(user)}"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
