@@ -50,6 +50,7 @@ class ReadModel:
     ) -> None:
         self.engine = engine
         self._owners: OrderedDict[str, str] = OrderedDict()
+        self._deleted: OrderedDict[str, None] = OrderedDict()  # deletions seen in the log
         self._cache_size = owner_cache_size
         self.snapshot_limit = snapshot_limit
         self.access = Batcher[str, str](self._fetch_access, _MISSING)
@@ -58,21 +59,26 @@ class ReadModel:
 
     def learn_owner(self, job_id: str, user_id: str) -> None:
         """Remember an owner seen in the log (``submitted`` comes before the projector's row)."""
+        if job_id in self._deleted:
+            return  # the projector may not have marked the row yet: the log knows better
         self._owners[job_id] = user_id
         self._owners.move_to_end(job_id)
         while len(self._owners) > self._cache_size:
             self._owners.popitem(last=False)
 
     def forget(self, job_id: str) -> None:
-        """The job was deleted: the next access check asks PostgreSQL (which says 404)."""
+        """The job was deleted (the log says so): no stream may open for it any more."""
         self._owners.pop(job_id, None)
+        self._deleted[job_id] = None
+        while len(self._deleted) > self._cache_size:
+            self._deleted.popitem(last=False)
 
     def cached_owner(self, job_id: str) -> str | None:
         return self._owners.get(job_id)
 
     async def job_owner(self, job_id: str) -> str | None:
         """The owner of a live (not deleted) job, or ``None`` when there is no such job."""
-        if not is_job_id(job_id):
+        if not is_job_id(job_id) or job_id in self._deleted:
             return None
         owner = self._owners.get(job_id)
         if owner is not None:
