@@ -240,7 +240,7 @@ async def main(args: argparse.Namespace) -> None:
     broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
-        bootstrap = await asyncio.to_thread(broker.start)
+        bootstrap = args.bootstrap or await asyncio.to_thread(broker.start)
         db_url = await asyncio.to_thread(postgres.start)
         await wait_for_broker(bootstrap)
         await asyncio.to_thread(migrate, db_url)
@@ -284,4 +284,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--ramp", type=int, default=200, help="connections opening at once")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs directory")
+    parser.add_argument(
+        "--bootstrap", help="an already running Kafka-protocol broker instead of the embedded one"
+    )
     asyncio.run(main(parser.parse_args()))
