@@ -244,4 +244,5 @@ if __name__ == "__main__":
         "--bootstrap", help="an already running Kafka-protocol broker instead of the embedded one"
     )
     args = parser.parse_args()
-    run_loop(main(args.jobs, args.stages, args.members, args.bootstrap))  # the event loop the services run on
+    # the event loop the services run on
+    run_loop(main(args.jobs, args.stages, args.members, args.bootstrap))
