@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,6 +64,19 @@ JOB_DURATION_BUCKETS: tuple[float, ...] = (
 )
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+# One lag gauge for every consumer group, set by the consumers themselves, so that dashboards,
+# alerts and autoscalers read one series whatever the group or topic (video.chunks included).
+CONSUMER_LAG = Gauge(
+    "vidpipe_consumer_lag_records",
+    "Records between a group's position (committed or stored offset) and the partition's end.",
+    ["group", "topic", "partition"],
+)
+
+
+def set_consumer_lag(group: str, topic: str, partition: int, lag: int) -> None:
+    """Record ``group``'s lag on one partition (never below zero)."""
+    CONSUMER_LAG.labels(group, topic, str(partition)).set(max(lag, 0))
 
 
 def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:

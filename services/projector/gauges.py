@@ -1,0 +1,81 @@
+"""Gauges read off the read model and the topics, refreshed on a timer for dashboards and alerts.
+
+Counters say what one process did since it started; these say how things stand, whichever
+process changed them: jobs by status, how long the least recently updated pending or
+processing job has waited, and how many records each topic holds (a non-empty dead-letter
+topic is an alert). Every projector instance exports the same values: graphs take ``max``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.events import JobStatus
+from schemas.topics import CATALOGUE
+from services.core.config import Settings
+from services.core.db import plain_url
+from services.core.endpoints import Endpoints
+from services.core.kafka import make_consumer
+from services.projector import metrics
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 15.0
+"""As often as Prometheus scrapes (infra/prometheus.yml)."""
+
+WAITING = (JobStatus.PENDING, JobStatus.PROCESSING)
+
+_COUNTS = "SELECT status, count(*) AS n FROM jobs GROUP BY status"
+_OLDEST = (
+    "SELECT status, EXTRACT(EPOCH FROM now() - min(updated_at))::float8 AS age "
+    "FROM jobs WHERE status = ANY($1::text[]) GROUP BY status"
+)
+
+
+async def refresh_jobs(conn: asyncpg.Connection) -> None:
+    """Set ``vidpipe_jobs`` and ``vidpipe_jobs_oldest_update_seconds`` from the read model."""
+    counts = {row["status"]: row["n"] for row in await conn.fetch(_COUNTS)}
+    for status in JobStatus:
+        metrics.JOBS.labels(status.value).set(counts.get(status.value, 0))
+    ages = {row["status"]: row["age"] for row in await conn.fetch(_OLDEST, list(WAITING))}
+    for status in WAITING:
+        metrics.OLDEST_UPDATE.labels(status.value).set(max(ages.get(status.value) or 0.0, 0.0))
+
+
+async def refresh_topics(consumer: AIOKafkaConsumer, settings: Settings) -> None:
+    """Set ``vidpipe_topic_records`` for every topic of the catalogue."""
+    for topic in CATALOGUE:
+        name = settings.topic(topic.name)
+        partitions = [TopicPartition(name, p) for p in range(topic.partitions)]
+        begins = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        held = sum(ends[tp] - begins[tp] for tp in partitions)
+        metrics.TOPIC_RECORDS.labels(topic.name).set(held)
+
+
+async def run_gauges(
+    settings: Settings, endpoints: Endpoints, interval_s: float = INTERVAL_S
+) -> None:
+    """Refresh the gauges every ``interval_s`` until cancelled; a failed round is only logged
+    (the projector goes on) and the database connection is opened again for the next one."""
+    consumer = make_consumer(endpoints.kafka_bootstrap_servers, group_id=None, client_id="gauges")
+    conn: asyncpg.Connection | None = None
+    try:
+        await consumer.start()
+        while True:
+            try:
+                if conn is None or conn.is_closed():
+                    conn = await asyncpg.connect(plain_url(endpoints.database_url), timeout=10)
+                await refresh_jobs(conn)
+                await refresh_topics(consumer, settings)
+            except Exception as exc:  # a dashboard gauge must never stop the projector
+                log.warning("gauges not refreshed: %r", exc)
+            await asyncio.sleep(interval_s)
+    finally:
+        await consumer.stop()
+        if conn is not None:
+            await conn.close()
