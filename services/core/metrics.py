@@ -79,6 +79,12 @@ def set_consumer_lag(group: str, topic: str, partition: int, lag: int) -> None:
     CONSUMER_LAG.labels(group, topic, str(partition)).set(max(lag, 0))
 
 
+def forget_consumer_lag(group: str, topic: str, partition: int) -> None:
+    """Drop the series of a partition this process no longer owns (its new owner reports it)."""
+    with contextlib.suppress(KeyError):
+        CONSUMER_LAG.remove(group, topic, str(partition))
+
+
 def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:
     """The registry in the Prometheus text format, as a Starlette response."""
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -94,10 +100,11 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def ops_app(health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> Starlette:
-    """A Starlette app with ``/health`` and ``/metrics`` only.
+    """A Starlette app with ``/health``, ``/ready`` and ``/metrics`` only.
 
     ``/health`` answers 200 with the check's dict, or 503 when the check raises or its
-    ``status`` is present and not ``"ok"``.
+    ``status`` is present and not ``"ok"``. ``/ready`` answers the same (Kubernetes probes
+    readiness there, liveness on ``/health``: infra/k8s).
     """
 
     async def health_endpoint(request: Request) -> Response:
@@ -111,7 +118,13 @@ def ops_app(health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> Star
     async def metrics(request: Request) -> Response:
         return metrics_response(registry)
 
-    return Starlette(routes=[Route("/health", health_endpoint), Route("/metrics", metrics)])
+    return Starlette(
+        routes=[
+            Route("/health", health_endpoint),
+            Route("/ready", health_endpoint),
+            Route("/metrics", metrics),
+        ]
+    )
 
 
 class _QuietServer(uvicorn.Server):

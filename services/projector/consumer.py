@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter
 from schemas.events import JobProgress
-from services.core.metrics import set_consumer_lag
+from services.core.metrics import forget_consumer_lag, set_consumer_lag
 from services.projector import metrics
 from services.projector.decoding import decode_record
 from services.projector.projection import BatchOutcome, project
@@ -130,6 +130,7 @@ class Projector:
         """Stop applying records of revoked partitions."""
         for tp in partitions:
             self.expected.pop(tp, None)
+            forget_consumer_lag(metrics.LAG_GROUP, tp.topic, tp.partition)
         self._generation += 1
 
     async def run(self, max_records: int) -> None:

@@ -19,7 +19,7 @@ from schemas.envelope import DecodeError, decode
 from schemas.events import JobCancelled, JobDeleted
 from services.core.jobstate import JobState
 from services.core.logs import correlation_scope
-from services.core.metrics import set_consumer_lag
+from services.core.metrics import forget_consumer_lag, set_consumer_lag
 from services.transcoder.attempt import Attempt, JobError
 from services.transcoder.joblog import STOPS, TRIGGERS, decide, fold
 from services.transcoder.metrics import CONSUMER_LAG, LAG_GROUP, UNDECODABLE_RECORDS
@@ -67,6 +67,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.commit(revoked)
         for tp in revoked:
             del self.views[tp]
+            forget_consumer_lag(LAG_GROUP, tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
