@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,31 +28,38 @@ MEASURED = {
     # docs/ingest.md "Measured": python bench/upload.py (1 GB through POST /upload, local store)
     "ingest_mb_s": 141.0,
     # docs/projector.md "Throughput": python bench/projector.py, lowest of nine one-process runs
-    # (17,600-21,800 events/s); two processes 23,800-29,700
+    # (17,600-21,800 events/s); two processes 23,800-29,700 (the lowest: 23,800)
     "projector_events_s": 17_600.0,
+    "projector_events_s_2": 23_800.0,
     # docs/notifier.md "Benchmark": python bench/sse_fanout.py --connections 1000 10000: 10,000
-    # streams held by one notifier (p99 87-295 ms, 243 MiB); not its limit, the bench's
+    # streams held by one notifier (p99 87-295 ms, 243 MiB); the bench's limit, not the notifier's
     "notifier_streams": 10_000.0,
-    # docs/notifier.md: new streams per second one notifier accepted while connecting
-    "notifier_connects_s": 80.0,
+    # docs/scaling.md: python bench/sse_fanout.py --connections 100 --rate 800 --duration 10:
+    # events per second one notifier read from the log and delivered, all of them, p99 145 ms
+    # (at --rate 1500 all arrived, but p50 1.2 s: it fell behind; load average 13 both times)
+    "notifier_events_s": 800.0,
     # docs/transcoder.md "Benchmark": python bench/transcode_overhead.py, pipeline / bare ffmpeg
     "pipeline_overhead": 1.041,
 }
 
-# Media seconds transcoded per wall-clock second by one job (one ffmpeg, FFMPEG_THREADS=2), by
-# preset, on a 1920x1080 30 fps source: python bench/capacity.py --measure-presets (docs/scaling.md)
-REAL_TIME_FACTOR = {
-    "h264-480p": 0.0,
-    "h264-720p": 0.0,
-    "h264-1080p": 0.0,
-    "vp9-720p": 0.0,
-    "hls": 0.0,
-    "audio": 0.0,
+# Seconds of video one CPU second of ffmpeg transcodes, by preset (the transcoder's own command,
+# FFMPEG_THREADS=2, a 1920x1080 30 fps 8 Mbit/s testsrc2 source of 6 s), measured as ffmpeg's
+# CPU time so that other tenants of the machine do not change it:
+# python bench/capacity.py --measure-presets --seconds 6 (docs/scaling.md)
+MEDIA_S_PER_CPU_S = {
+    "h264-480p": 2.369,
+    "h264-720p": 1.812,
+    "h264-1080p": 1.090,
+    "vp9-720p": 0.470,
+    "hls": 0.965,
+    "audio": 23.309,
 }
 
 LIFECYCLE_EVENTS_PER_JOB = 12  # submitted, started, 9 stage_completed (stages.py), completed
 PROGRESS_TICKS_PER_JOB = 100  # at most one per whole percent (services/transcoder/progress.py)
+EVENTS_PER_JOB = LIFECYCLE_EVENTS_PER_JOB + PROGRESS_TICKS_PER_JOB
 WORKER_COUNT = 2  # job slots per transcoder process (infra/k8s/base/transcoder.yaml)
+CORES_PER_SLOT = 2  # FFMPEG_THREADS=2; the pod's CPU limit is 4 for its 2 slots
 
 
 @dataclass(frozen=True)
@@ -63,10 +71,17 @@ class Workload:
     preset: str = "h264-720p"
     peak: float = 3.0  # peak hour / mean hour
     stream_minutes: float = 10.0  # SSE stream time per upload (the uploader follows the job)
+    content_cost: float = 2.0  # real footage / testsrc2, CPU per media second (an assumption)
 
     @property
     def upload_mb(self) -> float:
         return self.video_s * self.mbit_s / 8
+
+    @property
+    def job_s(self) -> float:
+        """Wall time of one job in a slot of ``CORES_PER_SLOT`` cores, pipeline included."""
+        cpu_s = self.video_s / MEDIA_S_PER_CPU_S[self.preset] * self.content_cost
+        return cpu_s / CORES_PER_SLOT * MEASURED["pipeline_overhead"]
 
 
 @dataclass(frozen=True)
@@ -78,20 +93,22 @@ class Deployment:
     projectors: int = 1
 
 
+COMPONENTS = ("ingest", "transcoders", "projector", "notifier streams", "notifier reads")
+
+
 def capacities(d: Deployment, w: Workload) -> dict[str, float]:
     """Uploads per hour each component sustains (at the peak hour's rate)."""
-    rtf = REAL_TIME_FACTOR[w.preset]
-    # A group member owns at least one partition to get work; each runs WORKER_COUNT slots.
+    # A group member needs a partition to get work; each member runs WORKER_COUNT slots.
     slots = min(d.workers, d.partitions * WORKER_COUNT)
-    job_s = w.video_s / rtf * MEASURED["pipeline_overhead"]
-    events = LIFECYCLE_EVENTS_PER_JOB + PROGRESS_TICKS_PER_JOB
-    projector = MEASURED["projector_events_s"] * min(d.projectors, 2) ** 0.5  # 2: +~35 %
-    streams_per_upload_h = w.stream_minutes / 60  # concurrent streams per upload/hour
+    projector = MEASURED["projector_events_s" if d.projectors == 1 else "projector_events_s_2"]
     return {
         "ingest": d.ingests * MEASURED["ingest_mb_s"] * 3600 / w.upload_mb,
-        "transcoders": slots * 3600 / job_s,
-        "projector": projector * 3600 / events,
-        "notifiers": d.notifiers * MEASURED["notifier_streams"] / streams_per_upload_h,
+        "transcoders": slots * 3600 / w.job_s,
+        # one group: a third member adds nothing measured (PostgreSQL, one core each)
+        "projector": projector * 3600 / EVENTS_PER_JOB,
+        "notifier streams": d.notifiers * MEASURED["notifier_streams"] * 60 / w.stream_minutes,
+        # every notifier reads every event: more notifiers do not raise this one
+        "notifier reads": MEASURED["notifier_events_s"] * 3600 / EVENTS_PER_JOB,
     }
 
 
@@ -102,39 +119,45 @@ def sustained(d: Deployment, w: Workload) -> tuple[float, str, dict[str, float]]
     return caps[first] / w.peak, first, caps
 
 
-def path_to(target_per_day: float, w: Workload) -> list[tuple[Deployment, float, str]]:
-    """Grow the deployment where it saturates until it sustains ``target_per_day``."""
-    d = Deployment(workers=4, partitions=12, notifiers=1)
+def grow(d: Deployment, first: str) -> Deployment | None:
+    """The next deployment: more of what saturated (None: nothing more helps)."""
+    if first == "transcoders":  # twice the slots, and the partitions to feed them
+        workers = d.workers * 2
+        return replace(
+            d, workers=workers, partitions=max(d.partitions, -(-workers // WORKER_COUNT))
+        )
+    if first == "ingest":
+        return replace(d, ingests=d.ingests + 1)
+    if first == "notifier streams":
+        return replace(d, notifiers=d.notifiers + 1)
+    if first == "projector" and d.projectors == 1:
+        return replace(d, projectors=2)
+    return None
+
+
+def path_to(target_per_day: float, w: Workload) -> list[Deployment]:
+    """From the Compose deployment, grow what saturates until ``target_per_day`` is met."""
+    d: Deployment | None = Deployment(workers=4, partitions=12, notifiers=1)
     steps = []
-    for _ in range(40):
+    while d is not None and len(steps) < 40:
+        steps.append(d)
         per_hour, first, _ = sustained(d, w)
-        steps.append((d, per_hour, first))
         if per_hour * 24 >= target_per_day:
             break
-        if first == "transcoders":
-            if d.workers >= d.partitions * WORKER_COUNT:
-                d = replace(d, partitions=d.partitions * 2)
-            else:
-                d = replace(d, workers=min(d.workers * 2, d.partitions * WORKER_COUNT))
-        elif first == "ingest":
-            d = replace(d, ingests=d.ingests + 1)
-        elif first == "notifiers":
-            d = replace(d, notifiers=d.notifiers + 1)
-        else:
-            d = replace(d, projectors=d.projectors + 1)
+        d = grow(d, first)
     return steps
 
 
 def table(w: Workload, deployments: list[Deployment]) -> str:
-    head = "| N slots | P | K | ingest | transcoders | projector | notifiers | uploads/h (mean) | per day | saturates first |"
-    lines = [head, "|" + "---|" * 10]
+    head = ["N slots", "cores", "P", "K", "ingests", *COMPONENTS, "uploads/h", "per day"]
+    lines = ["| " + " | ".join([*head, "saturates first"]) + " |", "|" + "---|" * (len(head) + 1)]
     for d in deployments:
         per_hour, first, caps = sustained(d, w)
-        cells = [f"{caps[c]:,.0f}" for c in ("ingest", "transcoders", "projector", "notifiers")]
-        lines.append(
-            f"| {d.workers} | {d.partitions} | {d.notifiers} | {' | '.join(cells)} | "
-            f"{per_hour:,.0f} | {per_hour * 24:,.0f} | {first} |"
-        )
+        cells = [f"{caps[c]:,.0f}" for c in COMPONENTS]
+        row = [str(d.workers), str(d.workers * CORES_PER_SLOT), str(d.partitions)]
+        row += [str(d.notifiers), str(d.ingests), *cells]
+        row += [f"{per_hour:,.0f}", f"{per_hour * 24:,.0f}", first]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -155,10 +178,33 @@ def measure_presets(seconds: float, size: str) -> dict[str, float]:
         source = Path(tmp) / "source.mp4"
         lavfi = f"testsrc2=size={size}:rate=30:duration={seconds}"
         subprocess.run(
-            [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", lavfi, "-f", "lavfi",
-             "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset",
-             "veryfast", "-b:v", "8M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-             str(source)],
+            [
+                ffmpeg,
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                lavfi,
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                "8M",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(source),
+            ],
             check=True,
         )
         info = probe(str(source))
@@ -166,12 +212,25 @@ def measure_presets(seconds: float, size: str) -> dict[str, float]:
             out = Path(tmp) / name
             out.mkdir()
             command = main_command(source, out, parse_options(name), info, threads=2)
+            cpu_before = _children_cpu_s()
             began = time.perf_counter()
             asyncio.run(run_ffmpeg(ffmpeg, command))
-            found[name] = seconds / (time.perf_counter() - began)
-            print(f"{name:<11} {time.perf_counter() - began:6.2f} s for {seconds:g} s: "
-                  f"real-time factor {found[name]:.2f}", flush=True)
+            wall = time.perf_counter() - began
+            cpu = _children_cpu_s() - cpu_before
+            # CPU seconds do not depend on what else the machine runs; wall seconds do.
+            found[name] = seconds / cpu
+            print(
+                f"{name:<11} wall {wall:6.2f} s, ffmpeg CPU {cpu:6.2f} s for {seconds:g} s of "
+                f"video: {seconds / cpu:.3f} media s per CPU s, wall real-time factor "
+                f"{seconds / wall:.2f} (load average {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     return found
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str]) -> int:
@@ -183,33 +242,51 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--notifiers", type=int, default=2)
     parser.add_argument("--ingests", type=int, default=2)
+    parser.add_argument("--projectors", type=int, default=1)
     parser.add_argument("--video-seconds", type=float, default=Workload.video_s)
     parser.add_argument("--mbit-s", type=float, default=Workload.mbit_s)
-    parser.add_argument("--preset", default=Workload.preset, choices=sorted(REAL_TIME_FACTOR))
+    parser.add_argument("--preset", default=Workload.preset, choices=sorted(MEDIA_S_PER_CPU_S))
     parser.add_argument("--peak", type=float, default=Workload.peak)
+    parser.add_argument("--stream-minutes", type=float, default=Workload.stream_minutes)
+    parser.add_argument("--content-cost", type=float, default=Workload.content_cost)
     parser.add_argument("--target-per-day", type=float, default=100_000)
     args = parser.parse_args(argv)
     if args.measure_presets:
         measure_presets(args.seconds, args.size)
         return 0
-    w = Workload(args.video_s if hasattr(args, "video_s") else args.video_seconds,
-                 args.mbit_s, args.preset, args.peak)
-    print(f"workload: {w.video_s:g} s uploads at {w.mbit_s:g} Mbit/s ({w.upload_mb:.0f} MB), "
-          f"preset {w.preset} (real-time factor {REAL_TIME_FACTOR[w.preset]:.2f} per job), "
-          f"peak hour = {w.peak:g} x mean, {w.stream_minutes:g} min of SSE per upload\n")
+    w = Workload(
+        args.video_seconds,
+        args.mbit_s,
+        args.preset,
+        args.peak,
+        args.stream_minutes,
+        args.content_cost,
+    )
+    print(
+        f"workload: {w.video_s:g} s uploads at {w.mbit_s:g} Mbit/s ({w.upload_mb:.0f} MB), "
+        f"preset {w.preset} ({w.job_s:.0f} s per job in a {CORES_PER_SLOT}-core slot), "
+        f"peak hour {w.peak:g} x the mean, {w.stream_minutes:g} min of SSE per upload, "
+        f"{EVENTS_PER_JOB} events per job; capacities in uploads per peak hour\n"
+    )
     if args.workers:
-        d = Deployment(args.workers, args.partitions, args.notifiers, args.ingests)
-        print(table(w, [d]))
+        one = Deployment(
+            args.workers, args.partitions, args.notifiers, args.ingests, args.projectors
+        )
+        print(table(w, [one]))
         return 0
-    fixed = [
-        Deployment(4, 12, 1),  # infra/docker-compose.yml: 2 transcoders x WORKER_COUNT 2
-        Deployment(24, 12, 2),  # infra/k8s: KEDA at maxReplicaCount 12
-        Deployment(48, 12, 2),  # more slots than 12 partitions can feed
-        Deployment(48, 24, 2),
-    ]
-    print(table(w, fixed))
-    print(f"\non the way to {args.target_per_day:,.0f} uploads/day (grow what saturates):\n")
-    print(table(w, [d for d, _, _ in path_to(args.target_per_day, w)]))
+    print(
+        table(
+            w,
+            [
+                Deployment(4, 12, 1),  # infra/docker-compose.yml: 2 transcoders x WORKER_COUNT 2
+                Deployment(24, 12, 2),  # infra/k8s: KEDA at maxReplicaCount 12
+                Deployment(48, 12, 2),  # more slots than 12 partitions can feed: the same
+                Deployment(48, 24, 2),
+            ],
+        )
+    )
+    print(f"\nfrom Compose to {args.target_per_day:,.0f} uploads/day, growing what saturates:\n")
+    print(table(w, path_to(args.target_per_day, w)))
     return 0
 
 

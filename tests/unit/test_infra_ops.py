@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +356,19 @@ def _database_secret(base: list[dict[str, Any]]) -> str:
     }
     (name,) = names
     return name
+
+
+# -- the capacity model ---------------------------------------------------------------------
+
+
+def test_the_scaling_guide_shows_what_the_capacity_script_prints() -> None:
+    printed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "capacity.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert printed.strip() in (ROOT / "docs" / "scaling.md").read_text(), (
+        "docs/scaling.md: paste the output of python bench/capacity.py"
+    )
