@@ -47,10 +47,13 @@ async def refresh_jobs(conn: asyncpg.Connection) -> None:
 
 
 async def refresh_topics(consumer: AIOKafkaConsumer, settings: Settings) -> None:
-    """Set ``vidpipe_topic_records`` for every topic of the catalogue."""
+    """Set ``vidpipe_topic_records`` for every topic of the catalogue (all its partitions,
+    also those added after it was created)."""
+    await consumer.topics()  # fresh metadata: the partitions each topic has now
     for topic in CATALOGUE:
         name = settings.topic(topic.name)
-        partitions = [TopicPartition(name, p) for p in range(topic.partitions)]
+        found = consumer.partitions_for_topic(name) or range(topic.partitions)
+        partitions = [TopicPartition(name, p) for p in sorted(found)]
         begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         held = sum(ends[tp] - begins[tp] for tp in partitions)
