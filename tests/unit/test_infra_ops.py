@@ -273,6 +273,8 @@ def test_transcoders_scale_on_their_groups_lag(base: list[dict[str, Any]]) -> No
         h["spec"]["scaleTargetRef"]["name"] for h in _of(base, "HorizontalPodAutoscaler").values()
     }
     assert hpas == {"ingest", "notifier"}
+    for name in (*hpas, "transcoder"):  # an apply must not reset what the autoscaler set
+        assert "replicas" not in _of(base, "Deployment")[name]["spec"], name
 
 
 def test_manifests_set_only_variables_the_services_read(base: list[dict[str, Any]]) -> None:
