@@ -6,6 +6,7 @@ tools on the same files (promtool, nginx -t, kustomize + the Kubernetes schemas)
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -268,6 +269,10 @@ def test_transcoders_scale_on_their_groups_lag(base: list[dict[str, Any]]) -> No
     assert {t["type"] for t in triggers} == {"kafka"}
     assert {t["metadata"]["topic"] for t in triggers} == {JOBS.name, CHUNKS_TOPIC}
     assert {t["metadata"]["consumerGroup"] for t in triggers} == {LAG_GROUP}
+    # one pod per WORKER_COUNT uncommitted records: its slots, queued or running
+    (container,) = _pod(_of(base, "Deployment")["transcoder"])["containers"]
+    slots = {e["name"]: e.get("value") for e in container["env"]}["WORKER_COUNT"]
+    assert {t["metadata"]["lagThreshold"] for t in triggers} == {slots}
     assert scaled["spec"]["maxReplicaCount"] <= JOBS.partitions
     hpas = {
         h["spec"]["scaleTargetRef"]["name"] for h in _of(base, "HorizontalPodAutoscaler").values()
@@ -374,3 +379,18 @@ def test_the_scaling_guide_shows_what_the_capacity_script_prints() -> None:
     assert printed.strip() in (ROOT / "docs" / "scaling.md").read_text(), (
         "docs/scaling.md: paste the output of python bench/capacity.py"
     )
+
+
+def test_the_capacity_model_assumes_the_manifests_slots(
+    base: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("capacity", ROOT / "bench" / "capacity.py")
+    assert spec is not None and spec.loader is not None
+    capacity = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "capacity", capacity)  # its dataclasses look it up
+    spec.loader.exec_module(capacity)
+    (container,) = _pod(_of(base, "Deployment")["transcoder"])["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert str(capacity.WORKER_COUNT) == env["WORKER_COUNT"]
+    assert str(capacity.CORES_PER_SLOT) == env["FFMPEG_THREADS"]
+    assert float(container["resources"]["limits"]["cpu"]) == capacity.WORKER_COUNT * 2
