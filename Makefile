@@ -10,6 +10,8 @@ CHROMIUM := /usr/bin/chromium
 # the Kafka jars; promtool and nginx from Debian's packages.
 KUSTOMIZE_VERSION := v5.8.1
 KUSTOMIZE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+# Compose files loaded by compose-go (Docker Compose's own loader): tools/composecheck, a Go module
+COMPOSECHECK := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/composecheck/composecheck
 PROMTOOL := /usr/bin/promtool
 NGINX := /usr/sbin/nginx
 
@@ -70,8 +72,12 @@ infra-tools:
 	  || { apt-get update && apt-get install -y --no-install-recommends prometheus nginx; }; } \
 	|| { echo "make: could not install prometheus and nginx (needs root and Debian's packages)" >&2; exit 1; }
 
-infra-check: $(BIN)/vidpipe $(KUSTOMIZE) infra-tools  ## the deployments in infra/, checked offline by promtool, nginx -t, kustomize + Kubernetes schemas
-	$(BIN)/python -m tools.infra_check --kustomize $(KUSTOMIZE)
+$(COMPOSECHECK): tools/composecheck/main.go tools/composecheck/go.mod tools/composecheck/go.sum
+	@command -v go >/dev/null || { echo "make: the Compose check is built with Go: apt-get install golang" >&2; exit 1; }
+	cd tools/composecheck && GOTOOLCHAIN=local go build -trimpath -o $(COMPOSECHECK) .
+
+infra-check: $(BIN)/vidpipe $(KUSTOMIZE) $(COMPOSECHECK) infra-tools  ## the deployments in infra/, checked offline by compose-go, promtool, nginx -t, kustomize + Kubernetes schemas
+	$(BIN)/python -m tools.infra_check --kustomize $(KUSTOMIZE) --composecheck $(COMPOSECHECK)
 
 test: lint browser infra-check  ## lint, type-check, infra checks, then the whole suite (real broker, PostgreSQL, ffmpeg)
 	$(BIN)/python -m pytest --durations=25

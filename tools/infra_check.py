@@ -3,6 +3,9 @@
 There is no cluster and no Docker engine here, so each file is checked by the program that
 will read it, run locally:
 
+- ``infra/docker-compose.yml`` loads with compose-go, Docker Compose's own loader
+  (``tools/composecheck``: schema, interpolation, merge keys), and refuses to load without
+  the secrets ``.env.example`` leaves blank;
 - the Grafana dashboard is what ``tools/dashboard.py`` generates;
 - ``promtool check config`` / ``check rules`` / ``test rules`` (Debian's ``prometheus``);
 - ``nginx -t`` on ``infra/nginx.conf`` (Debian's ``nginx``), see :func:`nginx_config`;
@@ -11,7 +14,8 @@ will read it, run locally:
   (strict: unknown fields fail), the custom resources (KEDA, Strimzi, CloudNativePG) against
   the shapes in :data:`CUSTOM_SHAPES` (structural only: their CRDs are not vendored here).
 
-Usage: ``python -m tools.infra_check --kustomize PATH``. Prints one line per check.
+Usage: ``python -m tools.infra_check --kustomize PATH --composecheck PATH``; one line per
+check.
 """
 
 from __future__ import annotations
@@ -190,6 +194,32 @@ def run(argv: list[str], **kwargs: Any) -> str:
     return done.stdout + done.stderr
 
 
+def compose(composecheck: str) -> str:
+    """Load ``infra/docker-compose.yml`` as Docker Compose would, with and without secrets."""
+    path = INFRA / "docker-compose.yml"
+    example = (INFRA / ".env.example").read_text()
+    required = re.findall(r"^([A-Z0-9_]+)=$", example, flags=re.M)  # left blank to fill in
+    given = dict(re.findall(r"^([A-Z0-9_]+)=(.+)$", example, flags=re.M))
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env = {**base, **given, **{name: "check" + "0" * 32 for name in required}}
+    names = run([composecheck, str(path)], env=env).split()
+    declared = sorted(yaml.safe_load(path.read_text())["services"])
+    if names != declared:
+        raise CheckFailed(f"compose-go loaded {names}, the file declares {declared}")
+    refused = subprocess.run(
+        [composecheck, str(path)], env=base, capture_output=True, text=True, check=False
+    )
+    missing = [
+        name for name in required if f"required variable {name} is missing" not in refused.stderr
+    ]
+    if refused.returncode == 0 or missing:
+        raise CheckFailed(f"compose loads without the secrets {missing or required}")
+    return (
+        f"compose-go: infra/docker-compose.yml loads ({len(names)} services) with the "
+        f"variables of .env.example, and refuses to without {', '.join(required)}"
+    )
+
+
 def dashboard() -> str:
     from tools import dashboard as generator
 
@@ -275,8 +305,10 @@ def kubernetes(kustomize: str) -> list[str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kustomize", default=shutil.which("kustomize") or "kustomize")
+    parser.add_argument("--composecheck", default="composecheck", help="tools/composecheck")
     args = parser.parse_args(argv)
     try:
+        print(compose(args.composecheck))
         print(dashboard())
         print(prometheus())
         print(nginx())
