@@ -45,7 +45,18 @@ ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
     (
         "Jobs",
         (
-            Panel("Jobs by status", (("max by (status) (vidpipe_jobs)", "{{status}}"),)),
+            Panel(
+                "Jobs by status",
+                (
+                    ("max by (status) (vidpipe_jobs)", "{{status}} now"),
+                    (
+                        'sum by (status) (increase(jobs_processed_total{status!="retried"}[24h]))',
+                        "{{status}} in 24 h",
+                    ),
+                ),
+                description="unfinished jobs now (read model); attempts that ended in the last "
+                "24 hours (transcoders)",
+            ),
             Panel(
                 "Throughput: attempts ended per minute",
                 (("sum by (status) (rate(jobs_processed_total[5m])) * 60", "{{status}}"),),

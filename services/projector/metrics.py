@@ -49,7 +49,7 @@ SINCE_UPLOAD = Histogram(
     ["event"],
     buckets=JOB_DURATION_BUCKETS,
 )
-JOBS = Gauge("vidpipe_jobs", "Jobs in the read model, by status.", ["status"])
+JOBS = Gauge("vidpipe_jobs", "Unfinished jobs in the read model (pending, processing).", ["status"])
 OLDEST_UPDATE = Gauge(
     "vidpipe_jobs_oldest_update_seconds",
     "Seconds since the least recently updated job in a status changed (pending, processing).",
