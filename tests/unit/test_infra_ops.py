@@ -273,6 +273,10 @@ def test_transcoders_scale_on_their_groups_lag(base: list[dict[str, Any]]) -> No
     (container,) = _pod(_of(base, "Deployment")["transcoder"])["containers"]
     slots = {e["name"]: e.get("value") for e in container["env"]}["WORKER_COUNT"]
     assert {t["metadata"]["lagThreshold"] for t in triggers} == {slots}
+    # KEDA reads the brokers from the transcoder container's environment (its ConfigMap)
+    config = _literals(K8S / "base" / "kustomization.yaml")
+    assert {t["metadata"]["bootstrapServersFromEnv"] for t in triggers} <= set(config)
+    assert container["envFrom"] == [{"configMapRef": {"name": "vidpipe-config"}}]
     assert scaled["spec"]["maxReplicaCount"] <= JOBS.partitions
     hpas = {
         h["spec"]["scaleTargetRef"]["name"] for h in _of(base, "HorizontalPodAutoscaler").values()
