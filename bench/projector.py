@@ -1,8 +1,9 @@
 """Projector throughput: 200,000 lifecycle events for 20,000 jobs, from offset 0 to caught up.
 
-    python bench/projector.py [--jobs 20000] [--stages 7] [--members 1 2]
+    python bench/projector.py [--jobs 20000] [--stages 7] [--members 1 2] [--bootstrap HOST:PORT]
 
-Starts its own embedded broker and PostgreSQL and fills ``video.jobs`` once. Then, for each
+Starts its own embedded broker (or uses the Kafka-protocol broker at ``--bootstrap``, under a
+topic prefix of its own) and PostgreSQL, and fills ``video.jobs`` once. Then, for each
 ``--members`` count, into a fresh database: starts that many ``vidpipe projector`` processes
 (one consumer group) and times them from the moment the first is assigned partitions until
 the stored offsets reach the end of the log. Then, in the same run, copies the resulting rows
@@ -193,14 +194,14 @@ async def raw_copy(db_url: str) -> tuple[float, int]:
         await conn.close()
 
 
-async def main(jobs: int, stages: int, members: list[int]) -> None:
+async def main(jobs: int, stages: int, members: list[int], external: str | None) -> None:
     root = Path(tempfile.mkdtemp(prefix="vpb", dir="/tmp"))
     broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
-        bootstrap = broker.start()
+        bootstrap = external or broker.start()
         await asyncio.to_thread(postgres.start)
-        prefix = "bench."
+        prefix = f"bench{uuid.uuid4().hex[:8]}."  # a shared external broker keeps older runs
         await ensure_topics(bootstrap, topic_prefix=prefix)
         envelopes = stream(jobs, stages)
         print(f"events: {len(envelopes)} for {jobs} jobs ({len(envelopes) / jobs:.0f} per job)")
@@ -239,5 +240,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--members", type=int, nargs="+", default=[1, 2], help="projector processes per run"
     )
+    parser.add_argument(
+        "--bootstrap", help="an already running Kafka-protocol broker instead of the embedded one"
+    )
     args = parser.parse_args()
-    run_loop(main(args.jobs, args.stages, args.members))  # the event loop the services run on
+    # the event loop the services run on
+    run_loop(main(args.jobs, args.stages, args.members, args.bootstrap))

@@ -342,7 +342,7 @@ async def main(args: argparse.Namespace) -> None:
     broker = EmbeddedBroker(free_port(), root / "kafka", log_path=root / "broker.log")
     postgres = EmbeddedPostgres(root / "pg", database="bench")
     try:
-        bootstrap = await asyncio.to_thread(broker.start)
+        bootstrap = args.bootstrap or await asyncio.to_thread(broker.start)
         db_url = await asyncio.to_thread(postgres.start)
         await wait_for_broker(bootstrap)
         await asyncio.to_thread(migrate, db_url)
@@ -388,6 +388,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--ramp", type=int, default=200, help="connections opening at once")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs directory")
+    parser.add_argument(
+        "--bootstrap", help="an already running Kafka-protocol broker instead of the embedded one"
+    )
     storm = parser.add_argument_group("storm mode")
     storm.add_argument(
         "--storm", action="store_true", help="restart the notifier under max(--connections)"

@@ -3,17 +3,26 @@
 The jars come from Maven Central at install time (``make``, through ``infra/kafka/pom.xml``)
 into a cache outside the repository; this module only runs them with the machine's Java.
 The storage is formatted once, on first start; later starts find their log where it was.
+
+``make`` also records a class-data archive (AppCDS) of a broker's start beside the jars
+(``python -m services.cli.broker --class-archive``): later JVMs map those classes instead of
+loading and verifying them again, which takes seconds off every start.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import base64
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -81,8 +90,21 @@ def kafka_libs() -> Path:
     return cache / "vidpipe" / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
-def java_command() -> list[str]:
-    """``java … -cp <jars>``, or KafkaNotInstalled naming what is missing."""
+def class_archive(java: str) -> Path:
+    """Where the broker's class-data archive for this ``java`` binary lives (beside the jars).
+
+    An archive only fits the JVM that wrote it, so its name carries that JVM's path and mtime;
+    another ``java`` (``JAVA_HOME``) simply finds none."""
+    real = Path(java).resolve()
+    stamp = f"{real}:{real.stat().st_mtime_ns}".encode()
+    return kafka_libs().parent / f"classes-{hashlib.sha256(stamp).hexdigest()[:12]}.jsa"
+
+
+def java_command(archive_to: Path | None = None) -> list[str]:
+    """``java … -cp <jars>``, or KafkaNotInstalled naming what is missing.
+
+    Uses the class-data archive when ``make`` has written one; with ``archive_to``, the JVM
+    writes a new archive there when it exits instead."""
     java_home = os.environ.get("JAVA_HOME")
     java = shutil.which("java", path=f"{java_home}/bin") if java_home else None
     java = java or shutil.which("java")
@@ -98,7 +120,21 @@ def java_command() -> list[str]:
             "(it needs Maven: apt-get install maven)"
         )
     log4j = CONFIG_DIR / "log4j2.properties"
-    return [java, *JVM_FLAGS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+    archive = class_archive(java)
+    if archive_to is not None:
+        sharing = [f"-XX:ArchiveClassesAtExit={archive_to}"]
+    elif archive.is_file():
+        sharing = [f"-XX:SharedArchiveFile={archive}"]  # -Xshare:auto: unusable ⇒ ignored
+    else:
+        sharing = []
+    return [
+        java,
+        *JVM_FLAGS,
+        *sharing,
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        f"{libs}/*",
+    ]
 
 
 def new_cluster_id() -> str:
@@ -138,8 +174,10 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         controller_port: int | None = None,
         retry_ports: bool = False,
+        archive_to: Path | None = None,
     ) -> None:
         self.port = port
+        self.archive_to = archive_to
         self.data_dir = data_dir
         self.log_path = log_path or data_dir / "broker.log"
         self.host = host
@@ -198,6 +236,8 @@ class EmbeddedBroker:
         config = self._write_config(self.controller_port or free_port(self.host))
         if not (self.log_dir / "meta.properties").exists():
             self._format(command, config, deadline)
+        if self.archive_to is not None:
+            command = java_command(self.archive_to)
         self._proc = subprocess.Popen(
             [*command, "kafka.Kafka", str(config)],
             stdout=self._log,
@@ -276,3 +316,67 @@ class EmbeddedBroker:
             with contextlib.suppress(OSError):
                 self._log.close()
             self._log = None
+
+
+async def _exercise(bootstrap: str) -> None:
+    """What a vidpipe stack asks of a new broker: topics, a producer, a consumer group."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from schemas.topics import JOBS
+    from services.core.kafka import ensure_topics, wait_for_broker
+
+    await wait_for_broker(bootstrap, timeout_s=120.0)
+    await ensure_topics(bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(JOBS.name, b"{}", key=b"warm-up")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id="warm-up", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe([JOBS.name])
+        while not await consumer.getmany(timeout_ms=1000):
+            pass
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+def make_class_archive() -> Path:
+    """Start a broker once in a scratch directory and keep the classes it loaded (AppCDS)."""
+    target = class_archive(java_command()[0])
+    if target.is_file():
+        return target
+    partial = target.with_suffix(".partial")
+    with tempfile.TemporaryDirectory(prefix="vidpipe-archive-") as scratch:
+        broker = EmbeddedBroker(free_port(), Path(scratch), archive_to=partial)
+        try:
+            asyncio.run(_exercise(broker.start(timeout_s=180.0)))
+        finally:
+            broker.stop()  # the JVM writes the archive as it exits
+    if not partial.is_file():
+        raise RuntimeError(f"the JVM wrote no class-data archive; see the log in {scratch}")
+    os.replace(partial, target)
+    return target
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="The embedded Kafka broker's set-up steps.")
+    parser.add_argument(
+        "--class-archive",
+        action="store_true",
+        help="write the class-data archive that makes later broker starts faster",
+    )
+    if parser.parse_args().class_archive:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a new broker's retries
+        started = time.monotonic()
+        made = make_class_archive()
+        print(
+            f"Kafka class-data archive: {made} ({made.stat().st_size / 2**20:.0f} MiB, "
+            f"{time.monotonic() - started:.0f} s)"
+        )
+    sys.exit(0)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -59,6 +65,25 @@ JOB_DURATION_BUCKETS: tuple[float, ...] = (
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
+# One lag gauge for every consumer group, set by the consumers themselves, so that dashboards,
+# alerts and autoscalers read one series whatever the group or topic (video.chunks included).
+CONSUMER_LAG = Gauge(
+    "vidpipe_consumer_lag_records",
+    "Records between a group's position (committed or stored offset) and the partition's end.",
+    ["group", "topic", "partition"],
+)
+
+
+def set_consumer_lag(group: str, topic: str, partition: int, lag: int) -> None:
+    """Record ``group``'s lag on one partition (never below zero)."""
+    CONSUMER_LAG.labels(group, topic, str(partition)).set(max(lag, 0))
+
+
+def forget_consumer_lag(group: str, topic: str, partition: int) -> None:
+    """Drop the series of a partition this process no longer owns (its new owner reports it)."""
+    with contextlib.suppress(KeyError):
+        CONSUMER_LAG.remove(group, topic, str(partition))
+
 
 def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:
     """The registry in the Prometheus text format, as a Starlette response."""
@@ -75,10 +100,11 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def ops_app(health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> Starlette:
-    """A Starlette app with ``/health`` and ``/metrics`` only.
+    """A Starlette app with ``/health``, ``/ready`` and ``/metrics`` only.
 
     ``/health`` answers 200 with the check's dict, or 503 when the check raises or its
-    ``status`` is present and not ``"ok"``.
+    ``status`` is present and not ``"ok"``. ``/ready`` answers the same (Kubernetes probes
+    readiness there, liveness on ``/health``: infra/k8s).
     """
 
     async def health_endpoint(request: Request) -> Response:
@@ -92,7 +118,13 @@ def ops_app(health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> Star
     async def metrics(request: Request) -> Response:
         return metrics_response(registry)
 
-    return Starlette(routes=[Route("/health", health_endpoint), Route("/metrics", metrics)])
+    return Starlette(
+        routes=[
+            Route("/health", health_endpoint),
+            Route("/ready", health_endpoint),
+            Route("/metrics", metrics),
+        ]
+    )
 
 
 class _QuietServer(uvicorn.Server):

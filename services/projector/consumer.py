@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter
 from schemas.events import JobProgress
+from services.core.metrics import forget_consumer_lag, set_consumer_lag
 from services.projector import metrics
 from services.projector.decoding import decode_record
 from services.projector.projection import BatchOutcome, project
@@ -129,6 +130,7 @@ class Projector:
         """Stop applying records of revoked partitions."""
         for tp in partitions:
             self.expected.pop(tp, None)
+            forget_consumer_lag(metrics.LAG_GROUP, tp.topic, tp.partition)
         self._generation += 1
 
     async def run(self, max_records: int) -> None:
@@ -264,6 +266,8 @@ class Projector:
             metrics.EVENTS_SKIPPED.labels(reason).inc(count)
         metrics.PROGRESS_COALESCED.inc(outcome.coalesced)
         metrics.DEAD_LETTERS.inc(len(decoded.dead))
+        for event_type, seconds in outcome.since_upload:
+            metrics.SINCE_UPLOAD.labels(event_type).observe(seconds)
         self.update_lag()
 
     def update_lag(self) -> None:
@@ -272,6 +276,7 @@ class Projector:
             high = self.consumer.highwater(tp)
             if high is not None:
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
+                set_consumer_lag(metrics.LAG_GROUP, tp.topic, tp.partition, high - position)
 
 
 def _dead(record: ConsumerRecord[bytes, bytes], exc: DecodeError) -> KafkaRecord:

@@ -61,7 +61,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             if action != "analytics":
+                from services.projector.gauges import run_gauges
+
                 tasks["projector"] = group.create_task(run_projector(settings, endpoints))
+                tasks["gauges"] = group.create_task(run_gauges(settings, endpoints))
             if action == "analytics" or not getattr(args, "no_analytics", False):
                 from services.projector.analytics import run_analytics
 

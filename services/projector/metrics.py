@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.core.metrics import FAST_DURATION_BUCKETS
+from services.core.metrics import FAST_DURATION_BUCKETS, JOB_DURATION_BUCKETS
 
 EVENTS_APPLIED = Counter(
     "vidpipe_projector_events_applied_total", "Events applied to the read model.", ["type"]
@@ -43,3 +43,22 @@ LOG_RESETS = Counter(
     "vidpipe_projector_log_resets_total",
     "Partitions whose stored offset was beyond the log end (broker restarted empty).",
 )
+SINCE_UPLOAD = Histogram(
+    "vidpipe_job_since_upload_seconds",
+    "From a job's submission to its started / completed event (event times, not apply times).",
+    ["event"],
+    buckets=JOB_DURATION_BUCKETS,
+)
+JOBS = Gauge("vidpipe_jobs", "Unfinished jobs in the read model (pending, processing).", ["status"])
+OLDEST_UPDATE = Gauge(
+    "vidpipe_jobs_oldest_update_seconds",
+    "Seconds since the least recently updated job in a status changed (pending, processing).",
+    ["status"],
+)
+TOPIC_RECORDS = Gauge(
+    "vidpipe_topic_records",
+    "Records retained in a topic of the catalogue (end minus start offsets, all partitions).",
+    ["topic"],
+)
+LAG_GROUP = "projector"
+"""The ``group`` label of this service's ``vidpipe_consumer_lag_records`` series."""

@@ -57,6 +57,8 @@ class BatchOutcome:
     applied: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     coalesced: int = 0
+    since_upload: list[tuple[str, float]] = field(default_factory=list)
+    """(event type, seconds from the job's submission) of each applied started/completed."""
 
 
 @dataclass(slots=True)
@@ -153,6 +155,9 @@ class _Batch:
         row.updated_at = envelope.time
         self.outcome.rows[event.job_id] = row
         self.outcome.applied[event.type] += 1
+        if isinstance(event, JobStarted | JobCompleted):
+            waited = (envelope.time - row.created_at).total_seconds()
+            self.outcome.since_upload.append((event.type, waited))
         history = _history(envelope)
         if history is not None:
             self.outcome.history.append(history)

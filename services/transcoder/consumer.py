@@ -19,9 +19,10 @@ from schemas.envelope import DecodeError, decode
 from schemas.events import JobCancelled, JobDeleted
 from services.core.jobstate import JobState
 from services.core.logs import correlation_scope
+from services.core.metrics import forget_consumer_lag, set_consumer_lag
 from services.transcoder.attempt import Attempt, JobError
 from services.transcoder.joblog import STOPS, TRIGGERS, decide, fold
-from services.transcoder.metrics import CONSUMER_LAG, UNDECODABLE_RECORDS
+from services.transcoder.metrics import CONSUMER_LAG, LAG_GROUP, UNDECODABLE_RECORDS
 from services.transcoder.offsets import PartitionOffsets
 from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool, JobRun
@@ -66,6 +67,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.commit(revoked)
         for tp in revoked:
             del self.views[tp]
+            forget_consumer_lag(LAG_GROUP, tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
@@ -197,6 +199,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             position = view.offsets.committable()
             if high is not None and position is not None:
                 CONSUMER_LAG.labels(str(tp.partition)).set(max(high - position, 0))
+                set_consumer_lag(LAG_GROUP, tp.topic, tp.partition, high - position)
 
     async def commit(self, partitions: Iterable[TopicPartition]) -> None:
         """Commit, per partition, the offset below which every record is finished."""

@@ -27,3 +27,12 @@ UNDECODABLE_RECORDS = Counter(
 CONSUMER_LAG = Gauge(
     "transcoder_consumer_lag", "Records behind the end of the partition.", ["partition"]
 )
+WORKERS = Gauge(
+    "transcoder_workers", "Job slots of this process (WORKER_COUNT); idle = workers - in flight."
+)
+SINCE_PROGRESS = Gauge(
+    "transcoder_seconds_since_progress",
+    "Longest time any running job here has gone without progress (0 when none runs).",
+)
+LAG_GROUP = "transcoder"
+"""The ``group`` label of this service's ``vidpipe_consumer_lag_records`` series."""

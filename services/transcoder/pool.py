@@ -161,14 +161,16 @@ class JobPool:
 
     def stalled(self, timeout_s: float) -> list[str]:
         """Running jobs whose progress has not moved for ``timeout_s``."""
+        return [job_id for job_id, idle in self.without_progress().items() if idle > timeout_s]
+
+    def without_progress(self) -> dict[str, float]:
+        """Seconds since the last progress of each running job."""
         now = time.monotonic()
-        return [
-            job_id
+        return {
+            job_id: now - run.job.progress.last_advance
             for job_id, run in self._runs.items()
-            if run.slot is not None
-            and run.job.progress is not None
-            and now - run.job.progress.last_advance > timeout_s
-        ]
+            if run.slot is not None and run.job.progress is not None
+        }
 
     async def release(self, partitions: Iterable[TopicPartition], grace_s: float) -> None:
         """Hand partitions over: drop their queued jobs, give running ones ``grace_s``, abandon

@@ -19,6 +19,7 @@ from services.core.storage import ObjectStore, open_store
 from services.transcoder.consumer import JobsConsumer
 from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
+from services.transcoder.metrics import SINCE_PROGRESS, WORKERS
 from services.transcoder.pipeline import Pipeline
 from services.transcoder.pool import JobPool
 from services.transcoder.stops import assign_all_from_end, tail_stops
@@ -98,6 +99,7 @@ class Transcoder:
             rebalance_grace_s=config.rebalance_grace_s,
         )
         stack.push_async_callback(lambda: jobs.pool.release(list(jobs.views), 0))
+        WORKERS.set(settings.worker_count)
         await publisher.start()
         ops = await serve_ops(
             settings.host, settings.ops_port, self.health, report_to=settings.port_report
@@ -138,6 +140,7 @@ class Transcoder:
         timeout = self.config.stall_timeout_s
         while True:
             await asyncio.sleep(min(max(timeout / 4, 0.05), 5.0))
+            SINCE_PROGRESS.set(max(jobs.pool.without_progress().values(), default=0.0))
             for job_id in jobs.pool.stalled(timeout):
                 log.warning("no progress for %.1fs: failing", timeout, extra={"job_id": job_id})
                 jobs.pool.stop(job_id, "stalled")

@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 
 from services.core.logs import (
     configure_logging,
@@ -194,3 +200,24 @@ async def test_ops_app_unhealthy_is_503() -> None:
         answer = await client.get("/health")
         assert answer.status_code == 503
         assert answer.json() == {"status": "error", "error": "broker unreachable"}
+
+
+async def test_ops_app_ready_answers_as_health() -> None:
+    async with asgi_client(healthy) as client:
+        assert (await client.get("/ready")).json() == {"status": "ok", "consumer": "running"}
+    async with asgi_client(degraded) as client:
+        assert (await client.get("/ready")).status_code == 503
+
+
+def test_consumer_lag_is_set_per_group_topic_partition_and_forgotten() -> None:
+    from services.core.metrics import forget_consumer_lag, set_consumer_lag
+
+    set_consumer_lag("g-test", "video.chunks", 3, -5)  # an end read before the position moved
+    labels = {"group": "g-test", "topic": "video.chunks", "partition": "3"}
+    sample = "vidpipe_consumer_lag_records"
+    assert REGISTRY.get_sample_value(sample, labels) == 0
+    set_consumer_lag("g-test", "video.chunks", 3, 7)
+    assert REGISTRY.get_sample_value(sample, labels) == 7
+    forget_consumer_lag("g-test", "video.chunks", 3)
+    forget_consumer_lag("g-test", "video.chunks", 3)  # twice: a second revoke is harmless
+    assert REGISTRY.get_sample_value(sample, labels) is None

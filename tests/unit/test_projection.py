@@ -403,3 +403,14 @@ def test_skips_are_counted_by_reason_and_batch_ids_kept() -> None:
     outcome = project({}, [envelope(e, n) for n, e in enumerate(events)], [])
     assert dict(outcome.skipped) == {"unknown_job": 3, "illegal_transition": 1}
     assert outcome.rows[job].batch_id == batch
+
+
+def test_started_and_completed_report_their_time_since_upload() -> None:
+    job = str(uuid.uuid4())
+    done = JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=5)
+    stored: dict[str, JobRow] = {}
+    first = run(stored, [envelope(submitted(job), 0), envelope(started(job), 3)])
+    assert first.since_upload == [(JobStarted.type, 3.0)]
+    replayed = run(stored, [envelope(started(job), 3), envelope(done, 10)])  # started: a dup
+    assert replayed.since_upload == [(JobCompleted.type, 10.0)]
+    assert project(stored, [envelope(done, 10)], []).since_upload == [], "a duplicate"

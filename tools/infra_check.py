@@ -1,0 +1,324 @@
+"""Offline checks of the deployments in ``infra/`` with the real tools: ``make infra-check``.
+
+There is no cluster and no Docker engine here, so each file is checked by the program that
+will read it, run locally:
+
+- ``infra/docker-compose.yml`` loads with compose-go, Docker Compose's own loader
+  (``tools/composecheck``: schema, interpolation, merge keys), and refuses to load without
+  the secrets ``.env.example`` leaves blank;
+- the Grafana dashboard is what ``tools/dashboard.py`` generates;
+- ``promtool check config`` / ``check rules`` / ``test rules`` (Debian's ``prometheus``);
+- ``nginx -t`` on ``infra/nginx.conf`` (Debian's ``nginx``), see :func:`nginx_config`;
+- ``kustomize build`` of each overlay in ``infra/k8s/overlays``, every built-in object
+  validated against the Kubernetes OpenAPI schemas shipped by ``kubernetes-validate``
+  (strict: unknown fields fail), the custom resources (KEDA, Strimzi, CloudNativePG) against
+  the shapes in :data:`CUSTOM_SHAPES` (structural only: their CRDs are not vendored here).
+
+Usage: ``python -m tools.infra_check --kustomize PATH --composecheck PATH``; one line per
+check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+KUBERNETES_VERSION = "1.33.0"
+"""The oldest Kubernetes the manifests target (HPA v2, PDB v1, seccompProfile, sizeLimit)."""
+
+_STR = {"type": "string", "minLength": 1}
+_NAMED = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": _STR, "namespace": _STR, "labels": {"type": "object"}},
+}
+
+
+def _shape(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"metadata": _NAMED, "spec": spec},
+    }
+
+
+# The fields vidpipe sets, with the types their CRDs give them (KEDA 2.x, Strimzi v1beta2,
+# CloudNativePG v1). additionalProperties false where a typo would silently do nothing.
+CUSTOM_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("keda.sh/v1alpha1", "ScaledObject"): _shape(
+        {
+            "type": "object",
+            "required": ["scaleTargetRef", "triggers"],
+            "additionalProperties": False,
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": _STR, "kind": _STR, "apiVersion": _STR},
+                    "additionalProperties": False,
+                },
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "advanced": {"type": "object"},
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "type": _STR,
+                            "name": _STR,
+                            # KEDA's trigger metadata is a map of strings
+                            "metadata": {"type": "object", "additionalProperties": _STR},
+                            "authenticationRef": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        }
+    ),
+    ("kafka.strimzi.io/v1beta2", "Kafka"): _shape(
+        {
+            "type": "object",
+            "required": ["kafka"],
+            "properties": {
+                "kafka": {
+                    "type": "object",
+                    "required": ["listeners"],
+                    "properties": {
+                        "version": _STR,
+                        "listeners": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "port", "type", "tls"],
+                                "properties": {
+                                    "name": {"type": "string", "pattern": "^[a-z0-9]{1,11}$"},
+                                    "port": {"type": "integer", "minimum": 9092},
+                                    "type": {
+                                        "enum": [
+                                            "internal",
+                                            "route",
+                                            "loadbalancer",
+                                            "nodeport",
+                                            "ingress",
+                                            "cluster-ip",
+                                        ]
+                                    },
+                                    "tls": {"type": "boolean"},
+                                    "networkPolicyPeers": {"type": "array"},
+                                },
+                            },
+                        },
+                        "config": {"type": "object"},
+                    },
+                },
+                "entityOperator": {"type": "object"},
+            },
+        }
+    ),
+    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): _shape(
+        {
+            "type": "object",
+            "required": ["replicas", "roles", "storage"],
+            "properties": {
+                "replicas": {"type": "integer", "minimum": 1},
+                "roles": {"type": "array", "items": {"enum": ["controller", "broker"]}},
+                "storage": {"type": "object", "required": ["type"]},
+                "resources": {"type": "object"},
+            },
+        }
+    ),
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): _shape(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "topicName": _STR,
+                "partitions": {"type": "integer", "minimum": 1},
+                "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+                "config": {"type": "object"},
+            },
+        }
+    ),
+    ("postgresql.cnpg.io/v1", "Cluster"): _shape(
+        {
+            "type": "object",
+            "required": ["instances", "storage"],
+            "properties": {
+                "instances": {"type": "integer", "minimum": 1},
+                "imageName": _STR,
+                "bootstrap": {
+                    "type": "object",
+                    "properties": {
+                        "initdb": {
+                            "type": "object",
+                            "properties": {"database": _STR, "owner": _STR},
+                        }
+                    },
+                },
+                "storage": {"type": "object", "required": ["size"]},
+                "resources": {"type": "object"},
+            },
+        }
+    ),
+}
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def run(argv: list[str], **kwargs: Any) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode != 0:
+        raise CheckFailed(f"{' '.join(argv)}:\n{done.stdout}{done.stderr}")
+    return done.stdout + done.stderr
+
+
+def compose(composecheck: str) -> str:
+    """Load ``infra/docker-compose.yml`` as Docker Compose would, with and without secrets."""
+    path = INFRA / "docker-compose.yml"
+    example = (INFRA / ".env.example").read_text()
+    required = re.findall(r"^([A-Z0-9_]+)=$", example, flags=re.M)  # left blank to fill in
+    given = dict(re.findall(r"^([A-Z0-9_]+)=(.+)$", example, flags=re.M))
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env = {**base, **given, **{name: "check" + "0" * 32 for name in required}}
+    names = run([composecheck, str(path)], env=env).split()
+    declared = sorted(yaml.safe_load(path.read_text())["services"])
+    if names != declared:
+        raise CheckFailed(f"compose-go loaded {names}, the file declares {declared}")
+    refused = subprocess.run(
+        [composecheck, str(path)], env=base, capture_output=True, text=True, check=False
+    )
+    missing = [
+        name for name in required if f"required variable {name} is missing" not in refused.stderr
+    ]
+    if refused.returncode == 0 or missing:
+        raise CheckFailed(f"compose loads without the secrets {missing or required}")
+    return (
+        f"compose-go: infra/docker-compose.yml loads ({len(names)} services) with the "
+        f"variables of .env.example, and refuses to without {', '.join(required)}"
+    )
+
+
+def dashboard() -> str:
+    from tools import dashboard as generator
+
+    if generator.main(["--check"]) != 0:
+        raise CheckFailed("infra/grafana/dashboards/vidpipe.json is out of date")
+    return "dashboard: matches tools/dashboard.py"
+
+
+def prometheus() -> str:
+    run(["promtool", "check", "config", "prometheus.yml"], cwd=INFRA)
+    run(["promtool", "check", "rules", "alerts.yml"], cwd=INFRA)
+    run(["promtool", "test", "rules", "alerts_test.yml"], cwd=INFRA)
+    return "promtool: check config, check rules, test rules (alerts_test.yml) pass"
+
+
+def nginx_config(conf: str, tmp: Path, version: tuple[int, ...]) -> str:
+    """``infra/nginx.conf`` made testable by an unprivileged, older nginx; nothing else.
+
+    Three changes, each because of where the test runs, not what it checks: the worker user
+    is whoever runs the test (the image's ``nginx`` user does not exist here), the access log
+    goes to ``tmp`` (no root path), and before nginx 1.27.3 (Debian 12 has 1.22) the
+    ``resolve`` parameter of upstream servers, which the image's 1.28 supports, is dropped.
+    """
+    conf = re.sub(r"^user\s+\S+;", f"user {getpass.getuser()};", conf, flags=re.M)
+    conf = conf.replace("/var/log/nginx/", f"{tmp}/")
+    if version < (1, 27, 3):
+        conf = re.sub(r"(server\s+[\w.-]+:\d+)\s+resolve;", r"\1;", conf)
+    return conf
+
+
+def nginx() -> str:
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", run(["nginx", "-v"]))
+    assert found, "nginx -v printed no version"
+    version = tuple(int(part) for part in found.groups())
+    conf = (INFRA / "nginx.conf").read_text()
+    hosts = sorted(set(re.findall(r"server\s+([A-Za-z][\w.-]*):\d+", conf)))
+    with tempfile.TemporaryDirectory(prefix="vidpipe-nginx-") as name:
+        tmp = Path(name)
+        (tmp / "nginx.conf").write_text(nginx_config(conf, tmp, version))
+        # The upstream hosts are Compose service names: nginx resolves them while it reads the
+        # file, so they resolve to loopback here, in a mount namespace with its own /etc/hosts.
+        (tmp / "hosts").write_text("127.0.0.1 localhost " + " ".join(hosts) + "\n")
+        test = (
+            f"mount --bind {tmp}/hosts /etc/hosts && exec nginx -t -p {tmp} "
+            f"-c {tmp}/nginx.conf -g 'pid {tmp}/nginx.pid; error_log stderr;'"
+        )
+        # root: a mount namespace; anyone else: a user namespace too, mapped to root in it
+        private = ["--mount"] if os.geteuid() == 0 else ["--map-root-user", "--mount"]
+        run(["unshare", *private, "sh", "-c", test])
+    return f"nginx -t: infra/nginx.conf is valid for nginx {'.'.join(map(str, version))}"
+
+
+def validate(doc: dict[str, Any]) -> str:
+    """Validate one object: Kubernetes' own schema, else the custom resource's shape."""
+    shape = CUSTOM_SHAPES.get((doc.get("apiVersion", ""), doc.get("kind", "")))
+    if shape is not None:
+        jsonschema.validate(doc, shape)
+        return "shape"
+    kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    return "schema"
+
+
+def kubernetes(kustomize: str) -> list[str]:
+    lines = []
+    for overlay in sorted((INFRA / "k8s" / "overlays").iterdir()):
+        rendered = run([kustomize, "build", str(overlay)])
+        counts = {"schema": 0, "shape": 0}
+        for doc in yaml.safe_load_all(rendered):
+            if not doc:
+                continue
+            try:
+                counts[validate(doc)] += 1
+            except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
+                what = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+                raise CheckFailed(f"{overlay.name}: {what}: {exc}") from None
+        lines.append(
+            f"kustomize build {overlay.relative_to(ROOT)}: {counts['schema']} objects valid for "
+            f"Kubernetes {KUBERNETES_VERSION}, {counts['shape']} custom resources well-formed"
+        )
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kustomize", default=shutil.which("kustomize") or "kustomize")
+    parser.add_argument("--composecheck", default="composecheck", help="tools/composecheck")
+    args = parser.parse_args(argv)
+    try:
+        print(compose(args.composecheck))
+        print(dashboard())
+        print(prometheus())
+        print(nginx())
+        for line in kubernetes(args.kustomize):
+            print(line)
+    except CheckFailed as exc:
+        print(f"infra-check failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
