@@ -21,6 +21,7 @@ from services.core.kafka import KafkaEventPublisher, wait_for_broker
 from services.core.mediaurls import MediaUrls, derive_key
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
+from services.core.security_headers import content_security_policy, media_origins
 from services.core.storage import open_partial_uploads, open_store
 from services.ingest import auth, jobs, media, tus
 from services.ingest.accounts import Accounts
@@ -131,7 +132,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/asyncapi.yaml", asyncapi_yaml, methods=["GET"]),
     ]
     middleware = [
-        Middleware(RequestContext, limiter=limiter),
+        Middleware(
+            RequestContext,
+            limiter=limiter,
+            csp=content_security_policy(
+                media_origins(settings.storage_url, settings.s3_endpoint_url)
+            ),
+        ),
         Middleware(
             media.MediaCors,  # the API's own CORS below; any origin for media URLs
             allow_origins=list(settings.cors_origins),
