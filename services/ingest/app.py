@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from services.core.config import Settings
 from services.core.db import create_engine
+from services.core.disabled import DisabledAccounts
 from services.core.endpoints import resolve
 from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
@@ -97,6 +98,9 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(partials.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
+            disabled = DisabledAccounts(engine)
+            await disabled.start()
+            stack.push_async_callback(disabled.stop)
             secret = settings.secret()
             app.state.runtime = Runtime(
                 settings=settings,
@@ -112,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
                 media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
                 lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
                 resumable=resumable,
+                disabled=disabled,
             )
             sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
             stack.callback(sweeper.cancel)
