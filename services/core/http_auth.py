@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from starlette.requests import Request
 
@@ -20,13 +20,15 @@ def authenticate(
     query_param: str | None = None,
     missing: str = MISSING,
     invalid: str = INVALID,
+    disabled: Container[str] = (),
 ) -> Principal:
     """The caller, from ``Authorization: Bearer`` (or ``?{query_param}=`` when given: an
     EventSource sends no headers); else 401 with ``WWW-Authenticate`` as RFC 6750 asks.
 
     ``secret`` may list the current and the previous signing secrets (key rotation).
     ``missing`` and ``invalid`` are the error messages, so a service keeps the wording its
-    clients already see.
+    clients already see. A user in ``disabled`` (services.core.disabled) gets 401
+    ``account_disabled``: their tokens stop working although they have not expired.
     """
     token = bearer_token(request.headers.get("authorization"))
     if token is None and query_param is not None:
@@ -34,8 +36,16 @@ def authenticate(
     if token is None:
         raise ApiError(401, "unauthorized", missing, {"WWW-Authenticate": "Bearer"})
     try:
-        return verify_access_token(secret, token)
+        principal = verify_access_token(secret, token)
     except InvalidToken:
         raise ApiError(
             401, "unauthorized", invalid, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
+    if principal.user_id in disabled:
+        raise ApiError(
+            401,
+            "account_disabled",
+            "this account is disabled",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal

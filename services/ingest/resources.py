@@ -26,6 +26,19 @@ class User(BaseModel):
     username: str
     email: str
     role: Literal["user", "admin"]
+    disabled: bool = Field(description="an admin disabled the account: no login, no refresh")
+
+
+class BrowserSession(BaseModel):
+    """A browser's login or refresh: the access token (keep it in memory) and who it is for;
+    the refresh token is the HttpOnly ``vidpipe_refresh`` cookie (Path=/auth), never JSON."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name, not a secret)
+    expires_in: int = Field(description="seconds until the access token expires")
+    user: User
 
 
 class Tokens(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,6 +48,8 @@ class Runtime:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
+    disabled: Container[str] = ()
+    """The disabled accounts (services.core.disabled): their access tokens are refused."""
 
 
 def runtime(request: Request) -> Runtime:
@@ -59,6 +61,8 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    principal = authenticate_bearer(request, (rt.secret, *rt.settings.jwt_previous_secrets))
+    principal = authenticate_bearer(
+        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled
+    )
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal

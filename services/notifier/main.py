@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from schemas.topics import JOBS, PROGRESS
 from services.core.config import Settings
 from services.core.db import create_engine
+from services.core.disabled import DisabledAccounts
 from services.core.endpoints import resolve
 from services.core.metrics import serve_ops
 from services.core.serving import serve
@@ -66,7 +67,10 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             queue_size=config.queue_size,
             heartbeat_s=config.heartbeat_s,
         )
+        disabled = DisabledAccounts(engine)
         try:
+            await disabled.start()
+            app.state.disabled = disabled
             await hub.start()
             app.state.runtime = Runtime(
                 hub, reads, config, endpoints.kafka_bootstrap_servers, topics
@@ -74,6 +78,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             yield
         finally:
             await hub.stop()
+            await disabled.stop()
             await engine.dispose()
 
     app = NotifierApp(routes=ROUTES, lifespan=lifespan)

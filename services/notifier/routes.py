@@ -36,6 +36,7 @@ def authenticate(request: Request) -> Principal:
         query_param="access_token",
         missing="an access token is required",
         invalid="the access token is invalid or expired",
+        disabled=getattr(request.app.state, "disabled", ()),
     )
 
 
