@@ -63,17 +63,28 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description an access and a refresh token */
+                /** @description an access and a refresh token; with the cookie session: the access token and the user, the refresh token set as the vidpipe_refresh cookie */
                 200: {
                     headers: {
+                        /** @description vidpipe_refresh (cookie session only) */
+                        "Set-Cookie"?: string;
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Tokens"];
+                        "application/json": components["schemas"]["Tokens"] | components["schemas"]["BrowserSession"];
                     };
                 };
                 /** @description bad credentials */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the account is disabled (`account_disabled`) */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -125,7 +136,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Revoke a refresh token's session */
+        /** End the session of a refresh token (JSON, or the cookie with X-Requested-With) */
         post: {
             parameters: {
                 query?: never;
@@ -133,18 +144,29 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": components["schemas"]["RefreshBody"];
                 };
             };
             responses: {
-                /** @description logged out (also for an unknown token) */
+                /** @description logged out (also for an unknown token); the cookie is cleared */
                 204: {
                     headers: {
+                        /** @description vidpipe_refresh, expired */
+                        "Set-Cookie"?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description X-Requested-With missing (cookie session) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
@@ -181,6 +203,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the access token belongs to */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/refresh": {
         parameters: {
             query?: never;
@@ -190,7 +266,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Rotate a refresh token */
+        /** Rotate a refresh token (JSON, or the vidpipe_refresh cookie with X-Requested-With) */
         post: {
             parameters: {
                 query?: never;
@@ -198,23 +274,34 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": components["schemas"]["RefreshBody"];
                 };
             };
             responses: {
-                /** @description an access and a refresh token */
+                /** @description an access and a refresh token; with the cookie session: the access token and the user, the refresh token set as the vidpipe_refresh cookie */
                 200: {
+                    headers: {
+                        /** @description vidpipe_refresh (cookie session only) */
+                        "Set-Cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tokens"] | components["schemas"]["BrowserSession"];
+                    };
+                };
+                /** @description unknown, expired, revoked or reused refresh token (or no cookie) */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Tokens"];
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description unknown, expired, revoked or reused refresh token */
-                401: {
+                /** @description X-Requested-With missing (cookie), or the account is disabled */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -266,7 +353,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account */
+        /** Create an account (with the cookie session: and log in) */
         post: {
             parameters: {
                 query?: never;
@@ -280,13 +367,15 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description created */
+                /** @description created: the account; with the cookie session, a session as from login */
                 201: {
                     headers: {
+                        /** @description vidpipe_refresh (cookie session only) */
+                        "Set-Cookie"?: string;
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["User"];
+                        "application/json": components["schemas"]["User"] | components["schemas"]["BrowserSession"];
                     };
                 };
                 /** @description username or email taken */
@@ -2069,6 +2158,27 @@ export interface components {
             id: string;
         };
         /**
+         * BrowserSession
+         * @description A browser's login or refresh: the access token (keep it in memory) and who it is for;
+         *     the refresh token is the HttpOnly ``vidpipe_refresh`` cookie (Path=/auth), never JSON.
+         */
+        BrowserSession: {
+            /** Access Token */
+            access_token: string;
+            /**
+             * Expires In
+             * @description seconds until the access token expires
+             */
+            expires_in: number;
+            /**
+             * Token Type
+             * @default bearer
+             * @constant
+             */
+            token_type: "bearer";
+            user: components["schemas"]["User"];
+        };
+        /**
          * Error
          * @description The body of every error answer.
          */
@@ -2233,6 +2343,12 @@ export interface components {
         Login: {
             /** Password */
             password: string;
+            /**
+             * Session
+             * @description "cookie" (browsers): the refresh token comes as the HttpOnly vidpipe_refresh cookie instead of in the JSON, and the answer carries the user
+             * @default null
+             */
+            session: "cookie" | null;
             /** Username */
             username: string;
         };
@@ -2298,8 +2414,12 @@ export interface components {
         };
         /** RefreshBody */
         RefreshBody: {
-            /** Refresh Token */
-            refresh_token: string;
+            /**
+             * Refresh Token
+             * @description the JSON flow (CLI); without it the vidpipe_refresh cookie is used, and the request must carry X-Requested-With: vidpipe
+             * @default null
+             */
+            refresh_token: string | null;
         };
         /** Registration */
         Registration: {
@@ -2307,6 +2427,12 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+            /**
+             * Session
+             * @description "cookie" (browsers): the refresh token comes as the HttpOnly vidpipe_refresh cookie instead of in the JSON, and the answer carries the user; without it the answer is the new account
+             * @default null
+             */
+            session: "cookie" | null;
             /** Username */
             username: string;
         };
@@ -2423,6 +2549,11 @@ export interface components {
          * @description An account as its owner sees it (never the password hash).
          */
         User: {
+            /**
+             * Disabled
+             * @description an admin disabled the account: no login, no refresh
+             */
+            disabled: boolean;
             /** Email */
             email: string;
             /**

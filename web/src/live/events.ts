@@ -24,6 +24,7 @@ export interface LiveData {
   error_code?: string | null;
   type?: string;
   snapshot?: boolean;
+  time?: string;
 }
 
 class RetriableError extends Error {}

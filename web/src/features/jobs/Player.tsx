@@ -1,7 +1,7 @@
-import Hls from "hls.js";
 import { useEffect, useRef } from "react";
 
-/** The result, inline: MP4/WebM natively, HLS through hls.js (or natively where supported). */
+/** The result, inline: MP4/WebM natively; HLS through hls.js (loaded only when needed) wherever
+ * Media Source Extensions exist, else natively (iOS Safari). */
 export function Player({ src, title }: { src: string; title: string }) {
   const video = useRef<HTMLVideoElement>(null);
   const isHls = new URL(src, window.location.origin).pathname.endsWith(".m3u8");
@@ -12,14 +12,23 @@ export function Player({ src, title }: { src: string; title: string }) {
       element.src = src;
       return;
     }
-    if (Hls.isSupported()) {
+    let destroy: (() => void) | null = null;
+    let live = true;
+    void import("hls.js").then(({ default: Hls }) => {
+      if (!live) return;
+      if (!Hls.isSupported()) {
+        element.src = src;
+        return;
+      }
       const hls = new Hls();
       hls.loadSource(src);
       hls.attachMedia(element);
-      return () => hls.destroy();
-    }
-    element.src = src; // Safari plays HLS itself
-    return undefined;
+      destroy = () => hls.destroy();
+    });
+    return () => {
+      live = false;
+      destroy?.();
+    };
   }, [src, isHls]);
   return (
     <video

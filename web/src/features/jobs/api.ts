@@ -2,6 +2,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api, unwrap, type HistoryEntry } from "../../api/client";
+import { reconcile } from "../../live/cache";
 import type { JobView, Status } from "./types";
 
 export const SORTS = ["created_at", "updated_at", "filename", "status"] as const;
@@ -31,7 +32,8 @@ export function useJobs(query: JobsQuery) {
         q: query.q || undefined,
         all: query.all ? true : undefined,
       };
-      return unwrap(await api.GET("/jobs", { params: { query: params } }));
+      const page = unwrap(await api.GET("/jobs", { params: { query: params } }));
+      return { ...page, items: page.items.map(reconcile) };
     },
     placeholderData: keepPreviousData,
   });
@@ -41,7 +43,7 @@ export function useJob(jobId: string) {
   return useQuery({
     queryKey: ["job", jobId],
     queryFn: async (): Promise<JobView> =>
-      unwrap(await api.GET("/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
+      reconcile(unwrap(await api.GET("/jobs/{job_id}", { params: { path: { job_id: jobId } } }))),
   });
 }
 

@@ -1,0 +1,249 @@
+"""The web app in Debian's Chromium (Playwright) against a real ``vidpipe up`` with real videos.
+
+One stack for the module; each test is one person's long walk through the app, as they would
+use it: nothing but clicks, keys and files. Every page visited is screenshotted and scanned
+with axe (``tests/support/browser.py``); CSP violations and uncaught errors fail the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.support import media
+from tests.support.browser import Pages, chromium
+from tests.support.up import Up
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery"
+JOB_DEADLINE_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Up]:
+    if not (Path(__file__).resolve().parents[3] / "web" / "dist" / "index.html").exists():
+        pytest.fail("web/dist is missing: `make web` builds the app (`make test` does)")
+    with tempfile.TemporaryDirectory(prefix="vpw", dir="/tmp") as tmp:
+        up = Up(Path(tmp))
+        try:
+            up.wait_ready()
+            yield up
+        except BaseException:
+            up.dump()
+            raise
+        finally:
+            up.stop()
+
+
+@pytest.fixture(scope="module")
+def videos() -> Iterator[dict[str, Path]]:
+    with tempfile.TemporaryDirectory(prefix="vpv") as tmp:
+        folder = Path(tmp)
+        yield {
+            "clip": media.make_video(folder / "clip.mp4", seconds=4, size="320x240"),
+            "ladder": media.make_video(folder / "ladder.mp4", seconds=3, size="320x240"),
+            "long": media.make_video(folder / "long.mp4", seconds=40, size="640x480"),
+        }
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
+
+
+def base_of(stack: Up) -> str:
+    return stack.address("ingest")
+
+
+def create_admin(stack: Up, name: str) -> None:
+    """Admins are made on the command line (``vidpipe user create --admin``), never by the API."""
+    env = {**os.environ, "VIDPIPE_DATA_DIR": str(stack.data_dir)}
+    env["DATABASE_URL"] = _stack_database(stack)
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "user", "create", name,
+         "--email", f"{name}@example.com", "--admin", "--password-stdin"],
+        input=PASSWORD, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+
+
+def _stack_database(stack: Up) -> str:
+    import json
+
+    return str(json.loads((stack.data_dir / "stack.json").read_text())["database_url"])
+
+
+async def register(pages: Pages, page: Page, base: str, name: str) -> None:
+    await page.goto(f"{base}/jobs")
+    await expect(page).to_have_url(f"{base}/login?next=%2Fjobs")
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await pages.visit(page, "login")
+    await page.get_by_role("link", name="Register").click()
+    await page.get_by_label("Username").fill(name)
+    await page.get_by_label("Email").fill(f"{name}@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await pages.visit(page, "register")
+    await page.get_by_role("button", name="Register").click()
+    await expect(page.get_by_role("heading", name="Your jobs")).to_be_visible()
+
+
+async def upload(page: Page, files: list[Path], preset: str) -> None:
+    """Pick files on the upload page with a preset; the uploads start at once."""
+    await page.get_by_role("link", name="Upload", exact=True).click()
+    await expect(page.get_by_role("heading", name="Upload videos")).to_be_visible()
+    await page.get_by_role("button", name="Preset").click()
+    await page.get_by_role("option", name=preset).click()
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_role("button", name="Choose files").click()
+    await (await chooser.value).set_files([str(f) for f in files])
+
+
+async def plays(page: Page, label: str) -> None:
+    """The video element's time advances: it really plays."""
+    video = page.get_by_label(label)
+    await video.evaluate("v => { v.muted = true; return v.play(); }")
+    await expect(video).to_have_js_property("paused", False)
+    await page.wait_for_function(
+        "([label]) => document.querySelector(`video[aria-label='${label}']`).currentTime > 0.3",
+        arg=[label],
+        timeout=30_000,
+    )
+
+
+async def test_a_person_uploads_watches_plays_downloads_cancels_and_retries(
+    stack: Up, browser: Browser, videos: dict[str, Path]
+) -> None:
+    base = base_of(stack)
+    pages = await Pages.open(browser, "user")
+    page = await pages.page()
+    name = f"ada{uuid.uuid4().hex[:6]}"
+    await register(pages, page, base, name)
+    await pages.visit(page, "empty job list")
+
+    # Upload, then go on browsing: the upload goes on, and the list follows the job live
+    await upload(page, [videos["clip"]], "MP4 480p (H.264)")
+    await pages.visit(page, "upload")
+    await page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+    await page.get_by_role("link", name="Jobs", exact=True).click()
+    bar = page.get_by_role("progressbar", name="Progress of clip.mp4")
+    await expect(bar).to_have_attribute("aria-valuenow", "100", timeout=JOB_DEADLINE_MS)
+    await expect(page.locator("li.job", has_text="clip.mp4").get_by_text("completed")).to_be_visible()
+    assert await page.evaluate("window.__sameDocument === true"), "the list was reloaded"
+    await expect(page.get_by_role("status").filter(has_text="clip.mp4 is ready")).to_be_visible()
+
+    # The job page: metadata, thumbnail, the result and the preview play, history, download
+    await page.get_by_role("link", name="clip.mp4", exact=True).click()
+    await expect(page.get_by_role("heading", name="clip.mp4", exact=True)).to_be_visible()
+    await expect(page.get_by_text("320×240")).to_be_visible()
+    thumb = page.get_by_role("img", name="Thumbnail of clip.mp4")
+    await expect(thumb).to_have_js_property("complete", True)
+    assert await thumb.evaluate("i => i.naturalWidth") > 0
+    await plays(page, "Result of clip.mp4")
+    await plays(page, "Preview of clip.mp4")
+    await expect(page.get_by_role("heading", name="History")).to_be_visible()
+    await expect(page.locator(".timeline li").first).to_be_visible()
+    await pages.visit(page, "job page", readme="job-page.png")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Download preview.mp4").click()
+    download = await download_info.value
+    saved = Path(await download.path())
+    assert download.suggested_filename == "preview.mp4"
+    assert saved.stat().st_size > 1000 and saved.read_bytes()[4:8] == b"ftyp"
+
+    # An HLS job plays through hls.js; a deep link survives a reload
+    await upload(page, [videos["ladder"]], "HLS ladder (360p/480p/720p)")
+    await page.get_by_role("link", name="Open the job for ladder.mp4").click(timeout=60_000)
+    await expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute(
+        "aria-valuenow", "100", timeout=JOB_DEADLINE_MS
+    )
+    await page.reload()
+    player = page.get_by_label("Result of ladder.mp4")
+    await expect(player).to_have_attribute("data-kind", "hls")
+    await plays(page, "Result of ladder.mp4")
+    assert await player.evaluate("v => v.src.startsWith('blob:')"), "not played through MSE"
+    await pages.visit(page, "hls job page")
+
+    # Cancel a long job while it runs, then retry it
+    await upload(page, [videos["long"]], "WebM 720p (VP9)")
+    await page.get_by_role("link", name="Open the job for long.mp4").click(timeout=60_000)
+    await page.get_by_role("button", name="Cancel job").click()
+    await expect(page.locator(".job-meta").get_by_text("cancelled")).to_be_visible(
+        timeout=JOB_DEADLINE_MS
+    )
+    await pages.visit(page, "cancelled job")
+    await page.get_by_role("button", name="Retry job").click()
+    await expect(page.get_by_role("button", name="Cancel job")).to_be_visible()
+    await pages.visit(page, "retried job")
+
+    # The list: search, filter, select and bulk-cancel the retried job
+    await page.get_by_role("link", name="Jobs", exact=True).click()
+    await page.get_by_label("Search by file name").fill("long")
+    await expect(page.locator("li.job")).to_have_count(1)
+    await page.get_by_role("checkbox", name="Select long.mp4").check()
+    await page.get_by_role("button", name="Cancel selected").click()
+    await expect(page.get_by_role("status").filter(has_text="cancel: 1 of 1 done")).to_be_visible()
+    await page.get_by_label("Search by file name").fill("")
+    await expect(page.locator("li.job")).to_have_count(3)
+    await pages.visit(page, "job list", readme="job-list.png")
+
+    # Keyboard only, at 375 px: log out through the header
+    await page.set_viewport_size({"width": 375, "height": 800})
+    await pages.visit(page, "job list at 375 px")
+    await page.get_by_role("button", name="Log out").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert not pages.problems(), pages.problems()
+    await pages.close()
+
+
+async def test_the_admin_overview_is_for_admins_and_a_user_gets_403(
+    stack: Up, browser: Browser
+) -> None:
+    base = base_of(stack)
+    boss = f"boss{uuid.uuid4().hex[:6]}"
+    create_admin(stack, boss)
+    pages = await Pages.open(browser, "admin")
+    page = await pages.page()
+    await page.goto(f"{base}/admin")
+    await page.get_by_label("Username").fill(boss)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Pipeline overview")).to_be_visible()
+    await expect(page.get_by_role("img", name="Throughput over the last hour")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Consumer lag")).to_be_visible()
+    await pages.visit(page, "admin overview")
+    await page.get_by_role("link", name="All jobs").click()
+    await expect(page.get_by_role("heading", name="All jobs")).to_be_visible()
+    await pages.visit(page, "admin all jobs")
+    await page.get_by_role("link", name="Users").click()
+    await expect(page.get_by_role("rowheader", name=boss)).to_be_visible()
+    await pages.visit(page, "admin users")
+    assert not pages.problems(), pages.problems()
+    await pages.close()
+
+    # a user: the app says admins only, and the API answers 403
+    name = f"eve{uuid.uuid4().hex[:6]}"
+    pages = await Pages.open(browser, "not-admin")
+    page = await pages.page()
+    await register(pages, page, base, name)
+    await page.goto(f"{base}/admin")
+    await expect(page.get_by_role("heading", name="Admins only")).to_be_visible()
+    await pages.visit(page, "admin refused")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        login = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
+        token = login.json()["access_token"]
+        refused = await client.get(
+            "/admin/overview", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"]
+    await pages.close()
