@@ -24,7 +24,7 @@ from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
 from services.core.security_headers import content_security_policy, media_origins
 from services.core.storage import open_partial_uploads, open_store
-from services.ingest import auth, jobs, media, tus
+from services.ingest import admin, auth, bulk, jobs, media, tus
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
@@ -126,7 +126,9 @@ def create_app(settings: Settings) -> Starlette:
         *auth.routes,
         Route("/upload", upload, methods=["POST"]),
         *tus.routes,
+        *bulk.routes,
         *jobs.routes,
+        *admin.routes,
         *media.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

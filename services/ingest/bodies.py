@@ -63,6 +63,33 @@ class ReprocessBody(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_BULK = 100
+
+
+class BulkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["retry", "cancel", "delete"]
+    job_ids: list[str] = Field(min_length=1, max_length=MAX_BULK, description="at most 100")
+
+
+class RetryFailedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_ids: list[str] | None = Field(
+        default=None,
+        max_length=MAX_BULK,
+        description="the failed jobs to retry (at most 100); omitted: every failed job",
+    )
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["admin", "user"] | None = None
+    disabled: bool | None = None
+
+
 async def read_body(request: Request, model: type[Body]) -> Body:
     """Parse the request's JSON into ``model`` or raise 422 with a readable message."""
     raw = b""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from services.core.config import Settings
+from services.core.disabled import DisabledAccounts
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
@@ -48,8 +49,8 @@ class Runtime:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
-    disabled: Container[str] = ()
-    """The disabled accounts (services.core.disabled): their access tokens are refused."""
+    disabled: DisabledAccounts | None = None
+    """The disabled accounts: their access tokens are refused."""
 
 
 def runtime(request: Request) -> Runtime:
@@ -62,7 +63,7 @@ def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
     principal = authenticate_bearer(
-        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled
+        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled or ()
     )
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal
