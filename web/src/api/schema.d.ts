@@ -4,6 +4,322 @@
  */
 
 export interface paths {
+    "/admin/jobs/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry failed jobs: the ones given, or every failed job (at most 1000 per call) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["RetryFailedBody"];
+                };
+            };
+            responses: {
+                /** @description one result per job */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkResults"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the JSON body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not valid JSON or breaks the schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pipeline at a glance: jobs, queue, throughput, consumer lag, workers, dead letters */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the overview */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Overview"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every account, with its job count */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the accounts, oldest first */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminUsers"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Make or revoke an admin, disable or enable an account */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UserChange"];
+                };
+            };
+            responses: {
+                /** @description the account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminUser"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such user */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description an admin cannot demote or disable themselves */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the JSON body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not valid JSON or breaks the schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/asyncapi.yaml": {
         parameters: {
             query?: never;
@@ -572,14 +888,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your jobs, newest first (admins: everyone's, or one user's) */
+        /** List your jobs, newest first (admins: everyone's with all=true, or one user's) */
         get: {
             parameters: {
                 query?: {
                     status?: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                    /** @description part of the original filename (case-insensitive) */
+                    q?: string;
+                    sort?: "created_at" | "updated_at" | "filename" | "status";
+                    order?: "asc" | "desc";
                     limit?: number;
                     /** @description ``next_cursor`` of the previous page */
                     cursor?: string;
+                    /** @description admins only: every user's jobs, each with its owner's username */
+                    all?: boolean;
                     /** @description admins only: that user's jobs */
                     user_id?: string;
                 };
@@ -600,6 +922,15 @@ export interface paths {
                 };
                 /** @description missing, invalid or expired token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description all=true from a non-admin */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -629,6 +960,82 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry, cancel or delete several jobs (owner or admin, per job) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BulkBody"];
+                };
+            };
+            responses: {
+                /** @description one result per job id, in the order sent */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkResults"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the JSON body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not valid JSON or breaks the schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -2158,6 +2565,43 @@ export interface components {
             id: string;
         };
         /**
+         * AdminUser
+         * @description An account as an admin sees it, with how many (non-deleted) jobs it has.
+         */
+        AdminUser: {
+            /**
+             * Created At
+             * @description ISO 8601, UTC (`Z`)
+             */
+            created_at: string;
+            /** Disabled */
+            disabled: boolean;
+            /** Email */
+            email: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Jobs */
+            jobs: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "admin";
+            /** Username */
+            username: string;
+        };
+        /**
+         * AdminUsers
+         * @description Every account, oldest first.
+         */
+        AdminUsers: {
+            /** Items */
+            items: components["schemas"]["AdminUser"][];
+        };
+        /**
          * BrowserSession
          * @description A browser's login or refresh: the access token (keep it in memory) and who it is for;
          *     the refresh token is the HttpOnly ``vidpipe_refresh`` cookie (Path=/auth), never JSON.
@@ -2177,6 +2621,59 @@ export interface components {
              */
             token_type: "bearer";
             user: components["schemas"]["User"];
+        };
+        /** BulkBody */
+        BulkBody: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "retry" | "cancel" | "delete";
+            /**
+             * Job Ids
+             * @description at most 100
+             */
+            job_ids: string[];
+        };
+        /**
+         * BulkResult
+         * @description What became of one job of a bulk command.
+         */
+        BulkResult: {
+            /**
+             * Code
+             * @description the error code (`not_found`, `illegal_state`, ...)
+             */
+            code: string | null;
+            /**
+             * Error
+             * @description why not, readable; null when ok
+             */
+            error: string | null;
+            /** Job Id */
+            job_id: string;
+            /** Ok */
+            ok: boolean;
+        };
+        /**
+         * BulkResults
+         * @description One result per job id sent, in the order sent (failed jobs for ``retry-failed``).
+         */
+        BulkResults: {
+            /** Results */
+            results: components["schemas"]["BulkResult"][];
+        };
+        /**
+         * ConsumerLag
+         * @description Records of ``topic`` the consumer ``group`` has not committed yet (all partitions).
+         */
+        ConsumerLag: {
+            /** Group */
+            group: string;
+            /** Lag */
+            lag: number;
+            /** Topic */
+            topic: string;
         };
         /**
          * Error
@@ -2261,8 +2758,18 @@ export interface components {
             completed_at: string | null;
             /** Created At */
             created_at: string | null;
+            /**
+             * Error Code
+             * @description machine-readable cause of the failure (e.g. `invalid_input`); null unless failed
+             */
+            error_code: string | null;
             /** Error Message */
             error_message: string | null;
+            /**
+             * Eta Seconds
+             * @description estimated seconds until a processing job is done; null when unknown
+             */
+            eta_seconds: number | null;
             /**
              * Id
              * Format: uuid
@@ -2284,10 +2791,20 @@ export interface components {
             };
             /** Progress */
             progress: number;
+            /**
+             * Queue Position
+             * @description 1-based place among the jobs not yet started (pending), oldest first, across all users; null for any other status
+             */
+            queue_position: number | null;
             /** Source Sha256 */
             source_sha256: string;
             /** Source Size */
             source_size: number;
+            /**
+             * Stage
+             * @description the stage running now (from the latest progress tick); null unless processing
+             */
+            stage: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["JobStatus"];
@@ -2298,6 +2815,11 @@ export interface components {
              * Format: uuid
              */
             user_id: string;
+            /**
+             * Username
+             * @description the owner's username in an admin's all-users list (`all=true`); else null
+             */
+            username: string | null;
         };
         /**
          * JobList
@@ -2398,6 +2920,38 @@ export interface components {
             url: string;
         };
         /**
+         * Overview
+         * @description The pipeline at a glance, for the admin overview.
+         */
+        Overview: {
+            /**
+             * Consumer Lag
+             * @description per group and topic; empty when the broker cannot be asked
+             */
+            consumer_lag: components["schemas"]["ConsumerLag"][];
+            /**
+             * Dead Letters
+             * @description records in the dead-letter topic (records that could not be decoded); null when the broker did not answer
+             */
+            dead_letters: number | null;
+            /** Jobs By Status */
+            jobs_by_status: {
+                [key: string]: number;
+            };
+            /**
+             * Queue Depth
+             * @description jobs pending (waiting for a worker)
+             */
+            queue_depth: number;
+            /**
+             * Throughput
+             * @description the last 60 minutes, oldest first
+             */
+            throughput: components["schemas"]["Throughput"][];
+            /** Workers */
+            workers: components["schemas"]["Worker"][];
+        };
+        /**
          * Readiness
          * @description Readiness: each dependency is ``ok`` or says why it is unavailable.
          */
@@ -2442,6 +2996,30 @@ export interface components {
             options?: {
                 [key: string]: unknown;
             };
+        };
+        /** RetryFailedBody */
+        RetryFailedBody: {
+            /**
+             * Job Ids
+             * @description the failed jobs to retry (at most 100); omitted: every failed job
+             * @default null
+             */
+            job_ids: string[] | null;
+        };
+        /**
+         * Throughput
+         * @description Jobs that reached an end in one minute (UTC, the minute's start).
+         */
+        Throughput: {
+            /** Completed */
+            completed: number;
+            /** Failed */
+            failed: number;
+            /**
+             * Minute
+             * @description ISO 8601, UTC (`Z`)
+             */
+            minute: string;
         };
         /**
          * Tokens
@@ -2568,6 +3146,41 @@ export interface components {
             role: "user" | "admin";
             /** Username */
             username: string;
+        };
+        /** UserChange */
+        UserChange: {
+            /**
+             * Disabled
+             * @default null
+             */
+            disabled: boolean | null;
+            /**
+             * Role
+             * @default null
+             */
+            role: ("admin" | "user") | null;
+        };
+        /**
+         * Worker
+         * @description A transcoder worker at work now, from its job's latest progress tick.
+         */
+        Worker: {
+            /** Fps */
+            fps: number | null;
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /**
+             * Since
+             * @description when its attempt started
+             */
+            since: string | null;
+            /** Stage */
+            stage: string | null;
+            /** Worker Id */
+            worker_id: string;
         };
     };
     responses: never;

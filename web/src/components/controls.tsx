@@ -34,8 +34,8 @@ export function Choose<T extends string>({
   return (
     <Select
       className="select"
-      selectedKey={value}
-      onSelectionChange={(key) => key !== null && onChange(String(key) as T)}
+      value={value}
+      onChange={(key) => key !== null && onChange(String(key) as T)}
     >
       <Label>{label}</Label>
       <Button>

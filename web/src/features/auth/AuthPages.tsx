@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useState, type SyntheticEvent } from "react";
 import { Button, Form } from "react-aria-components";
 import { Link, Navigate, useNavigate, useSearchParams } from "react-router";
 
@@ -18,7 +18,7 @@ function useSubmit(action: (form: FormData) => Promise<unknown>) {
   const next = useAfterSignIn();
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
-  const onSubmit = (event: FormEvent<HTMLFormElement>) => {
+  const onSubmit = (event: SyntheticEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     setPending(true);

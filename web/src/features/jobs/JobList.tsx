@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { Button, Checkbox, SearchField, Input, Label } from "react-aria-components";
+import { Button, CheckboxButton, CheckboxField, Input, Label, SearchField } from "react-aria-components";
 import { Link, useSearchParams } from "react-router";
 
 import { Alert } from "../../components/fields";
@@ -138,15 +138,17 @@ export function JobList({ all = false, extraActions }: { all?: boolean; extraAct
       </div>
 
       <div className="bulk" aria-label="Bulk actions" role="toolbar">
-        <Checkbox
+        <CheckboxField
           isSelected={allSelected}
           isIndeterminate={!allSelected && selected.size > 0}
           onChange={(on) => setSelected(on ? new Set(items.map((job) => job.id)) : new Set())}
           isDisabled={items.length === 0}
         >
-          <span className="check" aria-hidden="true" />
-          Select all on this page
-        </Checkbox>
+          <CheckboxButton className="checkbox">
+            <span className="check" aria-hidden="true" />
+            Select all on this page
+          </CheckboxButton>
+        </CheckboxField>
         <span aria-live="polite">{selected.size} selected</span>
         <Button isDisabled={!selected.size || bulk.isPending} onPress={() => runBulk("retry")}>
           Retry selected
@@ -226,9 +228,11 @@ function JobRow({
   const active = job.status === "processing" || job.status === "pending";
   return (
     <li className="job" data-status={job.status}>
-      <Checkbox isSelected={selected} onChange={onSelect} aria-label={`Select ${job.original_filename}`}>
-        <span className="check" aria-hidden="true" />
-      </Checkbox>
+      <CheckboxField isSelected={selected} onChange={onSelect} aria-label={`Select ${job.original_filename}`}>
+        <CheckboxButton className="checkbox">
+          <span className="check" aria-hidden="true" />
+        </CheckboxButton>
+      </CheckboxField>
       <div className="job-main">
         <Link to={`/jobs/${job.id}`} className="job-name">
           {job.original_filename}

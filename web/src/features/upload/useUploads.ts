@@ -139,8 +139,7 @@ export function useUploads() {
   useEffect(() => {
     if (!busy) return;
     const warn = (event: BeforeUnloadEvent) => {
-      event.preventDefault();
-      event.returnValue = ""; // older browsers need it set to show the prompt
+      event.preventDefault(); // the browser asks "Leave site?"
     };
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
