@@ -188,7 +188,8 @@ async def test_a_person_uploads_watches_plays_downloads_cancels_and_retries(
     await page.get_by_role("link", name="Jobs", exact=True).click()
     await page.get_by_label("Search by file name").fill("long")
     await expect(page.locator("li.job")).to_have_count(1)
-    await page.get_by_role("checkbox", name="Select long.mp4").check()
+    await page.get_by_role("checkbox", name="Select long.mp4").focus()  # by keyboard
+    await page.keyboard.press("Space")
     await page.get_by_role("button", name="Cancel selected").click()
     await expect(page.get_by_role("status").filter(has_text="cancel: 1 of 1 done")).to_be_visible()
     await page.get_by_label("Search by file name").fill("")

@@ -4,7 +4,8 @@ import createClient from "openapi-fetch";
 import { session } from "../auth/session";
 import type { components, paths } from "./schema";
 
-export const api = createClient<paths>({ baseUrl: "", fetch: session.authFetch });
+// same origin; absolute so that Request objects resolve outside a page too (tests)
+export const api = createClient<paths>({ baseUrl: globalThis.location.origin, fetch: session.authFetch });
 
 export type Job = components["schemas"]["Job"];
 export type JobList = components["schemas"]["JobList"];
