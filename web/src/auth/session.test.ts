@@ -10,12 +10,12 @@ function tokenReply(token: string, expiresIn = 900): Response {
 
 describe("SessionStore", () => {
   it("sends the cookie-session login with the CSRF header and keeps the token in memory", async () => {
-    const fetcher = vi.fn(async (..._args: Parameters<typeof fetch>) => tokenReply("a1"));
+    const fetcher = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => tokenReply("a1"));
     const store = new SessionStore(fetcher);
     await store.login("ada", "pw");
     const [path, init] = fetcher.mock.calls[0] ?? [];
     expect(path).toBe("/auth/login");
-    expect(JSON.parse(String(init?.body))).toEqual({ username: "ada", password: "pw", session: "cookie" });
+    expect(JSON.parse(init?.body as string)).toEqual({ username: "ada", password: "pw", session: "cookie" });
     expect(new Headers(init?.headers).get("X-Requested-With")).toBe("vidpipe");
     expect(store.current?.accessToken).toBe("a1");
     expect(localStorage.length + sessionStorage.length).toBe(0);
