@@ -51,11 +51,12 @@ async def offsets_snapshot(
     try:
         await admin.start()
         try:
-            await consumer.topics()  # metadata of every topic, for partitions_for_topic
+            described = await admin.describe_topics(wanted)
             partitions = [
-                TopicPartition(topic, p)
-                for topic in wanted
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
+                TopicPartition(topic["topic"], p["partition"])
+                for topic in described
+                if topic["topic"] in wanted and not topic.get("error_code")
+                for p in topic["partitions"]
             ]
             beginnings = await consumer.beginning_offsets(partitions) if partitions else {}
             ends = await consumer.end_offsets(partitions) if partitions else {}

@@ -84,7 +84,7 @@ class RetryFailedBody(BaseModel):
 
 
 class UserChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean
 
     role: Literal["admin", "user"] | None = None
     disabled: bool | None = None
