@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.support import media
 from tests.support.browser import Pages, chromium
@@ -52,6 +52,7 @@ def videos() -> Iterator[dict[str, Path]]:
             "clip": media.make_video(folder / "clip.mp4", seconds=4, size="320x240"),
             "ladder": media.make_video(folder / "ladder.mp4", seconds=3, size="320x240"),
             "long": media.make_video(folder / "long.mp4", seconds=40, size="640x480"),
+            "big": media.make_video(folder / "big.mp4", seconds=20, size="640x480"),
         }
 
 
@@ -136,14 +137,16 @@ async def test_a_person_uploads_watches_plays_downloads_cancels_and_retries(
     await page.get_by_role("link", name="Jobs", exact=True).click()
     bar = page.get_by_role("progressbar", name="Progress of clip.mp4")
     await expect(bar).to_have_attribute("aria-valuenow", "100", timeout=JOB_DEADLINE_MS)
-    await expect(page.locator("li.job", has_text="clip.mp4").get_by_text("completed")).to_be_visible()
+    await expect(
+        page.locator("li.job", has_text="clip.mp4").get_by_text("completed")
+    ).to_be_visible()
     assert await page.evaluate("window.__sameDocument === true"), "the list was reloaded"
     await expect(page.get_by_role("status").filter(has_text="clip.mp4 is ready")).to_be_visible()
 
     # The job page: metadata, thumbnail, the result and the preview play, history, download
     await page.get_by_role("link", name="clip.mp4", exact=True).click()
     await expect(page.get_by_role("heading", name="clip.mp4", exact=True)).to_be_visible()
-    await expect(page.get_by_text("320×240")).to_be_visible()
+    await expect(page.get_by_text("320\u00d7240")).to_be_visible()  # with a multiplication sign
     thumb = page.get_by_role("img", name="Thumbnail of clip.mp4")
     await expect(thumb).to_have_js_property("complete", True)
     assert await thumb.evaluate("i => i.naturalWidth") > 0
@@ -242,9 +245,61 @@ async def test_the_admin_overview_is_for_admins_and_a_user_gets_403(
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         login = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
         token = login.json()["access_token"]
-        refused = await client.get(
-            "/admin/overview", headers={"Authorization": f"Bearer {token}"}
-        )
+        refused = await client.get("/admin/overview", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"]["code"]
+    await pages.close()
+
+
+async def test_uploads_resume_after_a_reload_warn_before_leaving_and_show_refusals(
+    stack: Up, browser: Browser, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    base = base_of(stack)
+    pages = await Pages.open(browser, "uploads", viewport={"width": 375, "height": 800})
+    page = await pages.page()
+    await register(pages, page, base, f"bo{uuid.uuid4().hex[:6]}")
+
+    # A file the server refuses: its own words are shown
+    pdf = tmp_path / "notes.pdf"
+    pdf.write_bytes(media.PDF)
+    await upload(page, [pdf], "MP4 480p (H.264)")
+    refusal = page.get_by_role("alert").filter(has_text="notes.pdf:")
+    await expect(refusal).to_be_visible()
+    assert "the server answered" not in await refusal.inner_text()
+    await pages.visit(page, "upload refused")
+
+    # A slow link: the upload is part way when the tab reloads; leaving asks first
+    big = videos["big"]
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 64_000}
+    await cdp.send("Network.emulateNetworkConditions", slow)
+    await upload(page, [big], "MP4 480p (H.264)")
+    sending = page.get_by_role("progressbar", name="Upload of big.mp4")
+    await page.wait_for_function(
+        "() => Number(document.querySelector('[aria-label=\"Upload of big.mp4\"]')"
+        "?.getAttribute('aria-valuenow')) >= 10"
+    )
+    await pages.visit(page, "upload in progress")
+    asked: list[str] = []
+
+    async def leave(dialog: Dialog) -> None:
+        asked.append(dialog.type)
+        await dialog.accept()
+
+    page.on("dialog", leave)
+    await page.reload()
+    assert asked == ["beforeunload"], asked
+    await cdp.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+
+    # Picking the same file again continues from the server's offset, and completes
+    await upload(page, [big], "MP4 480p (H.264)")
+    resumed = page.get_by_text("Continued from")
+    await expect(resumed).to_be_visible()
+    assert "Continued from 0 B" not in await resumed.inner_text()
+    await expect(sending).to_have_attribute("aria-valuenow", "100")
+    await page.get_by_role("link", name="Open the job for big.mp4").click()
+    await expect(page.get_by_role("heading", name="big.mp4")).to_be_visible()
+    await pages.visit(page, "resumed upload job")
+    assert not pages.problems(), pages.problems()
     await pages.close()

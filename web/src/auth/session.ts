@@ -54,6 +54,8 @@ async function errorOf(response: Response): Promise<AuthError> {
 
 export class SessionStore {
   private session: Session | null = null;
+  /** Why the last refresh was refused, when the server said (e.g. a disabled account). */
+  refusal: string | null = null;
   private listeners = new Set<Listener>();
   private inFlight: Promise<Session | null> | null = null;
   private readonly channel: BroadcastChannel | null;
@@ -82,6 +84,7 @@ export class SessionStore {
   }
 
   private async adopt(reply: TokenReply): Promise<Session> {
+    this.refusal = null;
     let user = reply.user;
     if (!user) {
       const me = await this.fetcher("/auth/me", {
@@ -154,11 +157,13 @@ export class SessionStore {
         credentials: "same-origin",
       });
       if (!response.ok) {
+        const error = await errorOf(response);
         if (response.status === 401 || response.status === 403) {
+          this.refusal = error.code === "account_disabled" ? error.message : null;
           this.set(null, false);
           return null;
         }
-        throw await errorOf(response);
+        throw error;
       }
       return this.adopt((await response.json()) as TokenReply);
     };

@@ -32,7 +32,7 @@ export function AdminOverviewPage() {
               </div>
               <div className="tile">
                 <dt>dead letters</dt>
-                <dd>{data.dead_letters}</dd>
+                <dd>{data.dead_letters ?? "unknown"}</dd>
               </div>
             </dl>
           </section>

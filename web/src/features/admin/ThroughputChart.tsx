@@ -16,7 +16,7 @@ export function ThroughputChart({ minutes }: { minutes: Minute[] }) {
   const label = `Throughput over the last hour: ${completed} completed, ${failed} failed; busiest minute ${max === 1 && completed + failed === 0 ? 0 : max} jobs.`;
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label={label} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label} preserveAspectRatio="none">
         <line x1="0" y1={height} x2={width} y2={height} className="axis" />
         {minutes.map((m, i) => {
           const okHeight = (m.completed / max) * height;
@@ -34,13 +34,11 @@ export function ThroughputChart({ minutes }: { minutes: Minute[] }) {
             </g>
           );
         })}
-        <text x="0" y={height + 16} className="tick">
-          −60 min
-        </text>
-        <text x={width} y={height + 16} className="tick" textAnchor="end">
-          now
-        </text>
       </svg>
+      <div className="ticks" aria-hidden="true">
+        <span>−60 min</span>
+        <span>now</span>
+      </div>
       <figcaption>
         <span className="key key-ok" aria-hidden="true" /> completed ({completed})
         <span className="key key-failed" aria-hidden="true" /> failed ({failed}), per minute

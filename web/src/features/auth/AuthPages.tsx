@@ -48,7 +48,7 @@ export function LoginPage() {
     <div className="auth">
       <h1>Log in</h1>
       <Form onSubmit={onSubmit} className="stack">
-        {error && <Alert>{error}</Alert>}
+        {(error ?? session.refusal) && <Alert>{error ?? session.refusal}</Alert>}
         <Field label="Username" name="username" isRequired autoComplete="username" autoFocus />
         <Field label="Password" name="password" type="password" isRequired autoComplete="current-password" />
         <Button type="submit" className="primary" isPending={pending}>

@@ -101,7 +101,9 @@ function UploadRow({ file }: { file: FileUpload }) {
         </span>
       </div>
       <Progress label={`Upload of ${file.name}`} value={percent} />
-      {file.resumedFrom ? <Text>Continued from {formatBytes(file.resumedFrom)} already on the server.</Text> : null}
+      {file.resumedFrom !== undefined && (
+        <Text>Continued from {formatBytes(file.resumedFrom)} already on the server.</Text>
+      )}
       {file.state === "error" && (
         <p className="error-text" role="alert">
           {file.name}: {file.error}

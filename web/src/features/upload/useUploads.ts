@@ -83,6 +83,13 @@ export function useUploads() {
             // a refusal (4xx) is final and shown; a drop or a 5xx is retried, then resumed
             return !(status >= 400 && status < 500 && status !== 409 && status !== 423 && status !== 429);
           },
+          onAfterResponse: (request, response) => {
+            // a HEAD is how tus resumes: the server says how far it got
+            const offset = response.getHeader("Upload-Offset");
+            if (request.getMethod() === "HEAD" && offset) {
+              patch(key, { resumedFrom: Number(offset), sent: Number(offset) });
+            }
+          },
           onProgress: (sent) => patch(key, { sent }),
           onSuccess: ({ lastResponse }) => {
             patch(key, { state: "done", sent: file.size, jobId: jobIdOf(lastResponse.getBody()) });
@@ -97,10 +104,7 @@ export function useUploads() {
         setFiles((old) => [...old, { key, name: file.name, size: file.size, sent: 0, state: "uploading" }]);
         void upload.findPreviousUploads().then((previous) => {
           const last = previous[0];
-          if (last) {
-            upload.resumeFromPreviousUpload(last);
-            patch(key, { resumedFrom: last.size ?? 0 });
-          }
+          if (last) upload.resumeFromPreviousUpload(last);
           upload.start();
         });
       }
