@@ -106,7 +106,7 @@ function UploadRow({ file }: { file: FileUpload }) {
       )}
       {file.state === "error" && (
         <p className="error-text" role="alert">
-          {file.name}: {file.error}
+          {file.error}
         </p>
       )}
       <div className="row wrap">
@@ -116,7 +116,7 @@ function UploadRow({ file }: { file: FileUpload }) {
             Pause
           </Button>
         )}
-        {(file.state === "paused" || file.state === "error") && (
+        {(file.state === "paused" || (file.state === "error" && !file.refused)) && (
           <Button onPress={() => uploads.resume(file.key)} aria-label={`Resume ${file.name}`}>
             Resume
           </Button>

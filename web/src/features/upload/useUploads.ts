@@ -18,6 +18,7 @@ export interface FileUpload {
   sent: number;
   state: UploadState;
   error?: string;
+  refused?: boolean; // the server said no (4xx): resuming would not help
   jobId?: string;
   resumedFrom?: number;
 }
@@ -97,7 +98,9 @@ export function useUploads() {
             void client.invalidateQueries({ queryKey: ["jobs"] });
           },
           onError: (error) => {
-            patch(key, { state: "error", error: tusErrorMessage(error) });
+            const status = (error as Partial<DetailedError>).originalResponse?.getStatus() ?? 0;
+            const refused = status >= 400 && status < 500;
+            patch(key, { state: "error", error: tusErrorMessage(error), refused });
           },
         });
         uploads.current.set(key, upload);
