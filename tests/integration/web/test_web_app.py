@@ -55,6 +55,7 @@ def videos() -> Iterator[dict[str, Path]]:
             "ladder": media.make_video(folder / "ladder.mp4", seconds=3, size="320x240"),
             "long": media.make_video(folder / "long.mp4", seconds=40, size="640x480"),
             "big": media.make_video(folder / "big.mp4", seconds=20, size="640x480"),
+            "silent": media.make_video(folder / "silent.mp4", seconds=2, audio=False),
         }
 
 
@@ -176,6 +177,30 @@ async def test_a_person_uploads_watches_plays_downloads_cancels_and_retries(
     await plays(page, "Result of ladder.mp4")
     assert await player.evaluate("v => v.src.startsWith('blob:')"), "not played through MSE"
     await pages.visit(page, "hls job page")
+
+    # A job that fails shows its message and code (and says so on any page); reprocessing it
+    # with another preset makes it complete; then it is deleted, after confirming
+    await upload(page, [videos["silent"]], "Audio only (M4A)")
+    await page.get_by_role("link", name="Open the job for silent.mp4").click(timeout=60_000)
+    failure = page.get_by_role("alert").filter(has_text="invalid_options")
+    await expect(failure).to_contain_text("audio track", timeout=JOB_DEADLINE_MS)
+    await expect(page.get_by_role("status").filter(has_text="silent.mp4 failed")).to_be_visible()
+    await pages.visit(page, "failed job")
+    await page.get_by_role("button", name="New preset").click()
+    await page.get_by_role("option", name="MP4 480p (H.264)").click()
+    await page.get_by_role("button", name="Reprocess").click()
+    dialog = page.get_by_role("alertdialog", name="Reprocess this video?")
+    await expect(dialog).to_contain_text("h264-480p")
+    await pages.visit(page, "reprocess dialog")
+    await dialog.get_by_role("button", name="Reprocess").click()
+    await expect(page.locator(".job-meta").get_by_text("completed")).to_be_visible(
+        timeout=JOB_DEADLINE_MS
+    )
+    await expect(page.get_by_label("Result of silent.mp4")).to_be_visible()
+    await page.get_by_role("button", name="Delete job").click()
+    await page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    await expect(page.get_by_role("heading", name="Your jobs")).to_be_visible()
+    await expect(page.get_by_role("link", name="silent.mp4", exact=True)).to_have_count(0)
 
     # Cancel a long job while it runs, then retry it
     await upload(page, [videos["long"]], "WebM 720p (VP9)")
@@ -323,6 +348,13 @@ async def test_uploads_resume_after_a_reload_warn_before_leaving_and_show_refusa
         "() => Number(document.querySelector('[aria-label=\"Upload of big.mp4\"]')"
         "?.getAttribute('aria-valuenow')) >= 10"
     )
+    await page.get_by_role("button", name="Pause big.mp4").click()
+    await expect(page.locator("li.upload", has_text="big.mp4")).to_have_attribute(
+        "data-state", "paused"
+    )
+    await pages.visit(page, "upload paused")
+    await page.get_by_role("button", name="Resume big.mp4").click()
+    await expect(page.get_by_role("button", name="Pause big.mp4")).to_be_visible()
     await pages.visit(page, "upload in progress")
     asked: list[str] = []
 

@@ -16,7 +16,7 @@ function emit(): void {
   for (const listener of listeners) listener();
 }
 
-export function notify(notice: Omit<Notice, "id">, timeoutMs = 8000): number {
+export function notify(notice: Omit<Notice, "id">, timeoutMs = notice.tone === "info" ? 4000 : 8000): number {
   const id = nextId++;
   notices = [...notices.slice(-4), { ...notice, id }];
   emit();
