@@ -174,13 +174,15 @@ async def test_a_disabled_user_is_refused_everywhere(api: Api) -> None:
     refresh = await api.client.post(
         "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
-    assert refresh.status_code == 401  # disabling ended every session
+    assert refresh.status_code == 403 and refresh.json()["error"]["code"] == "account_disabled"
     enabled = await api.client.patch(
         f"/admin/users/{account['id']}", headers=admin, json={"disabled": False}
     )
     assert enabled.json()["disabled"] is False
     assert (await api.client.get("/jobs", headers=own)).status_code == 200
     assert (await api.login(account["username"]))["access_token"]
+    again = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 401  # disabling ended every session: enabling does not revive
 
 
 async def test_a_disabled_user_is_refused_by_another_process_within_seconds(
