@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
 from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
@@ -239,3 +239,30 @@ async def test_retry_failed_retries_failed_jobs_only(
         "results"
     ]
     await job_when(api, user, failed, "retried again", status="pending")
+
+
+async def test_consumer_lag_of_a_group_committing_to_kafka(api: Api, env: dict[str, str]) -> None:
+    """A group that commits its offsets to Kafka (as the transcoders do), read through the
+    broker's admin API: its lag is what it has not committed."""
+    admin, _ = await an_admin(api)
+    prefix = env["KAFKA_TOPIC_PREFIX"]
+    topic, group = f"{prefix}video.progress", f"{prefix}lag-probe"
+    producer = AIOKafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    try:
+        sent = [await producer.send_and_wait(topic, b"tick", key=b"k") for _ in range(3)]
+    finally:
+        await producer.stop()
+    partition = TopicPartition(topic, sent[0].partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:  # everything before the last of our three records is done
+        consumer.assign([partition])
+        await consumer.commit({partition: sent[-1].offset})
+    finally:
+        await consumer.stop()
+    overview = (await api.client.get("/admin/overview", headers=admin)).json()
+    lags = {(g["group"], g["topic"]): g["lag"] for g in overview["consumer_lag"]}
+    assert lags[(group, topic)] == 1
