@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
 from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
@@ -258,11 +259,23 @@ async def test_consumer_lag_of_a_group_committing_to_kafka(api: Api, env: dict[s
         bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], group_id=group, enable_auto_commit=False
     )
     await consumer.start()
-    try:  # everything before the last of our three records is done
-        consumer.assign([partition])
-        await consumer.commit({partition: sent[-1].offset})
+    try:  # everything is done but the last of our three records
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(env, topic)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({**ends, partition: sent[-1].offset})
     finally:
         await consumer.stop()
     overview = (await api.client.get("/admin/overview", headers=admin)).json()
     lags = {(g["group"], g["topic"]): g["lag"] for g in overview["consumer_lag"]}
     assert lags[(group, topic)] == 1
+
+
+async def partitions_of(env: dict[str, str], topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [p["partition"] for p in described["partitions"]]
