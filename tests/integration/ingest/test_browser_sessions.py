@@ -203,3 +203,16 @@ async def test_the_notifier_refuses_a_disabled_users_token_too(public_origin: Ap
             return bool(response.json()["error"]["code"] == "account_disabled")
 
     await until(refused, 10, "the notifier refused the disabled user's token")
+
+
+async def test_the_cookie_is_secure_over_https(api: Api) -> None:
+    """Behind a TLS-terminating proxy (uvicorn trusts X-Forwarded-Proto from loopback)."""
+    account = await api.register()
+    response = await api.client.post(
+        "/auth/login",
+        json={"username": account["username"], "password": "correct horse", "session": "cookie"},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert response.status_code == 200
+    assert "secure" in set_cookie(response)
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
