@@ -154,8 +154,13 @@ class Accounts:
                     .with_for_update()
                 )
             ).first()
+            if row is not None:
+                user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
+                disabled = user.disabled
             if row is None:
                 refusal = "unknown refresh token"
+            elif disabled:
+                pass  # said as such (403), whatever the token's state: disabling revoked them all
             elif row.revoked_at is not None:
                 rotated = row.replaced_by is not None
                 if not (rotated and await _in_grace(conn, row, now, grace_s)):
@@ -164,10 +169,6 @@ class Accounts:
                     refusal = "refresh token was revoked"
             elif row.expires_at <= now:
                 refusal = "refresh token expired"
-            if refusal is None:
-                assert row is not None
-                user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
-                disabled = user.disabled
             if refusal is None and not disabled:
                 assert row is not None
                 new_id, new_token = await _insert_refresh(conn, row.user_id, row.family_id)
@@ -177,10 +178,10 @@ class Accounts:
                         .where(refresh_tokens.c.id == row.id)
                         .values(revoked_at=now, replaced_by=new_id)
                     )
-        if refusal is not None:
-            raise RefreshRefused(refusal)
         if disabled:
             raise AccountDisabled("this account is disabled")
+        if refusal is not None:
+            raise RefreshRefused(refusal)
         return _user(user), new_token
 
     async def revoke(self, token: str) -> bool:

@@ -155,6 +155,7 @@ def create_app(settings: Settings) -> Starlette:
                 "Content-Type",
                 "X-Request-ID",
                 "Last-Event-ID",
+                "X-Requested-With",
                 *TUS_REQUEST_HEADERS,
             ],
             expose_headers=["Location", "X-Request-ID", "Retry-After", *TUS_RESPONSE_HEADERS],

@@ -71,8 +71,8 @@ def decode_cursor(query: JobQuery, cursor: str) -> tuple[Any, str]:
             raise ValueError("another sort")
         if sort in ("created_at", "updated_at"):
             value = datetime.fromisoformat(value)
-        elif not isinstance(value, str):
-            raise TypeError("not a string")
+        elif not isinstance(value, str) or "\x00" in value:
+            raise TypeError("not a string PostgreSQL can compare")
         return value, str(uuid.UUID(job_id))
     except (ValueError, TypeError):
         raise ApiError(

@@ -127,6 +127,8 @@ def _job_query(request: Request, principal: Principal) -> JobQuery:
     q = request.query_params.get("q") or None
     if q is not None and len(q) > FILENAME_MAX:
         raise ApiError(422, "invalid_input", f"q: at most {FILENAME_MAX} characters")
+    if q is not None and "\x00" in q:  # PostgreSQL text cannot hold it; no filename has it
+        raise ApiError(422, "invalid_input", "q: must not contain NUL")
     return JobQuery(
         owner=owner,
         status=status,

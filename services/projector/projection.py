@@ -174,13 +174,13 @@ class _Batch:
         tick = envelope.event
         assert isinstance(tick, JobProgress)
         row = tracked.row
-        if state.progress != tracked.state.progress or tick.stage != row.stage:
+        stage = clip(tick.stage, OPERATION_MAX)
+        if state.progress != tracked.state.progress or stage != row.stage:
             tracked.state = state  # finish() copies it into the row
+            # the live details ride along when the row is written: fps alone writes nothing
+            row.stage, row.fps, row.eta_s = stage, _finite(tick.fps), _finite(tick.eta_s)
+            row.progress_at = envelope.time
             self.outcome.rows[state.job_id] = row
-        # the live details ride along with a row the batch writes anyway: still one write
-        row.stage = clip(tick.stage, OPERATION_MAX)
-        row.fps, row.eta_s = _finite(tick.fps), _finite(tick.eta_s)
-        row.progress_at = envelope.time
         self.outcome.applied[JobProgress.type] += 1
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +15,9 @@ from services.cli.registry import SERVICES
 from services.cli.web import compose
 from services.cli.webapp import WebApp
 from services.core.config import Settings
+from services.core.process import free_port
 from tests.support.ingest import Api, start_server
+from tests.support.up import until
 
 PAGE = '<!doctype html><html><head><script type="module" src="/assets/app-1a2b.js"></script>'
 ASSET = "console.log('vidpipe');"
@@ -113,3 +118,41 @@ async def test_without_a_build_the_root_names_the_build_command(unbuilt: Api) ->
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     deep = await unbuilt.client.get("/jobs", headers={"Accept": NAVIGATE})
     assert deep.status_code == 401  # the API, as before
+
+
+async def test_vidpipe_web_serves_the_build_it_is_pointed_at(
+    ingest_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The command itself (what ``vidpipe up`` runs), as a process: VIDPIPE_WEB_DIST is read."""
+    dist = tmp_path / "build"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text(PAGE)
+    (dist / "assets" / "app-1a2b.js").write_text(ASSET)
+    port = free_port()
+    env = {**os.environ, **ingest_env, "VIDPIPE_WEB_DIST": str(dist), "PORT": str(port)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "web",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+            async def page() -> httpx.Response | None:
+                try:
+                    response = await client.get("/jobs/x", headers={"Accept": NAVIGATE})
+                except httpx.TransportError:
+                    return None  # not listening yet
+                return response if response.status_code == 200 else None
+
+            assert (await until(page, 60, "vidpipe web answering")).text == PAGE
+            asset = await client.get("/assets/app-1a2b.js")
+            assert asset.text == ASSET and "immutable" in asset.headers["Cache-Control"]
+            assert (await client.get("/jobs", headers={"Accept": "*/*"})).status_code == 401
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -10,7 +10,8 @@ from typing import Any
 
 import jwt
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
 from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
@@ -174,13 +175,15 @@ async def test_a_disabled_user_is_refused_everywhere(api: Api) -> None:
     refresh = await api.client.post(
         "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
-    assert refresh.status_code == 401  # disabling ended every session
+    assert refresh.status_code == 403 and refresh.json()["error"]["code"] == "account_disabled"
     enabled = await api.client.patch(
         f"/admin/users/{account['id']}", headers=admin, json={"disabled": False}
     )
     assert enabled.json()["disabled"] is False
     assert (await api.client.get("/jobs", headers=own)).status_code == 200
     assert (await api.login(account["username"]))["access_token"]
+    again = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 401  # disabling ended every session: enabling does not revive
 
 
 async def test_a_disabled_user_is_refused_by_another_process_within_seconds(
@@ -237,3 +240,42 @@ async def test_retry_failed_retries_failed_jobs_only(
         "results"
     ]
     await job_when(api, user, failed, "retried again", status="pending")
+
+
+async def test_consumer_lag_of_a_group_committing_to_kafka(api: Api, env: dict[str, str]) -> None:
+    """A group that commits its offsets to Kafka (as the transcoders do), read through the
+    broker's admin API: its lag is what it has not committed."""
+    admin, _ = await an_admin(api)
+    prefix = env["KAFKA_TOPIC_PREFIX"]
+    topic, group = f"{prefix}video.progress", f"{prefix}lag-probe"
+    producer = AIOKafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    try:
+        sent = [await producer.send_and_wait(topic, b"tick", key=b"k") for _ in range(3)]
+    finally:
+        await producer.stop()
+    partition = TopicPartition(topic, sent[0].partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:  # everything is done but the last of our three records
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(env, topic)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({**ends, partition: sent[-1].offset})
+    finally:
+        await consumer.stop()
+    overview = (await api.client.get("/admin/overview", headers=admin)).json()
+    lags = {(g["group"], g["topic"]): g["lag"] for g in overview["consumer_lag"]}
+    assert lags[(group, topic)] == 1
+
+
+async def partitions_of(env: dict[str, str], topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [p["partition"] for p in described["partitions"]]

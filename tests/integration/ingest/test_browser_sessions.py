@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.ingest import Api
+from tests.support.ingest import Api, bearer
 from tests.support.up import until
 
 CSRF = {"X-Requested-With": "vidpipe"}
@@ -183,3 +183,36 @@ async def test_logout_needs_the_csrf_header_clears_the_cookie_and_ends_the_sessi
         cleared["max-age"] == "0" and cleared["path"] == "/auth" and not cleared["value"].strip('"')
     )
     assert (await refresh_with(api, token)).status_code == 401
+
+
+async def test_the_notifier_refuses_a_disabled_users_token_too(public_origin: Api) -> None:
+    """On the composed origin the notifier learns of the change from PostgreSQL (its poll)."""
+    user = await public_origin.user()
+    admin = bearer(public_origin, (await public_origin.register())["id"], "admin")
+    changed = await public_origin.client.patch(
+        f"/admin/users/{user['X-User-Id']}", headers=admin, json={"disabled": True}
+    )
+    assert changed.status_code == 200
+
+    async def refused() -> bool:
+        headers = {"Authorization": user["Authorization"]}
+        async with public_origin.client.stream("GET", "/events", headers=headers) as response:
+            if response.status_code != 401:
+                return False  # the stream opened: the notifier has not polled yet
+            await response.aread()
+            return bool(response.json()["error"]["code"] == "account_disabled")
+
+    await until(refused, 10, "the notifier refused the disabled user's token")
+
+
+async def test_the_cookie_is_secure_over_https(api: Api) -> None:
+    """Behind a TLS-terminating proxy (uvicorn trusts X-Forwarded-Proto from loopback)."""
+    account = await api.register()
+    response = await api.client.post(
+        "/auth/login",
+        json={"username": account["username"], "password": "correct horse", "session": "cookie"},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert response.status_code == 200
+    assert "secure" in set_cookie(response)
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

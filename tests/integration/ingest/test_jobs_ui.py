@@ -3,6 +3,8 @@ keyset pages, queue position, stage and ETA, error codes, bulk commands."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -80,7 +82,15 @@ async def test_search_sort_and_pages(api: Api, video: bytes) -> None:
         "/jobs", headers=user, params={"sort": "filename", "cursor": first["next_cursor"]}
     )
     assert other_sort.status_code == 422 and other_sort.json()["error"]["code"] == "invalid_cursor"
-    for bad in [{"sort": "size"}, {"order": "up"}, {"all": "yes"}, {"q": "x" * 256}]:
+    forged = base64.urlsafe_b64encode(
+        json.dumps(["filename", "asc", "\x00", str(uuid.uuid4())]).encode()
+    ).decode()
+    for cursor in [forged, "bm90IGpzb24", "%%%"]:
+        response = await api.client.get(
+            "/jobs", headers=user, params={"sort": "filename", "order": "asc", "cursor": cursor}
+        )
+        assert response.status_code == 422, cursor
+    for bad in [{"sort": "size"}, {"order": "up"}, {"all": "yes"}, {"q": "x" * 256}, {"q": "\x00"}]:
         response = await api.client.get("/jobs", headers=user, params=bad)
         assert response.status_code == 422, bad
 
