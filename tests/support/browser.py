@@ -108,7 +108,7 @@ class Pages:
         self.shots.append(path)
         if readme:
             README_SHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(README_SHOTS / readme))
+            await page.screenshot(path=str(README_SHOTS / readme), full_page=True)
         violations: list[dict[str, Any]] = await page.evaluate(SERIOUS_VIOLATIONS)
         assert not violations, f"axe on {label} ({page.url}): {violations}"
 
