@@ -1,8 +1,5 @@
 import { createBrowserRouter, Navigate } from "react-router";
 
-import { AdminJobsPage } from "../features/admin/AdminJobsPage";
-import { AdminOverviewPage } from "../features/admin/AdminOverviewPage";
-import { AdminUsersPage } from "../features/admin/AdminUsersPage";
 import { LoginPage, RegisterPage } from "../features/auth/AuthPages";
 import { JobPage } from "../features/jobs/JobPage";
 import { JobsPage } from "../features/jobs/JobsPage";
@@ -27,9 +24,19 @@ export const router = createBrowserRouter([
           {
             element: <RequireAdmin />,
             children: [
-              { path: "/admin", element: <AdminOverviewPage /> },
-              { path: "/admin/jobs", element: <AdminJobsPage /> },
-              { path: "/admin/users", element: <AdminUsersPage /> },
+              // loaded on first visit: most people never open them
+              {
+                path: "/admin",
+                lazy: async () => ({ Component: (await import("../features/admin/AdminOverviewPage")).AdminOverviewPage }),
+              },
+              {
+                path: "/admin/jobs",
+                lazy: async () => ({ Component: (await import("../features/admin/AdminJobsPage")).AdminJobsPage }),
+              },
+              {
+                path: "/admin/users",
+                lazy: async () => ({ Component: (await import("../features/admin/AdminUsersPage")).AdminUsersPage }),
+              },
             ],
           },
         ],

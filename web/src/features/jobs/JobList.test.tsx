@@ -82,4 +82,20 @@ describe("JobList", () => {
     const bulk = requests.find((r) => new URL(r.url).pathname === "/jobs/bulk");
     expect(await bulk?.json()).toEqual({ action: "cancel", job_ids: ["j2"] });
   });
+
+  it("sorts and pages through the cursor the server gave", async () => {
+    const user = userEvent.setup();
+    const requests = renderList();
+    await screen.findByRole("link", { name: "one.mp4" });
+    await user.click(screen.getByRole("button", { name: /Sort by/ }));
+    await user.click(await screen.findByRole("option", { name: "File name" }));
+    await waitFor(() =>
+      expect(requests.some((r) => new URL(r.url).searchParams.get("sort") === "filename")).toBe(true),
+    );
+    await user.click(screen.getByRole("button", { name: "Next page" }));
+    await waitFor(() =>
+      expect(requests.some((r) => new URL(r.url).searchParams.get("cursor") === "next")).toBe(true),
+    );
+    expect(screen.getByText("Page 2")).toBeInTheDocument();
+  });
 });
