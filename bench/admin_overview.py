@@ -65,8 +65,8 @@ async def fill(db_url: str, n: int) -> None:
         await conn.executemany(
             "INSERT INTO jobs (id, user_id, original_filename, file_path, status, worker_id,"
             " completed_at) VALUES ($1, $2, $3, $4, $5::varchar, $6,"
-            " CASE WHEN $5::varchar IN ('completed', 'failed') THEN now() - random() * interval '2 hours'"
-            " END)",
+            " CASE WHEN $5::varchar IN ('completed', 'failed')"
+            " THEN now() - random() * interval '2 hours' END)",
             rows,
         )
     finally:
