@@ -20,9 +20,7 @@ from starlette.routing import Route
 
 from schemas.events import JobStatus
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
-from services.core.endpoints import resolve
 from services.core.http_errors import ApiError, error_reply, not_found
-from services.core.kafka_offsets import offsets_snapshot
 from services.core.openapi import Reply, model_response, operation
 from services.core.readmodel import jobs, projector_offsets
 from services.core.tables import users
@@ -112,15 +110,12 @@ async def _log_figures(rt: Runtime) -> tuple[list[ConsumerLag], int | None]:
     """Consumer lag per group and topic, and the dead letters; ([], None) if the broker is
     unreachable (the overview still answers with what PostgreSQL knows)."""
     settings = rt.settings
+    if rt.broker_offsets is None:
+        return [], None
     topics = {t.name: settings.topic(t.name) for t in (JOBS, PROGRESS, JOBS_DLQ)}
     try:
         snapshot = await asyncio.wait_for(
-            offsets_snapshot(
-                resolve(settings).kafka_bootstrap_servers,
-                topics.values(),
-                settings.topic_prefix,
-            ),
-            BROKER_TIMEOUT_S,
+            rt.broker_offsets.snapshot(topics.values(), settings.topic_prefix), BROKER_TIMEOUT_S
         )
     except Exception:
         log.warning("the broker did not answer the overview", exc_info=True)

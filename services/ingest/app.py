@@ -19,6 +19,7 @@ from services.core.disabled import DisabledAccounts
 from services.core.endpoints import resolve
 from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
+from services.core.kafka_offsets import BrokerOffsets
 from services.core.mediaurls import MediaUrls, derive_key
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
@@ -98,6 +99,8 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(partials.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
+            broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+            stack.push_async_callback(broker_offsets.close)
             disabled = DisabledAccounts(engine)
             await disabled.start()
             stack.push_async_callback(disabled.stop)
@@ -116,6 +119,7 @@ def create_app(settings: Settings) -> Starlette:
                 media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
                 lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
                 resumable=resumable,
+                broker_offsets=broker_offsets,
                 disabled=disabled,
             )
             sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))

@@ -13,6 +13,7 @@ from services.core.disabled import DisabledAccounts
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
+from services.core.kafka_offsets import BrokerOffsets
 from services.core.mediaurls import MediaUrls
 from services.core.openapi import Reply
 from services.core.storage import ObjectStore
@@ -49,6 +50,8 @@ class Runtime:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
+    broker_offsets: BrokerOffsets | None = None
+    """The admin overview's reader of topic and group offsets (opened on first use)."""
     disabled: DisabledAccounts | None = None
     """The disabled accounts: their access tokens are refused."""
 
