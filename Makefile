@@ -58,11 +58,11 @@ web-check: web/node_modules/.installed web-api-check  ## the web app's lint, typ
 # The typed API client (web/src/api/schema.d.ts) is generated from the routes' OpenAPI document.
 web-api: $(BIN)/vidpipe web/node_modules/.installed  ## regenerate the web app's typed API client
 	$(BIN)/python -m tools.openapi_document > web/openapi.json
-	cd web && npx openapi-typescript openapi.json -o src/api/schema.d.ts
+	cd web && npx openapi-typescript openapi.json --default-non-nullable false -o src/api/schema.d.ts
 
 web-api-check: $(BIN)/vidpipe web/node_modules/.installed
 	$(BIN)/python -m tools.openapi_document > web/openapi.json
-	cd web && npx openapi-typescript openapi.json -o node_modules/.schema-check.d.ts >/dev/null
+	cd web && npx openapi-typescript openapi.json --default-non-nullable false -o node_modules/.schema-check.d.ts >/dev/null
 	@cmp -s web/src/api/schema.d.ts web/node_modules/.schema-check.d.ts || { \
 	  echo "web/src/api/schema.d.ts is out of date with the routes: run 'make web-api'" >&2; exit 1; }
 

@@ -2870,7 +2870,7 @@ export interface components {
              * @description "cookie" (browsers): the refresh token comes as the HttpOnly vidpipe_refresh cookie instead of in the JSON, and the answer carries the user
              * @default null
              */
-            session: "cookie" | null;
+            session?: "cookie" | null;
             /** Username */
             username: string;
         };
@@ -2884,13 +2884,13 @@ export interface components {
              * @description open streams
              * @default null
              */
-            clients: number | null;
+            clients?: number | null;
             /**
              * Position
              * @description the log position delivered so far
              * @default null
              */
-            position: string | null;
+            position?: string | null;
             /**
              * Status
              * @enum {string}
@@ -2973,7 +2973,7 @@ export interface components {
              * @description the JSON flow (CLI); without it the vidpipe_refresh cookie is used, and the request must carry X-Requested-With: vidpipe
              * @default null
              */
-            refresh_token: string | null;
+            refresh_token?: string | null;
         };
         /** Registration */
         Registration: {
@@ -2986,7 +2986,7 @@ export interface components {
              * @description "cookie" (browsers): the refresh token comes as the HttpOnly vidpipe_refresh cookie instead of in the JSON, and the answer carries the user; without it the answer is the new account
              * @default null
              */
-            session: "cookie" | null;
+            session?: "cookie" | null;
             /** Username */
             username: string;
         };
@@ -3004,7 +3004,7 @@ export interface components {
              * @description the failed jobs to retry (at most 100); omitted: every failed job
              * @default null
              */
-            job_ids: string[] | null;
+            job_ids?: string[] | null;
         };
         /**
          * Throughput
@@ -3059,7 +3059,7 @@ export interface components {
              * @description JSON: a preset (audio, h264-1080p, h264-480p, h264-720p, hls, vp9-720p) or explicit fields
              * @default null
              */
-            options: string | null;
+            options?: string | null;
         };
         /**
          * UploadStatus
@@ -3153,12 +3153,12 @@ export interface components {
              * Disabled
              * @default null
              */
-            disabled: boolean | null;
+            disabled?: boolean | null;
             /**
              * Role
              * @default null
              */
-            role: ("admin" | "user") | null;
+            role?: ("admin" | "user") | null;
         };
         /**
          * Worker

@@ -24,7 +24,7 @@ export function useUpdateUser() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: async ({ id, change }: { id: string; change: { role?: "admin" | "user"; disabled?: boolean } }) =>
-      unwrap(await api.PATCH("/admin/users/{user_id}", { params: { path: { user_id: id } }, body: { role: change.role ?? null, disabled: change.disabled ?? null } })),
+      unwrap(await api.PATCH("/admin/users/{user_id}", { params: { path: { user_id: id } }, body: change })),
     onSettled: () => client.invalidateQueries({ queryKey: ["admin", "users"] }),
   });
 }
@@ -33,7 +33,7 @@ export function useRetryFailed() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: async (ids?: string[]) =>
-      unwrap(await api.POST("/admin/jobs/retry-failed", { body: { job_ids: ids ?? null } })),
+      unwrap(await api.POST("/admin/jobs/retry-failed", { body: ids ? { job_ids: ids } : {} })),
     onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
   });
 }
