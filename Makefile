@@ -15,7 +15,11 @@ COMPOSECHECK := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/composecheck/comp
 PROMTOOL := /usr/bin/promtool
 NGINX := /usr/sbin/nginx
 
-.PHONY: up test test-fast lint bench schemas fuzz mutation clean clean-kafka kafka browser infra-tools infra-check
+# The web app (web/): npm ci from the committed lockfile; nothing may download a browser.
+NPM := PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_config_fund=false npm_config_audit=false npm
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+.PHONY: up test test-fast lint bench schemas fuzz mutation clean clean-kafka kafka browser web web-check web-api web-api-check infra-tools infra-check
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +46,7 @@ $(KAFKA_ARCHIVE): $(BIN)/vidpipe
 	$(BIN)/python -m services.cli.broker --class-archive
 	touch $@
 
-up: $(BIN)/vidpipe $(KAFKA_ARCHIVE)  ## start the whole system on the embedded defaults
+up: $(BIN)/vidpipe $(KAFKA_ARCHIVE) web  ## start the whole system on the embedded defaults (the web app at /)
 	$(BIN)/vidpipe up
 
 lint: $(BIN)/vidpipe
@@ -51,6 +55,32 @@ lint: $(BIN)/vidpipe
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m schemas.generate --check
+
+web/node_modules/.installed: web/package-lock.json web/package.json
+	@command -v npm >/dev/null || { echo "vidpipe's web app needs Node.js >= 20.19 with npm: apt-get install nodejs npm"; exit 1; }
+	cd web && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && $(NPM) run build
+
+web: web/dist/index.html  ## build the web app (web/dist, served at / by `vidpipe up`)
+
+web-check: web/node_modules/.installed web-api-check  ## the web app's lint, type check and Vitest tests
+	cd web && $(NPM) run lint
+	cd web && $(NPM) run typecheck
+	cd web && $(NPM) test
+
+# The typed API client (web/src/api/schema.d.ts) is generated from the routes' OpenAPI document.
+web-api: $(BIN)/vidpipe web/node_modules/.installed  ## regenerate the web app's typed API client
+	$(BIN)/python -m tools.openapi_document > web/openapi.json
+	cd web && npx openapi-typescript openapi.json --default-non-nullable false -o src/api/schema.d.ts
+
+web-api-check: $(BIN)/vidpipe web/node_modules/.installed
+	$(BIN)/python -m tools.openapi_document > web/openapi.json
+	cd web && npx openapi-typescript openapi.json --default-non-nullable false -o node_modules/.schema-check.d.ts >/dev/null
+	@cmp -s web/src/api/schema.d.ts web/node_modules/.schema-check.d.ts || { \
+	  echo "web/src/api/schema.d.ts is out of date with the routes: run 'make web-api'" >&2; exit 1; }
 
 # The browser test (tests/integration/ingest/test_docs_browser.py) drives Debian's Chromium; never
 # a browser Playwright downloads. Installed here when missing; VIDPIPE_SKIP_BROWSER=1 skips both.
@@ -86,10 +116,10 @@ $(COMPOSECHECK): tools/composecheck/main.go tools/composecheck/go.mod tools/comp
 infra-check: $(BIN)/vidpipe $(KUSTOMIZE) $(COMPOSECHECK) infra-tools  ## the deployments in infra/, checked offline by compose-go, promtool, nginx -t, kustomize + Kubernetes schemas
 	$(BIN)/python -m tools.infra_check --kustomize $(KUSTOMIZE) --composecheck $(COMPOSECHECK)
 
-test: lint browser infra-check $(KAFKA_ARCHIVE)  ## lint, type-check, infra checks, then the whole suite (real broker, PostgreSQL, ffmpeg)
+test: lint web web-check browser infra-check $(KAFKA_ARCHIVE)  ## lint, type-check, infra checks, then the whole suite (real broker, PostgreSQL, ffmpeg)
 	$(BIN)/python -m pytest --durations=25
 
-test-fast: $(BIN)/vidpipe browser $(KAFKA_ARCHIVE)  ## the suite without the slow end-to-end cases and the reliability suite
+test-fast: $(BIN)/vidpipe web browser $(KAFKA_ARCHIVE)  ## the suite without the slow end-to-end cases and the reliability suite
 	$(BIN)/python -m pytest -m 'not slow and not reliability'
 
 fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, default 5000)
@@ -110,4 +140,4 @@ clean-kafka:  ## forget the fetched Kafka jars (the next make fetches them again
 	rm -rf $(KAFKA_LIBS) $(dir $(KAFKA_LIBS))classes-*.jsa $(KAFKA_ARCHIVE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants web/node_modules web/dist

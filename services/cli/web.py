@@ -3,6 +3,8 @@
 Each public service builds its own Starlette app with its own middleware and lifespan;
 ``compose`` dispatches every request to the first app with a route that matches its path
 (the first app answers everything else, e.g. its 404), and runs all lifespans together.
+With a ``WebApp`` (``services.cli.webapp``), the built browser app answers the requests it owns
+(app routes, its assets) first; see there for the rule that keeps API routes first.
 The origin's ``/openapi.json`` (served by whichever app has that route) describes every app's
 routes, in the same first-match order.
 """
@@ -14,25 +16,33 @@ from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.routing import Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.cli.webapp import WebApp
 from services.core.openapi import attach_document
 
 
 class ComposedApp:
     """An ASGI app that routes to one of several Starlette apps."""
 
-    def __init__(self, apps: Sequence[Starlette]) -> None:
+    def __init__(self, apps: Sequence[Starlette], web: WebApp | None = None) -> None:
         if not apps:
             raise ValueError("compose needs at least one app")
         self.apps = list(apps)
+        self.web = web
 
-    def app_for(self, scope: Scope) -> Starlette:
+    def app_for(self, scope: Scope) -> ASGIApp:
+        partial = False
         for app in self.apps:
             for route in app.routes:
                 match, _ = route.matches(scope)
                 if match == Match.FULL:
+                    if self.web is not None and self.web.answers(scope, api_answers=True):
+                        return self.web
                     return app
+                partial = partial or match == Match.PARTIAL  # the API's path, another method
+        if self.web is not None and self.web.answers(scope, api_answers=partial):
+            return self.web
         return self.apps[0]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,8 +71,8 @@ async def _lifespan_of(app: Starlette) -> AsyncIterator[None]:
         yield
 
 
-def compose(apps: Sequence[Starlette]) -> ComposedApp:
-    composed = ComposedApp(apps)
+def compose(apps: Sequence[Starlette], web: WebApp | None = None) -> ComposedApp:
+    composed = ComposedApp(apps, web)
     origin = [route for app in composed.apps for route in app.routes]
     for app in composed.apps:
         attach_document(app, origin)

@@ -18,6 +18,9 @@ from urllib.parse import urlparse
 from services.core.medialimits import MediaLimits
 from services.core.ports import PORT_REPORT_ENV
 
+REPO = Path(__file__).resolve().parents[2]
+"""The source tree (``web/dist`` is looked up here unless ``VIDPIPE_WEB_DIST`` says where)."""
+
 _SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -180,6 +183,8 @@ class Settings:
     upload_expiry_s: int = 86400
     max_unfinished_uploads: int = 10
     upload_sweep_interval_s: float = 300.0
+    refresh_reuse_grace_s: int = 30
+    web_dist: Path = field(default_factory=lambda: REPO / "web" / "dist")
     port_report: Path | None = None
     """Where to report the port this process bound (``vidpipe up`` sets it for its children)."""
 
@@ -238,6 +243,8 @@ class Settings:
             max_unfinished_uploads=_int(env, "MAX_UNFINISHED_UPLOADS", 10, 1, 10000),
             upload_sweep_interval_s=_int(env, "UPLOAD_SWEEP_INTERVAL_MS", 300_000, 10, 86_400_000)
             / 1000,
+            refresh_reuse_grace_s=_int(env, "REFRESH_REUSE_GRACE", 30, 0, 3600),
+            web_dist=Path(env.get("VIDPIPE_WEB_DIST") or REPO / "web" / "dist").expanduser(),
             port_report=Path(env[PORT_REPORT_ENV]) if env.get(PORT_REPORT_ENV) else None,
         )
 

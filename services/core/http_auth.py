@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import jwt
 from starlette.requests import Request
@@ -51,13 +51,16 @@ def authenticate(
     missing: str = MISSING,
     invalid: str = INVALID,
     verified: VerifiedTokens | None = None,
+    disabled: Container[str] = (),
 ) -> Principal:
     """The caller, from ``Authorization: Bearer`` (or ``?{query_param}=`` when given: an
     EventSource sends no headers); else 401 with ``WWW-Authenticate`` as RFC 6750 asks.
 
     ``secret`` may list the current and the previous signing secrets (key rotation).
     ``missing`` and ``invalid`` are the error messages, so a service keeps the wording its
-    clients already see. ``verified``: a cache of tokens already checked.
+    clients already see. ``verified``: a cache of tokens already checked. A user in
+    ``disabled`` (services.core.disabled) gets 401 ``account_disabled``: their tokens stop
+    working although they have not expired (a cached token too).
     """
     token = bearer_token(request.headers.get("authorization"))
     if token is None and query_param is not None:
@@ -65,14 +68,20 @@ def authenticate(
     if token is None:
         raise ApiError(401, "unauthorized", missing, {"WWW-Authenticate": "Bearer"})
     principal = verified.get(token) if verified is not None else None
-    if principal is not None:
-        return principal
-    try:
-        principal = verify_access_token(secret, token)
-    except InvalidToken:
+    if principal is None:
+        try:
+            principal = verify_access_token(secret, token)
+        except InvalidToken:
+            raise ApiError(
+                401, "unauthorized", invalid, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
+        if verified is not None:
+            verified.put(token, principal)
+    if principal.user_id in disabled:
         raise ApiError(
-            401, "unauthorized", invalid, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
-    if verified is not None:
-        verified.put(token, principal)
+            401,
+            "account_disabled",
+            "this account is disabled",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return principal

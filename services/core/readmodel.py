@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -46,6 +47,7 @@ WORKER_ID_MAX = 100
 SHA256_MAX = 64
 EVENT_ID_MAX = 64
 OPERATION_MAX = 50
+ERROR_CODE_MAX = 50
 GROUP_MAX = 100
 TOPIC_MAX = 249  # Kafka's own limit on topic names
 INT4_MAX = 2**31 - 1
@@ -91,6 +93,12 @@ def jobs_table(name: str, meta: MetaData) -> Table:
         # ids of the events already applied: a redelivered event is a no-op.
         # Last column on purpose: a rebuilt table must have the migrated column order.
         Column("applied_event_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+        # migration 0005: the latest progress tick of a running attempt, and why a job failed
+        Column("stage", String(OPERATION_MAX)),
+        Column("fps", Float),
+        Column("eta_s", Float),
+        Column("progress_at", DateTime(timezone=True)),
+        Column("error_code", String(ERROR_CODE_MAX)),
         Index(f"ix_{name}_user_created", "user_id", "created_at", "id"),
         Index(f"ix_{name}_status_created", "status", "created_at"),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -40,6 +41,8 @@ users = Table(
     Column("role", String(20), nullable=False, server_default="user"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # an admin's switch: no login, no refresh, access tokens refused (services.core.disabled)
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
 )
 
 refresh_tokens = Table(

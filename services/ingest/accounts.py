@@ -30,16 +30,27 @@ class RefreshRefused(Exception):
     """The refresh token is unknown, expired, revoked or reused."""
 
 
+class AccountDisabled(Exception):
+    """An admin disabled the account: no login, no refresh."""
+
+
 @dataclass(frozen=True)
 class User:
     id: str
     username: str
     email: str
     role: str
+    disabled: bool = False
 
 
 def _user(row: Any) -> User:
-    return User(id=str(row.id), username=row.username, email=row.email, role=row.role)
+    return User(
+        id=str(row.id),
+        username=row.username,
+        email=row.email,
+        role=row.role,
+        disabled=row.disabled,
+    )
 
 
 def _digest(token: str) -> str:
@@ -92,16 +103,49 @@ class Accounts:
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
         return _user(row) if row else None
 
+    async def update(
+        self, user_id: str, *, role: str | None = None, disabled: bool | None = None
+    ) -> User | None:
+        """An admin's change of role or of the disabled switch; disabling also ends every
+        session of the account (its refresh tokens). None for an unknown user."""
+        values: dict[str, Any] = {"updated_at": func.now()}
+        if role is not None:
+            values["role"] = role
+        if disabled is not None:
+            values["disabled"] = disabled
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(users).where(users.c.id == user_id).values(**values).returning(users)
+                )
+            ).first()
+            if row is not None and disabled:
+                await conn.execute(
+                    update(refresh_tokens)
+                    .where(
+                        refresh_tokens.c.user_id == user_id,
+                        refresh_tokens.c.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=datetime.now(UTC))
+                )
+        return _user(row) if row is not None else None
+
     async def issue_refresh(self, user_id: str) -> str:
         """A new refresh token that starts a new family (a login)."""
         async with self.engine.begin() as conn:
             _, token = await _insert_refresh(conn, user_id, str(uuid.uuid4()))
         return token
 
-    async def rotate_refresh(self, token: str) -> tuple[User, str]:
-        """Swap ``token`` for a new one in its family; a reused token revokes the family."""
+    async def rotate_refresh(self, token: str, grace_s: float = 0) -> tuple[User, str]:
+        """Swap ``token`` for a new one in its family; a reused token revokes the family.
+
+        A token rotated less than ``grace_s`` seconds ago while its session is still live is
+        not a reuse but a race (two tabs refreshing at once): it gets a new token of the same
+        family too, and the token that replaced it stays valid.
+        """
         now = datetime.now(UTC)
         refusal: str | None = None
+        disabled = False
         async with self.engine.begin() as conn:  # commits the revocation even when refusing
             row = (
                 await conn.execute(
@@ -110,22 +154,32 @@ class Accounts:
                     .with_for_update()
                 )
             ).first()
+            if row is not None:
+                user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
+                disabled = user.disabled
             if row is None:
                 refusal = "unknown refresh token"
+            elif disabled:
+                pass  # said as such (403), whatever the token's state: disabling revoked them all
             elif row.revoked_at is not None:
-                if row.replaced_by is not None:  # already rotated: someone replayed it
-                    await _revoke_family(conn, row.family_id, now)
-                refusal = "refresh token was revoked"
+                rotated = row.replaced_by is not None
+                if not (rotated and await _in_grace(conn, row, now, grace_s)):
+                    if rotated:  # already rotated: someone replayed it
+                        await _revoke_family(conn, row.family_id, now)
+                    refusal = "refresh token was revoked"
             elif row.expires_at <= now:
                 refusal = "refresh token expired"
-            else:
+            if refusal is None and not disabled:
+                assert row is not None
                 new_id, new_token = await _insert_refresh(conn, row.user_id, row.family_id)
-                await conn.execute(
-                    update(refresh_tokens)
-                    .where(refresh_tokens.c.id == row.id)
-                    .values(revoked_at=now, replaced_by=new_id)
-                )
-                user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
+                if row.revoked_at is None:
+                    await conn.execute(
+                        update(refresh_tokens)
+                        .where(refresh_tokens.c.id == row.id)
+                        .values(revoked_at=now, replaced_by=new_id)
+                    )
+        if disabled:
+            raise AccountDisabled("this account is disabled")
         if refusal is not None:
             raise RefreshRefused(refusal)
         return _user(user), new_token
@@ -161,6 +215,23 @@ async def _insert_refresh(conn: AsyncConnection, user_id: str, family_id: str) -
         )
     ).scalar_one()
     return str(new_id), token
+
+
+async def _in_grace(conn: AsyncConnection, row: Any, now: datetime, grace_s: float) -> bool:
+    """``row`` was rotated less than ``grace_s`` ago and its family still has a live token
+    (a logout or a detected reuse revokes them all, and ends the grace too)."""
+    if grace_s <= 0 or row.revoked_at <= now - timedelta(seconds=grace_s):
+        return False
+    live = await conn.execute(
+        select(refresh_tokens.c.id)
+        .where(
+            refresh_tokens.c.family_id == row.family_id,
+            refresh_tokens.c.revoked_at.is_(None),
+            refresh_tokens.c.expires_at > now,
+        )
+        .limit(1)
+    )
+    return live.first() is not None
 
 
 async def _revoke_family(conn: AsyncConnection, family_id: str, now: datetime) -> None:

@@ -15,14 +15,17 @@ from starlette.routing import Route
 
 from services.core.config import Settings
 from services.core.db import create_engine
+from services.core.disabled import DisabledAccounts
 from services.core.endpoints import resolve
 from services.core.http_errors import EXCEPTION_HANDLERS
 from services.core.kafka import KafkaEventPublisher, wait_for_broker
+from services.core.kafka_offsets import BrokerOffsets
 from services.core.mediaurls import MediaUrls, derive_key
 from services.core.metrics import metrics_endpoint
 from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
+from services.core.security_headers import content_security_policy, media_origins
 from services.core.storage import open_partial_uploads, open_store
-from services.ingest import auth, jobs, media, tus
+from services.ingest import admin, auth, bulk, jobs, media, tus
 from services.ingest.accounts import Accounts
 from services.ingest.applied import AppliedWaiter
 from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
@@ -96,6 +99,11 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(partials.close)
             await applied.start()
             stack.push_async_callback(applied.stop)
+            broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+            stack.push_async_callback(broker_offsets.close)
+            disabled = DisabledAccounts(engine)
+            await disabled.start()
+            stack.push_async_callback(disabled.stop)
             secret = settings.secret()
             app.state.runtime = Runtime(
                 settings=settings,
@@ -111,6 +119,8 @@ def create_app(settings: Settings) -> Starlette:
                 media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
                 lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
                 resumable=resumable,
+                broker_offsets=broker_offsets,
+                disabled=disabled,
             )
             sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
             stack.callback(sweeper.cancel)
@@ -120,7 +130,9 @@ def create_app(settings: Settings) -> Starlette:
         *auth.routes,
         Route("/upload", upload, methods=["POST"]),
         *tus.routes,
+        *bulk.routes,
         *jobs.routes,
+        *admin.routes,
         *media.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
@@ -131,7 +143,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/asyncapi.yaml", asyncapi_yaml, methods=["GET"]),
     ]
     middleware = [
-        Middleware(RequestContext, limiter=limiter),
+        Middleware(
+            RequestContext,
+            limiter=limiter,
+            csp=content_security_policy(
+                media_origins(settings.storage_url, settings.s3_endpoint_url)
+            ),
+        ),
         Middleware(
             media.MediaCors,  # the API's own CORS below; any origin for media URLs
             allow_origins=list(settings.cors_origins),
@@ -141,6 +159,7 @@ def create_app(settings: Settings) -> Starlette:
                 "Content-Type",
                 "X-Request-ID",
                 "Last-Event-ID",
+                "X-Requested-With",
                 *TUS_REQUEST_HEADERS,
             ],
             expose_headers=["Location", "X-Request-ID", "Retry-After", *TUS_RESPONSE_HEADERS],

@@ -1,4 +1,10 @@
-"""``/auth/*``: register, login, refresh (rotating), logout."""
+"""``/auth/*``: register, login, refresh (rotating), logout, who am I.
+
+Two flows: the JSON flow (the CLI keeps the refresh token) and the browser's cookie session
+(``"session": "cookie"``): the refresh token is an HttpOnly, SameSite=Strict cookie limited to
+``/auth``, and cookie-based refresh and logout need ``X-Requested-With: vidpipe`` (a header a
+cross-site form cannot send), so a forged request cannot use the cookie.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,18 @@ from services.core.http_errors import ApiError, error_reply
 from services.core.openapi import Reply, model_response, operation
 from services.core.tokens import issue_access_token
 from services.ingest import resources
-from services.ingest.accounts import NameTaken, RefreshRefused, User
+from services.ingest.accounts import REFRESH_TTL, AccountDisabled, NameTaken, RefreshRefused, User
 from services.ingest.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
 from services.ingest.passwords import hash_password, password_problem, verify_password
-from services.ingest.resources import Tokens
-from services.ingest.runtime import RATE_LIMITED, Runtime, runtime
+from services.ingest.resources import BrowserSession, Tokens
+from services.ingest.runtime import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
+
+COOKIE = "vidpipe_refresh"
+COOKIE_PATH = "/auth"
+CSRF_HEADER = "X-Requested-With"
+CSRF_VALUE = "vidpipe"
+NO_STORE = {"Cache-Control": "no-store"}
+DISABLED = error_reply("the account is disabled (`account_disabled`)")
 
 
 def client_address(request: Request) -> str:
@@ -27,27 +40,74 @@ def _limit_auth(request: Request) -> Runtime:
     return rt
 
 
-async def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
+def _access_token(rt: Runtime, user: User) -> str:
+    return issue_access_token(rt.secret, user.id, user.role, rt.access_ttl_s)  # type: ignore[arg-type]
+
+
+def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
     tokens = Tokens(
-        access_token=issue_access_token(
-            rt.secret,
-            user.id,
-            user.role,  # type: ignore[arg-type]
-            rt.access_ttl_s,
-        ),
+        access_token=_access_token(rt, user),
         refresh_token=refresh_token,
         expires_in=rt.access_ttl_s,
     )
-    return model_response(tokens, headers={"Cache-Control": "no-store"})
+    return model_response(tokens, headers=NO_STORE)
 
 
-TOKENS = {200: Reply("an access and a refresh token", Tokens), **BODY_ERRORS, **RATE_LIMITED}
+def _cookie_session(
+    request: Request, rt: Runtime, user: User, refresh_token: str, status_code: int = 200
+) -> JSONResponse:
+    session = BrowserSession(
+        access_token=_access_token(rt, user),
+        expires_in=rt.access_ttl_s,
+        user=resources.User.model_validate(user),
+    )
+    response = model_response(session, status_code=status_code, headers=NO_STORE)
+    response.set_cookie(
+        COOKIE,
+        refresh_token,
+        max_age=int(REFRESH_TTL.total_seconds()),
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _require_csrf_header(request: Request) -> None:
+    if request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+        raise ApiError(403, "csrf", f"cookie sessions need the header {CSRF_HEADER}: {CSRF_VALUE}")
+
+
+def _cookie_token(request: Request) -> str | None:
+    _require_csrf_header(request)
+    return request.cookies.get(COOKIE) or None
+
+
+def _disabled() -> ApiError:
+    return ApiError(403, "account_disabled", "this account is disabled")
+
+
+TOKENS = {
+    200: Reply(
+        "an access and a refresh token; with the cookie session: the access token and the "
+        "user, the refresh token set as the vidpipe_refresh cookie",
+        (Tokens, BrowserSession),
+        headers={"Set-Cookie": "vidpipe_refresh (cookie session only)"},
+    ),
+    **BODY_ERRORS,
+    **RATE_LIMITED,
+}
 
 
 @operation(
-    "Create an account",
+    "Create an account (with the cookie session: and log in)",
     {
-        201: Reply("created", resources.User),
+        201: Reply(
+            "created: the account; with the cookie session, a session as from login",
+            (resources.User, BrowserSession),
+            headers={"Set-Cookie": "vidpipe_refresh (cookie session only)"},
+        ),
         409: error_reply("username or email taken"),
         **BODY_ERRORS,
         422: error_reply("invalid body, or a password breaking a rule (length, not the name)"),
@@ -69,6 +129,9 @@ async def register(request: Request) -> Response:
         )
     except NameTaken as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    if body.session == "cookie":
+        refresh_token = await rt.accounts.issue_refresh(user.id)
+        return _cookie_session(request, rt, user, refresh_token, status_code=201)
     return model_response(resources.User.model_validate(user), status_code=201)
 
 
@@ -77,6 +140,7 @@ async def register(request: Request) -> Response:
     {
         **TOKENS,
         401: error_reply("bad credentials"),
+        403: DISABLED,
         429: error_reply("rate limited, or too many failed logins; see Retry-After"),
     },
     body=Login,
@@ -94,34 +158,85 @@ async def login(request: Request) -> Response:
         rt.lockout.failed(account, address)
         raise ApiError(401, "invalid_credentials", "invalid username or password")
     rt.lockout.succeeded(account)
-    return await _token_pair(rt, found[0], await rt.accounts.issue_refresh(found[0].id))
+    user = found[0]
+    if user.disabled:  # said only to whoever knows the password
+        raise _disabled()
+    refresh_token = await rt.accounts.issue_refresh(user.id)
+    if body.session == "cookie":
+        return _cookie_session(request, rt, user, refresh_token)
+    return _token_pair(rt, user, refresh_token)
 
 
 @operation(
-    "Rotate a refresh token",
-    {**TOKENS, 401: error_reply("unknown, expired, revoked or reused refresh token")},
+    "Rotate a refresh token (JSON, or the vidpipe_refresh cookie with X-Requested-With)",
+    {
+        **TOKENS,
+        401: error_reply("unknown, expired, revoked or reused refresh token (or no cookie)"),
+        403: error_reply("X-Requested-With missing (cookie), or the account is disabled"),
+    },
     body=RefreshBody,
+    body_required=False,
 )
 async def refresh(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, RefreshBody)
+    token = body.refresh_token or _cookie_token(request)
+    if token is None:
+        raise ApiError(401, "invalid_refresh_token", f"no refresh token (cookie {COOKIE})")
     try:
-        user, token = await rt.accounts.rotate_refresh(body.refresh_token)
+        user, rotated = await rt.accounts.rotate_refresh(token, rt.settings.refresh_reuse_grace_s)
     except RefreshRefused as exc:
         raise ApiError(401, "invalid_refresh_token", str(exc)) from None
-    return await _token_pair(rt, user, token)
+    except AccountDisabled:
+        raise _disabled() from None
+    if body.refresh_token is None:
+        return _cookie_session(request, rt, user, rotated)
+    return _token_pair(rt, user, rotated)
 
 
 @operation(
-    "Revoke a refresh token's session",
-    {204: Reply("logged out (also for an unknown token)"), **BODY_ERRORS, **RATE_LIMITED},
+    "End the session of a refresh token (JSON, or the cookie with X-Requested-With)",
+    {
+        204: Reply(
+            "logged out (also for an unknown token); the cookie is cleared",
+            headers={"Set-Cookie": "vidpipe_refresh, expired"},
+        ),
+        403: error_reply("X-Requested-With missing (cookie session)"),
+        **BODY_ERRORS,
+        **RATE_LIMITED,
+    },
     body=RefreshBody,
+    body_required=False,
 )
 async def logout(request: Request) -> Response:
     rt = _limit_auth(request)
     body = await read_body(request, RefreshBody)
-    await rt.accounts.revoke(body.refresh_token)  # unknown tokens: nothing to do, same answer
-    return Response(status_code=204)
+    token = body.refresh_token or _cookie_token(request)
+    if token is not None:
+        await rt.accounts.revoke(token)  # unknown tokens: nothing to do, same answer
+    response = Response(status_code=204)
+    if body.refresh_token is None:
+        response.delete_cookie(
+            COOKIE,
+            path=COOKIE_PATH,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+@operation(
+    "Who the access token belongs to",
+    {200: Reply("the account", resources.User), **AUTHENTICATED},
+    security=("bearer",),
+)
+async def me(request: Request) -> Response:
+    principal = authenticate(request)
+    user = await runtime(request).accounts.user(principal.user_id)
+    if user is None:  # a valid token of an account since removed
+        raise ApiError(401, "unauthorized", "the account no longer exists")
+    return model_response(resources.User.model_validate(user), headers=NO_STORE)
 
 
 routes = [
@@ -129,4 +244,5 @@ routes = [
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/refresh", refresh, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/me", me, methods=["GET"]),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -20,12 +20,21 @@ BODY_ERRORS = {
 }
 
 
+SESSION = (
+    '"cookie" (browsers): the refresh token comes as the HttpOnly vidpipe_refresh cookie '
+    "instead of in the JSON, and the answer carries the user"
+)
+
+
 class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     username: str = Field(min_length=3, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_.-]+$")
     email: str = Field(min_length=3, max_length=EMAIL_MAX, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     password: str = Field(min_length=8, max_length=128)
+    session: Literal["cookie"] | None = Field(
+        default=None, description=SESSION + "; without it the answer is the new account"
+    )
 
 
 class Login(BaseModel):
@@ -33,18 +42,52 @@ class Login(BaseModel):
 
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=128)
+    session: Literal["cookie"] | None = Field(default=None, description=SESSION)
 
 
 class RefreshBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=200)
+    refresh_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the JSON flow (CLI); without it the vidpipe_refresh cookie is used, and "
+        "the request must carry X-Requested-With: vidpipe",
+    )
 
 
 class ReprocessBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+MAX_BULK = 100
+
+
+class BulkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["retry", "cancel", "delete"]
+    job_ids: list[str] = Field(min_length=1, max_length=MAX_BULK, description="at most 100")
+
+
+class RetryFailedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_ids: list[str] | None = Field(
+        default=None,
+        max_length=MAX_BULK,
+        description="the failed jobs to retry (at most 100); omitted: every failed job",
+    )
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean
+
+    role: Literal["admin", "user"] | None = None
+    disabled: bool | None = None
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,6 @@ from schemas.events import (
     CancelRequested,
     Event,
     JobDeleted,
-    JobStatus,
     ReprocessRequested,
     RetryScheduled,
 )
@@ -29,14 +29,13 @@ from services.core.openapi import Param, Reply, model_response, operation
 from services.core.readmodel import job_state
 from services.core.storage import keys
 from services.core.tokens import Principal
-from services.ingest.admission import usage
 from services.ingest.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.delivery import stored_file
-from services.ingest.jobviews import history_rows, list_rows, owned_row, row_view
-from services.ingest.resources import Accepted, History, Job, JobList
+from services.ingest.jobviews import history_rows, owned_row, row_view
+from services.ingest.listing import list_jobs
+from services.ingest.resources import Accepted, History, Job
 from services.ingest.runtime import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
 
-STATUSES = tuple(JobStatus)
 BEARER = ("bearer",)
 ACCEPTED = {
     202: Reply("accepted: the events are published", Accepted),
@@ -45,43 +44,6 @@ ACCEPTED = {
     **AUTHENTICATED,
 }
 log = logging.getLogger(__name__)
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(422, "invalid_input", f"{name}: must be an integer in {low}..{high}")
-    return int(raw)
-
-
-@operation(
-    "List your jobs, newest first (admins: everyone's, or one user's)",
-    {200: Reply("a page", JobList), 422: error_reply("bad filter or cursor"), **AUTHENTICATED},
-    params=(
-        Param("status", {"type": "string", "enum": list(STATUSES)}),
-        Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-        Param("cursor", {"type": "string"}, "``next_cursor`` of the previous page"),
-        Param("user_id", {"type": "string"}, "admins only: that user's jobs"),
-    ),
-    security=BEARER,
-)
-async def list_jobs(request: Request) -> Response:
-    principal = authenticate(request)
-    status = request.query_params.get("status")
-    if status is not None and status not in STATUSES:
-        raise ApiError(422, "invalid_input", f"status: must be one of {', '.join(STATUSES)}")
-    owner: str | None = principal.user_id
-    if principal.is_admin:
-        owner = request.query_params.get("user_id") or None
-    limit = _int_param(request, "limit", 20, 1, 100)
-    rt = runtime(request)
-    rows, cursor = await list_rows(rt, owner, status, limit, request.query_params.get("cursor"))
-    now = time.time()
-    items = [row_view(r, rt.media, now) for r in rows]
-    spent = await usage(rt, owner) if owner is not None else None
-    return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 
 @operation(
@@ -150,12 +112,14 @@ def _download_name(original: str, key: str) -> str:
     return f"{stem}-{name}"
 
 
-async def _command(request: Request, build: Any) -> Response:
-    """Check the command is legal for the job's state (409 if not), publish, answer 202."""
-    principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    events: list[Event] = await build(request, rt, principal, row)
+Build = Callable[[Request, Runtime, Principal, Any], Awaitable[list[Event]]]
+
+
+async def checked_events(
+    request: Request, rt: Runtime, principal: Principal, row: Any, build: Build
+) -> list[Event]:
+    """The command's events, if legal in the job's state (else 409)."""
+    events = await build(request, rt, principal, row)
     state = job_state(row)
     for event in events:
         if not legal(state, event.type):
@@ -164,21 +128,47 @@ async def _command(request: Request, build: Any) -> Response:
                 "illegal_state",
                 f"cannot {event.type.rsplit('.', 1)[-1].replace('_', ' ')}: job is {row.status}",
             )
+    return events
+
+
+async def publish(rt: Runtime, events: list[Event]) -> None:
+    """Publish the events and wait (bounded) until the read model shows them."""
     envelopes = [
         new_envelope(e, source=EVENT_SOURCE, correlation_id=current_correlation_id())
         for e in events
     ]
     positions = await rt.publisher.publish_many(envelopes)
     await rt.applied.wait(rt.settings.topic(JOBS.name), positions, rt.read_your_writes_s)
+
+
+async def delete_files(rt: Runtime, job_id: str) -> None:
+    for prefix in keys.job_prefixes(job_id):
+        try:
+            await rt.store.delete_prefix(prefix)
+        except Exception:  # the job is already deleted in the log; files can be swept later
+            log.exception("could not delete %s", prefix)
+
+
+async def _command(request: Request, build: Build) -> Response:
+    """Check the command is legal for the job's state (409 if not), publish, answer 202."""
+    principal = authenticate(request)
+    rt = runtime(request)
+    row = await owned_row(rt, principal, request.path_params["job_id"])
+    events = await checked_events(request, rt, principal, row, build)
+    await publish(rt, events)
     accepted = Accepted(id=str(row.id), accepted=[e.type for e in events])
     return model_response(accepted, status_code=202)
 
 
-async def _cancel(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+async def cancel_events(
+    request: Request, rt: Runtime, principal: Principal, row: Any
+) -> list[Event]:
     return [CancelRequested(job_id=str(row.id), requested_by=principal.user_id)]
 
 
-async def _retry(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+async def retry_events(
+    request: Request, rt: Runtime, principal: Principal, row: Any
+) -> list[Event]:
     if not may_retry(job_state(row)):
         raise ApiError(409, "illegal_state", f"cannot retry: job is {row.status}")
     return [
@@ -210,7 +200,9 @@ async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: A
     ]
 
 
-async def _delete(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+async def delete_events(
+    request: Request, rt: Runtime, principal: Principal, row: Any
+) -> list[Event]:
     events: list[Event] = []
     if delete_requires_cancel(job_state(row)):
         events.append(CancelRequested(job_id=str(row.id), requested_by=principal.user_id))
@@ -220,12 +212,12 @@ async def _delete(request: Request, rt: Runtime, principal: Principal, row: Any)
 
 @operation("Cancel", ACCEPTED, security=BEARER)
 async def cancel_job(request: Request) -> Response:
-    return await _command(request, _cancel)
+    return await _command(request, cancel_events)
 
 
 @operation("Retry a failed or cancelled job", ACCEPTED, security=BEARER)
 async def retry_job(request: Request) -> Response:
-    return await _command(request, _retry)
+    return await _command(request, retry_events)
 
 
 @operation(
@@ -241,14 +233,8 @@ async def reprocess_job(request: Request) -> Response:
 
 @operation("Cancel if running, delete files, hide the job", ACCEPTED, security=BEARER)
 async def delete_job(request: Request) -> Response:
-    response = await _command(request, _delete)
-    rt = runtime(request)
-    job_id = request.path_params["job_id"]
-    for prefix in keys.job_prefixes(job_id):
-        try:
-            await rt.store.delete_prefix(prefix)
-        except Exception:  # the job is already deleted in the log; files can be swept later
-            log.exception("could not delete %s", prefix)
+    response = await _command(request, delete_events)
+    await delete_files(runtime(request), request.path_params["job_id"])
     return response
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, select, tuple_
+from sqlalchemy import select
 from starlette.datastructures import URL
 
 from schemas.events import JobStatus, JobSubmitted
-from services.core.http_errors import ApiError, not_found
+from services.core.http_errors import not_found
 from services.core.mediaurls import MediaUrls
 from services.core.readmodel import jobs, processing_history
 from services.core.storage.keys import output_attempt, output_prefix
@@ -24,7 +22,7 @@ from services.ingest.runtime import Runtime
 METADATA_KEYS = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
@@ -48,22 +46,50 @@ def _metadata(found: dict[str, Any]) -> JobMetadata:
     return JobMetadata.model_validate({key: found.get(key) for key in METADATA_KEYS} | found)
 
 
-def row_view(row: Any, media: MediaUrls, now: float) -> Job:
+def eta_seconds(row: Any, now: float) -> int | None:
+    """Seconds until a processing job is done: the latest tick's estimate, aged by the time
+    since it; else extrapolated from the progress so far; None when nothing says."""
+    if row.status != JobStatus.PROCESSING:
+        return None
+    if row.eta_s is not None and row.progress_at is not None:
+        remaining: float = row.eta_s - (now - row.progress_at.timestamp())
+        return max(0, round(remaining))
+    if row.started_at is not None and 0 < row.progress < 100:
+        elapsed = max(0.0, now - row.started_at.timestamp())
+        done = int(row.progress)
+        return round(elapsed * (100 - done) / done) if done else None
+    return None
+
+
+def row_view(
+    row: Any,
+    media: MediaUrls,
+    now: float,
+    *,
+    queue_position: int | None = None,
+    username: str | None = None,
+) -> Job:
     """The public JSON of one job row, its media URLs signed with ``media`` at ``now``."""
     job_id = str(row.id)
     outputs = [_output(job_id, o, media, now) for o in row.outputs or []]
+    processing = row.status == JobStatus.PROCESSING
     return Job(
         id=job_id,
         user_id=str(row.user_id),
+        username=username,
         status=row.status,
         progress=row.progress,
+        stage=row.stage if processing else None,
+        eta_seconds=eta_seconds(row, now),
+        queue_position=queue_position if row.status == JobStatus.PENDING else None,
         original_filename=row.original_filename,
         processing_options=row.processing_options,
         error_message=row.error_message,
-        created_at=_iso(row.created_at),
-        started_at=_iso(row.started_at),
-        completed_at=_iso(row.completed_at),
-        updated_at=_iso(row.updated_at),
+        error_code=row.error_code if row.status == JobStatus.FAILED else None,
+        created_at=iso(row.created_at),
+        started_at=iso(row.started_at),
+        completed_at=iso(row.completed_at),
+        updated_at=iso(row.updated_at),
         attempts=row.attempts,
         cancel_requested=row.cancel_requested,
         batch_id=str(row.batch_id) if row.batch_id else None,
@@ -80,15 +106,20 @@ def pending_view(event: JobSubmitted, now: datetime) -> Job:
     return Job(
         id=event.job_id,
         user_id=event.user_id,
+        username=None,
         status=JobStatus.PENDING,
         progress=0,
+        stage=None,
+        eta_seconds=None,
+        queue_position=None,
         original_filename=event.original_filename,
         processing_options=event.processing_options,
         error_message=None,
-        created_at=_iso(now),
+        error_code=None,
+        created_at=iso(now),
         started_at=None,
         completed_at=None,
-        updated_at=_iso(now),
+        updated_at=iso(now),
         attempts=0,
         cancel_requested=False,
         batch_id=event.batch_id,
@@ -127,42 +158,6 @@ async def owned_row(rt: Runtime, principal: Principal, raw_id: str) -> Any:
     return row
 
 
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), job_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, job_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(uuid.UUID(job_id))
-    except (ValueError, TypeError):
-        raise ApiError(422, "invalid_cursor", "cursor: not a cursor this API returned") from None
-
-
-async def list_rows(
-    rt: Runtime, owner: str | None, status: str | None, limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
-    query = select(jobs).where(jobs.c.deleted_at.is_(None))
-    if owner is not None:
-        query = query.where(jobs.c.user_id == owner)
-    if status is not None:
-        query = query.where(jobs.c.status == status)
-    if cursor:
-        created, job_id = decode_cursor(cursor)
-        after = tuple_(literal(created, jobs.c.created_at.type), literal(job_id, jobs.c.id.type))
-        query = query.where(tuple_(jobs.c.created_at, jobs.c.id) < after)
-    query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
-    async with rt.engine.connect() as conn:
-        rows = list((await conn.execute(query)).all())
-    following = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        following = encode_cursor(rows[-1].created_at, str(rows[-1].id))
-    return rows, following
-
-
 async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
     query = (
         select(processing_history)
@@ -181,7 +176,7 @@ async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
             duration_ms=r.duration_ms,
             attempt=r.attempt,
             metadata=r.metadata,
-            created_at=_iso(r.created_at),
+            created_at=iso(r.created_at),
         )
         for r in rows
     ]

@@ -11,25 +11,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.http_errors import ApiError, error_response
 from services.core.logs import correlation_scope
+from services.core.security_headers import CSP, add_security_headers
 from services.ingest.metrics import REQUEST_SECONDS, REQUESTS
 from services.ingest.ratelimit import RateLimiter
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Scripts only as files of this origin: no inline script, no eval. style-src is unchanged; /docs
-# (Swagger UI) needs no inline style, so 'unsafe-inline' there serves only other pages (web/).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 
 class RequestContext:
     """``X-Request-ID`` in and out, correlation id for logs and events, security headers,
     per-address rate limit and request metrics."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, csp: str = CSP) -> None:
         self.app = app
         self.limiter = limiter
+        self.csp = csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,12 +43,7 @@ class RequestContext:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Content-Security-Policy", CSP)
-                if https:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+                add_security_headers(headers, https=https, csp=self.csp)
             await send(message)
 
         with correlation_scope(request_id):

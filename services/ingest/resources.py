@@ -26,6 +26,19 @@ class User(BaseModel):
     username: str
     email: str
     role: Literal["user", "admin"]
+    disabled: bool = Field(description="an admin disabled the account: no login, no refresh")
+
+
+class BrowserSession(BaseModel):
+    """A browser's login or refresh: the access token (keep it in memory) and who it is for;
+    the refresh token is the HttpOnly ``vidpipe_refresh`` cookie (Path=/auth), never JSON."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name, not a secret)
+    expires_in: int = Field(description="seconds until the access token expires")
+    user: User
 
 
 class Tokens(BaseModel):
@@ -72,11 +85,28 @@ class Job(BaseModel):
 
     id: Uuid
     user_id: Uuid
+    username: str | None = Field(
+        description="the owner's username in an admin's all-users list (`all=true`); else null"
+    )
     status: JobStatus
     progress: int = Field(ge=0, le=100)
+    stage: str | None = Field(
+        description="the stage running now (from the latest progress tick); null unless processing"
+    )
+    eta_seconds: int | None = Field(
+        description="estimated seconds until a processing job is done; null when unknown"
+    )
+    queue_position: int | None = Field(
+        description="1-based place among the jobs not yet started (pending), oldest first, "
+        "across all users; null for any other status"
+    )
     original_filename: str
     processing_options: dict[str, Any]
     error_message: str | None
+    error_code: str | None = Field(
+        description="machine-readable cause of the failure (e.g. `invalid_input`); null unless "
+        "failed"
+    )
     created_at: Timestamp | None
     started_at: Timestamp | None
     completed_at: Timestamp | None
@@ -157,3 +187,78 @@ class Readiness(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
+
+
+class BulkResult(BaseModel):
+    """What became of one job of a bulk command."""
+
+    job_id: str
+    ok: bool
+    error: str | None = Field(description="why not, readable; null when ok")
+    code: str | None = Field(description="the error code (`not_found`, `illegal_state`, ...)")
+
+
+class BulkResults(BaseModel):
+    """One result per job id sent, in the order sent (failed jobs for ``retry-failed``)."""
+
+    results: list[BulkResult]
+
+
+class AdminUser(BaseModel):
+    """An account as an admin sees it, with how many (non-deleted) jobs it has."""
+
+    id: Uuid
+    username: str
+    email: str
+    role: Literal["user", "admin"]
+    disabled: bool
+    created_at: Timestamp
+    jobs: int = Field(ge=0)
+
+
+class AdminUsers(BaseModel):
+    """Every account, oldest first."""
+
+    items: list[AdminUser]
+
+
+class Throughput(BaseModel):
+    """Jobs that reached an end in one minute (UTC, the minute's start)."""
+
+    minute: Timestamp
+    completed: int
+    failed: int
+
+
+class ConsumerLag(BaseModel):
+    """Records of ``topic`` the consumer ``group`` has not committed yet (all partitions)."""
+
+    group: str
+    topic: str
+    lag: int
+
+
+class Worker(BaseModel):
+    """A transcoder worker at work now, from its job's latest progress tick."""
+
+    worker_id: str
+    job_id: Uuid
+    stage: str | None
+    fps: Number | None
+    since: Timestamp | None = Field(description="when its attempt started")
+
+
+class Overview(BaseModel):
+    """The pipeline at a glance, for the admin overview."""
+
+    jobs_by_status: dict[str, int]
+    queue_depth: int = Field(description="jobs pending (waiting for a worker)")
+    throughput: list[Throughput] = Field(description="the last 60 minutes, oldest first")
+    consumer_lag: list[ConsumerLag] = Field(
+        description="per group and topic; empty when the broker cannot be asked"
+    )
+    workers: list[Worker]
+    dead_letters: int | None = Field(
+        description="records in the dead-letter topic (records that could not be decoded); "
+        "null when the broker did not answer"
+    )

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from services.core.config import Settings
+from services.core.disabled import DisabledAccounts
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import error_reply
 from services.core.kafka import KafkaEventPublisher
+from services.core.kafka_offsets import BrokerOffsets
 from services.core.mediaurls import MediaUrls
 from services.core.openapi import Reply
 from services.core.storage import ObjectStore
@@ -48,6 +50,10 @@ class Runtime:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
+    broker_offsets: BrokerOffsets | None = None
+    """The admin overview's reader of topic and group offsets (opened on first use)."""
+    disabled: DisabledAccounts | None = None
+    """The disabled accounts: their access tokens are refused."""
 
 
 def runtime(request: Request) -> Runtime:
@@ -59,6 +65,8 @@ def runtime(request: Request) -> Runtime:
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
     rt = runtime(request)
-    principal = authenticate_bearer(request, (rt.secret, *rt.settings.jwt_previous_secrets))
+    principal = authenticate_bearer(
+        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled or ()
+    )
     rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
     return principal

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from schemas.topics import JOBS, PROGRESS
 from services.core.config import Settings
 from services.core.db import create_engine
+from services.core.disabled import DisabledAccounts
 from services.core.endpoints import resolve
 from services.core.http_auth import VerifiedTokens
 from services.core.metrics import serve_ops
@@ -72,13 +73,17 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
         )
         log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
         admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
+        disabled = DisabledAccounts(engine)
         try:
+            await disabled.start()
+            app.state.disabled = disabled
             await hub.start()
             app.state.runtime = Runtime(hub, reads, config, log_reader, admission, topics)
             yield
         finally:
             await log_reader.stop()
             await hub.stop()
+            await disabled.stop()
             await engine.dispose()
 
     app = NotifierApp(routes=ROUTES, lifespan=lifespan)

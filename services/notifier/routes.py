@@ -38,6 +38,7 @@ def authenticate(request: Request) -> Principal:
         missing="an access token is required",
         invalid="the access token is invalid or expired",
         verified=request.app.state.verified_tokens,
+        disabled=getattr(request.app.state, "disabled", ()),
     )
 
 

@@ -8,6 +8,7 @@ write back, the history rows to insert, and what it applied or skipped and why.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from schemas.events import (
 )
 from services.core.jobstate import IllegalTransition, JobState, apply
 from services.core.readmodel import (
+    ERROR_CODE_MAX,
     EVENT_ID_MAX,
     FILENAME_MAX,
     INT4_MAX,
@@ -39,6 +41,7 @@ from services.core.readmodel import (
     STATUS_MAX,
     STORAGE_KEY_MAX,
     WORKER_ID_MAX,
+    clip,
     job_state,
 )
 from services.projector.rows import MAX_APPLIED_IDS, HistoryRow, JobRow, copy_state, history_id
@@ -173,9 +176,16 @@ class _Batch:
             self.outcome.skipped["stale_progress"] += 1
             log.debug("skipped progress tick: %s", exc, extra={"job_id": envelope.subject})
             return
-        if state.progress != tracked.state.progress:
+        tick = envelope.event
+        assert isinstance(tick, JobProgress)
+        row = tracked.row
+        stage = clip(tick.stage, OPERATION_MAX)
+        if state.progress != tracked.state.progress or stage != row.stage:
             tracked.state = state  # finish() copies it into the row
-            self.outcome.rows[state.job_id] = tracked.row
+            # the live details ride along when the row is written: fps alone writes nothing
+            row.stage, row.fps, row.eta_s = stage, _finite(tick.fps), _finite(tick.eta_s)
+            row.progress_at = envelope.time
+            self.outcome.rows[state.job_id] = row
         self.outcome.applied[JobProgress.type] += 1
 
 
@@ -218,20 +228,39 @@ def _effects(row: JobRow, envelope: Envelope) -> None:
         case JobStarted():
             row.started_at = moment
             row.completed_at = None
+            row.error_code = None
+            _clear_live(row)
         case JobCompleted() as event:
+            _clear_live(row)
             row.completed_at = moment
             row.outputs = [o.model_dump(mode="json") for o in event.outputs]
             row.output_path = event.outputs[0].key[:STORAGE_KEY_MAX] if event.outputs else None
             row.metadata = {**row.metadata, **event.metadata}
-        case JobFailed() | JobCancelled():
+        case JobFailed() as event:
             row.completed_at = moment  # the moment the job reached a terminal status
-        case RetryScheduled():
+            row.error_code = clip(event.error_code, ERROR_CODE_MAX)
+            _clear_live(row)
+        case JobCancelled():
+            row.completed_at = moment
+            _clear_live(row)
+        case RetryScheduled() as event:
             row.completed_at = None
+            if event.requested_by is not None:  # a manual retry supersedes the old error
+                row.error_code = None
         case ReprocessRequested():
+            row.error_code = None
             row.started_at = row.completed_at = row.output_path = None
             row.outputs = []
         case JobDeleted():
             row.deleted_at = moment
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def _clear_live(row: JobRow) -> None:
+    row.stage = row.fps = row.eta_s = row.progress_at = None
 
 
 def _history(envelope: Envelope) -> HistoryRow | None:

@@ -58,6 +58,12 @@ class JobRow:
     last_event_id: str | None
     event_count: int
     applied_event_ids: list[str] = field(default_factory=list)
+    # what the latest progress tick said (for the UI's stage, ETA and the admin's workers)
+    stage: str | None = None
+    fps: float | None = None
+    eta_s: float | None = None
+    progress_at: datetime | None = None
+    error_code: str | None = None
 
 
 class HistoryRow(NamedTuple):

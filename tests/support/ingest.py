@@ -46,7 +46,11 @@ class Api:
         """A fresh user; returns headers carrying its access token (and its ids)."""
         account = await self.register()
         tokens = await self.login(account["username"])
-        return {"Authorization": f"Bearer {tokens['access_token']}", "X-User-Id": account["id"]}
+        return {
+            "Authorization": f"Bearer {tokens['access_token']}",
+            "X-User-Id": account["id"],
+            "X-User-Name": account["username"],
+        }
 
     async def upload(
         self, headers: dict[str, str], *files: tuple[str, bytes], options: str | None = None

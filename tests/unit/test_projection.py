@@ -414,3 +414,44 @@ def test_started_and_completed_report_their_time_since_upload() -> None:
     replayed = run(stored, [envelope(started(job), 3), envelope(done, 10)])  # started: a dup
     assert replayed.since_upload == [(JobCompleted.type, 10.0)]
     assert project(stored, [envelope(done, 10)], []).since_upload == [], "a duplicate"
+
+
+def test_ticks_keep_the_live_details_and_lifecycle_steps_clear_them() -> None:
+    job = str(uuid.uuid4())
+    stored = running_job(job)
+    live = JobProgress(job_id=job, attempt=1, progress=40, stage="t" * 80, fps=25.0, eta_s=12.5)
+    row = run(stored, [envelope(live, 5, "t-5")]).rows[job]
+    assert (row.stage, row.fps, row.eta_s) == ("t" * 50, 25.0, 12.5)  # stage clipped
+    assert row.progress_at == T0 + timedelta(seconds=5)
+    odd = JobProgress(
+        job_id=job, attempt=1, progress=50, stage="package", fps=float("inf"), eta_s=float("nan")
+    )
+    row = run(stored, [envelope(odd, 6, "t-6")]).rows[job]
+    assert (row.stage, row.fps, row.eta_s) == ("package", None, None)  # JSON has no inf/nan
+    fps_only = JobProgress(job_id=job, attempt=1, progress=50, stage="package", fps=30.0)
+    assert run(stored, [envelope(fps_only, 7, "t-7")]).rows == {}  # nothing worth a write
+    done = JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[], duration_ms=1)
+    row = run(stored, [envelope(done, 8)]).rows[job]
+    assert (row.stage, row.fps, row.eta_s, row.progress_at) == (None, None, None, None)
+
+
+def test_a_failure_keeps_its_code_until_the_job_runs_again() -> None:
+    job = str(uuid.uuid4())
+    stored = running_job(job)
+    run(stored, [envelope(tick(job, 30), 2, "t-2")])
+    failed = JobFailed(job_id=job, error_code="x" * 80, message="m", retryable=True, attempt=1)
+    row = run(stored, [envelope(failed, 3)]).rows[job]
+    assert row.error_code == "x" * 50 and row.stage is None
+    automatic = RetryScheduled(job_id=job, attempt=2, not_before=T0, reason="m")
+    assert run(stored, [envelope(automatic, 4)]).rows[job].error_code == "x" * 50
+    assert run(stored, [envelope(started(job, 2), 5)]).rows[job].error_code is None
+    again = JobFailed(job_id=job, error_code="boom", message="m", retryable=False, attempt=2)
+    run(stored, [envelope(again, 6)])
+    manual = RetryScheduled(job_id=job, attempt=3, not_before=T0, reason="r", requested_by="u")
+    assert run(stored, [envelope(manual, 7)]).rows[job].error_code is None
+    run(
+        stored, [envelope(started(job, 3), 8), envelope(again.model_copy(update={"attempt": 3}), 9)]
+    )
+    reprocess = ReprocessRequested(job_id=job, processing_options={}, reason="r", requested_by="u")
+    assert stored[job].error_code == "boom"
+    assert run(stored, [envelope(reprocess, 10)]).rows[job].error_code is None

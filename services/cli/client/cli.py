@@ -43,6 +43,7 @@ def add_arguments(commands_: Any) -> None:
     _output_flags(sub)
     listing = commands_.add_parser("jobs", help="list your jobs (client)")
     listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--all", action="store_true", help="admins: every user's jobs")
     _output_flags(listing)
     one = commands_.add_parser("job", help="one job's details and output URLs (client)")
     one.add_argument("id")

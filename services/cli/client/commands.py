@@ -54,6 +54,8 @@ def jobs(api: Api, args: argparse.Namespace, display: Display) -> int:
     params: dict[str, str] = {"limit": "100"}
     if args.status:
         params["status"] = args.status
+    if getattr(args, "all", False):
+        params["all"] = "true"
     while True:
         page = check(api.request("GET", "/jobs", params=params)).json()
         for job in page["items"]:

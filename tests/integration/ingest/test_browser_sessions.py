@@ -1,0 +1,218 @@
+"""The browser's cookie session over real HTTP against real PostgreSQL: login, refresh with
+the CSRF header, the rotation grace window, logout, ``/auth/me``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.support.ingest import Api, bearer
+from tests.support.up import until
+
+CSRF = {"X-Requested-With": "vidpipe"}
+
+
+def set_cookie(response: httpx.Response) -> dict[str, str]:
+    """The attributes of the response's ``vidpipe_refresh`` cookie (names lower-cased)."""
+    header = next(h for h in response.headers.get_list("set-cookie") if "vidpipe_refresh=" in h)
+    first, *attributes = (part.strip() for part in header.split(";"))
+    parsed = {"value": first.partition("=")[2]}
+    for attribute in attributes:
+        name, _, value = attribute.partition("=")
+        parsed[name.lower()] = value
+    return parsed
+
+
+async def cookie_login(api: Api, name: str | None = None) -> tuple[str, httpx.Response]:
+    name = name or f"web{uuid.uuid4().hex[:8]}"
+    await api.register(name)
+    response = await api.client.post(
+        "/auth/login", json={"username": name, "password": "correct horse", "session": "cookie"}
+    )
+    assert response.status_code == 200, response.text
+    return name, response
+
+
+async def refresh_with(api: Api, token: str, headers: dict[str, str] = CSRF) -> httpx.Response:
+    api.client.cookies.clear()  # the token under test only, not what the client kept
+    return await api.client.post(
+        "/auth/refresh", headers={**headers, "Cookie": f"vidpipe_refresh={token}"}
+    )
+
+
+async def test_a_cookie_login_keeps_the_refresh_token_out_of_the_json(api: Api) -> None:
+    name, response = await cookie_login(api)
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "user"}
+    assert body["user"]["username"] == name and body["user"]["disabled"] is False
+    cookie = set_cookie(response)
+    assert cookie["value"] and cookie["path"] == "/auth" and cookie["samesite"] == "strict"
+    assert "httponly" in cookie and "secure" not in cookie  # plain http here
+    assert response.headers["Cache-Control"] == "no-store"
+    me = await api.client.get(
+        "/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert me.status_code == 200
+    assert me.json() == {**body["user"], "role": "user", "disabled": False}
+    assert set(me.json()) == {"id", "username", "email", "role", "disabled"}
+
+
+async def test_a_cookie_registration_logs_in(api: Api) -> None:
+    name = f"web{uuid.uuid4().hex[:8]}"
+    response = await api.client.post(
+        "/auth/register",
+        json={
+            "username": name,
+            "email": f"{name}@example.com",
+            "password": "correct horse",
+            "session": "cookie",
+        },
+    )
+    assert response.status_code == 201
+    assert response.json()["user"]["username"] == name and "refresh_token" not in response.json()
+    assert set_cookie(response)["value"]
+
+
+async def test_the_json_flow_is_unchanged(api: Api) -> None:
+    account = await api.register()
+    tokens = await api.login(account["username"])
+    assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert "set-cookie" not in {k.lower() for k in api.client.headers}
+    rotated = await api.client.post(
+        "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )  # no CSRF header needed: nothing ambient is used
+    assert rotated.status_code == 200 and rotated.json()["refresh_token"]
+
+
+async def test_cookie_refresh_needs_the_csrf_header_and_rotates(api: Api) -> None:
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    refused = await refresh_with(api, token, headers={})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf"
+    wrong = await refresh_with(api, token, headers={"X-Requested-With": "XMLHttpRequest"})
+    assert wrong.status_code == 403
+    response = await refresh_with(api, token)
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"access_token", "token_type", "expires_in", "user"}
+    rotated = set_cookie(response)["value"]
+    assert rotated and rotated != token and set_cookie(response)["path"] == "/auth"
+    api.client.cookies.clear()
+    no_cookie = await api.client.post("/auth/refresh", headers=CSRF)
+    assert no_cookie.status_code == 401
+
+
+async def test_two_tabs_refreshing_at_once_both_succeed_and_the_session_survives(
+    api: Api,
+) -> None:
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    headers = {**CSRF, "Cookie": f"vidpipe_refresh={token}"}
+    api.client.cookies.clear()
+    first, second = await asyncio.gather(
+        api.client.post("/auth/refresh", headers=headers),
+        api.client.post("/auth/refresh", headers=headers),
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    for response in (first, second):
+        me = await api.client.get(
+            "/auth/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"}
+        )
+        assert me.status_code == 200
+    # whichever cookie the browser kept, the session goes on
+    for response in (first, second):
+        again = await refresh_with(api, set_cookie(response)["value"])
+        assert again.status_code == 200, again.text
+
+
+async def test_reuse_after_the_grace_window_revokes_the_session(
+    make_api: Callable[..., Any],
+) -> None:
+    api: Api = await make_api(REFRESH_REUSE_GRACE="1")
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    rotated_at = time.monotonic()
+    current = set_cookie(await refresh_with(api, token))["value"]
+
+    async def grace_over() -> bool:
+        return time.monotonic() > rotated_at + 1.5
+
+    await until(grace_over, 5, "the grace window passed")
+    replayed = await refresh_with(api, token)
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == (
+        "invalid_refresh_token"
+    )
+    assert (await refresh_with(api, current)).status_code == 401  # the whole session is gone
+
+
+async def test_a_replay_of_a_token_of_a_logged_out_session_is_refused_at_once(api: Api) -> None:
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    current = set_cookie(await refresh_with(api, token))["value"]
+    api.client.cookies.clear()
+    out = await api.client.post(
+        "/auth/logout", headers={**CSRF, "Cookie": f"vidpipe_refresh={current}"}
+    )
+    assert out.status_code == 204
+    assert (await refresh_with(api, token)).status_code == 401  # in the window, but logged out
+
+
+async def test_logout_needs_the_csrf_header_clears_the_cookie_and_ends_the_session(
+    api: Api,
+) -> None:
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    api.client.cookies.clear()
+    cookie = {"Cookie": f"vidpipe_refresh={token}"}
+    refused = await api.client.post("/auth/logout", headers=cookie)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf"
+    assert (await refresh_with(api, token)).status_code == 200  # the refusal ended nothing
+    _, login = await cookie_login(api)
+    token = set_cookie(login)["value"]
+    api.client.cookies.clear()
+    out = await api.client.post(
+        "/auth/logout", headers={**CSRF, "Cookie": f"vidpipe_refresh={token}"}
+    )
+    assert out.status_code == 204
+    cleared = set_cookie(out)
+    assert (
+        cleared["max-age"] == "0" and cleared["path"] == "/auth" and not cleared["value"].strip('"')
+    )
+    assert (await refresh_with(api, token)).status_code == 401
+
+
+async def test_the_notifier_refuses_a_disabled_users_token_too(public_origin: Api) -> None:
+    """On the composed origin the notifier learns of the change from PostgreSQL (its poll)."""
+    user = await public_origin.user()
+    admin = bearer(public_origin, (await public_origin.register())["id"], "admin")
+    changed = await public_origin.client.patch(
+        f"/admin/users/{user['X-User-Id']}", headers=admin, json={"disabled": True}
+    )
+    assert changed.status_code == 200
+
+    async def refused() -> bool:
+        headers = {"Authorization": user["Authorization"]}
+        async with public_origin.client.stream("GET", "/events", headers=headers) as response:
+            if response.status_code != 401:
+                return False  # the stream opened: the notifier has not polled yet
+            await response.aread()
+            return bool(response.json()["error"]["code"] == "account_disabled")
+
+    await until(refused, 10, "the notifier refused the disabled user's token")
+
+
+async def test_the_cookie_is_secure_over_https(api: Api) -> None:
+    """Behind a TLS-terminating proxy (uvicorn trusts X-Forwarded-Proto from loopback)."""
+    account = await api.register()
+    response = await api.client.post(
+        "/auth/login",
+        json={"username": account["username"], "password": "correct horse", "session": "cookie"},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert response.status_code == 200
+    assert "secure" in set_cookie(response)
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -1,0 +1,88 @@
+/**
+ * Live events land in TanStack Query's cache: the lists and the job page update in place.
+ *
+ * Two orderings are not guaranteed and are handled here: a job's progress ticks and its
+ * lifecycle events travel on two topics (a tick may arrive after `completed`), and the read
+ * model may lag the stream (a refetch right after `completed` can still say `processing`).
+ * So the last lifecycle status heard live wins over older reads, and ticks never reopen a
+ * finished job.
+ */
+import type { QueryClient } from "@tanstack/react-query";
+
+import type { JobView } from "../features/jobs/types";
+import type { LiveEvent } from "./events";
+
+interface Paged {
+  items: JobView[];
+}
+
+interface Heard {
+  status: JobView["status"];
+  progress?: number;
+  time: number; // epoch ms of the event
+}
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const heard = new Map<string, Heard>();
+
+function ms(time: string | null | undefined): number {
+  const value = time ? Date.parse(time) : NaN;
+  return Number.isNaN(value) ? 0 : value;
+}
+
+/** A job read from the API, with the newer lifecycle status the stream already told. */
+export function reconcile<T extends JobView>(job: T): T {
+  const live = heard.get(job.id);
+  if (!live || live.time <= ms(job.updated_at) || live.status === job.status) return job;
+  return { ...job, status: live.status, progress: live.progress ?? job.progress };
+}
+
+export function forgetHeard(): void {
+  heard.clear();
+}
+
+export function applyLiveEvent(client: QueryClient, { event, data }: LiveEvent): void {
+  const id = data.job_id;
+  const known = heard.get(id);
+  if (event === "progress_update" && known && TERMINAL.has(known.status)) return; // a late tick
+  const patch: Partial<JobView> = {};
+  if (typeof data.progress === "number") patch.progress = data.progress;
+  if (event === "progress_update") {
+    patch.status = "processing";
+    patch.queue_position = null;
+    if (data.stage !== undefined) patch.stage = data.stage;
+    if (data.eta !== undefined) patch.eta_seconds = data.eta;
+  } else if (data.status) {
+    patch.status = data.status as JobView["status"];
+    const time = ms(data.time) || Date.now();
+    if (!known || time >= known.time) {
+      heard.set(id, { status: patch.status, ...(patch.progress !== undefined && { progress: patch.progress }), time });
+    }
+  }
+  if (event === "error_notification") {
+    patch.error_message = data.error_message ?? null;
+    patch.error_code = data.error_code ?? null;
+  }
+  const update = (job: JobView): JobView => {
+    if (job.id !== id) return job;
+    if (event === "progress_update" && TERMINAL.has(job.status)) return job;
+    return { ...job, ...patch };
+  };
+  client.setQueriesData<Paged>({ queryKey: ["jobs"] }, (old) =>
+    old ? { ...old, items: old.items.map(update) } : old,
+  );
+  client.setQueryData<JobView>(["job", id], (old) => (old ? update(old) : old));
+  // a change of status brings new fields (outputs, URLs, history, positions): read them again
+  if (event !== "progress_update" && !data.snapshot) {
+    const refresh = () => {
+      void client.invalidateQueries({ queryKey: ["job", id] });
+      void client.invalidateQueries({ queryKey: ["history", id] });
+      void client.invalidateQueries({ queryKey: ["jobs"] });
+    };
+    refresh();
+    setTimeout(refresh, 1500); // the read model may still be behind the stream on the first read
+    if (data.status && TERMINAL.has(data.status)) {
+      void client.invalidateQueries({ queryKey: ["admin"] });
+    }
+  }
+}
