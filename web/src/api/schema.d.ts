@@ -835,6 +835,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description too many streams opening at once (a reconnect storm): come back after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1377,6 +1386,15 @@ export interface paths {
                 };
                 /** @description no such job, or not yours */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description too many streams opening at once (a reconnect storm): come back after Retry-After */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
