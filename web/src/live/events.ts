@@ -43,6 +43,8 @@ export interface LiveOptions {
 export function openLiveEvents({ session, onEvent, onState, url = "/events" }: LiveOptions) {
   const controller = new AbortController();
   let failures = 0;
+  let retryAfterMs: number | undefined; // a 503 or 429 said when to come back
+  let closedByServer = false; // a notifier going away sent its own jittered `retry:`
   void fetchEventSource(url, {
     signal: controller.signal,
     openWhenHidden: true, // one stream per tab, kept while hidden: notifications still arrive
@@ -68,6 +70,8 @@ export function openLiveEvents({ session, onEvent, onState, url = "/events" }: L
       if (response.status >= 400 && response.status < 500 && response.status !== 429) {
         throw new FatalError(`stream refused: ${response.status}`);
       }
+      const retryAfter = Number(response.headers.get("Retry-After"));
+      if (retryAfter > 0) retryAfterMs = retryAfter * 1000 + Math.random() * 1000;
       throw new RetriableError(`stream unavailable: ${response.status}`);
     },
     onmessage: (message) => {
@@ -80,14 +84,25 @@ export function openLiveEvents({ session, onEvent, onState, url = "/events" }: L
     },
     onclose: () => {
       onState?.(false);
+      closedByServer = true;
       throw new RetriableError("stream closed"); // the server restarted: resume
     },
     onerror: (error: unknown) => {
       onState?.(false);
       if (error instanceof FatalError) throw error; // stop
+      if (retryAfterMs !== undefined) {
+        const wait = retryAfterMs;
+        retryAfterMs = undefined;
+        return wait;
+      }
+      if (closedByServer) {
+        closedByServer = false;
+        return undefined; // the stream's last `retry:` (spread by the server) decides
+      }
+      // spread out, so that tabs that lost the same server do not all come back at once
       const delay = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)] ?? 8000;
       failures += 1;
-      return delay;
+      return delay * (0.5 + Math.random());
     },
   }).catch(() => onState?.(false));
   return () => controller.abort();
