@@ -101,7 +101,14 @@ def chunk_rows(watcher: Watcher, job_id: str) -> list[dict[str, object]]:
     for envelope in watcher.of(job_id, "video.job.stage_completed", topic="jobs"):
         event = envelope.event
         if getattr(event, "operation", "") == "chunk":
-            rows.append({**event.metadata, "worker": event.worker_id, "status": event.status})  # type: ignore[attr-defined]
+            rows.append(
+                {
+                    **event.metadata,  # type: ignore[attr-defined]
+                    "worker": event.worker_id,  # type: ignore[attr-defined]
+                    "status": event.status,  # type: ignore[attr-defined]
+                    "attempt": event.attempt,  # type: ignore[attr-defined]
+                }
+            )
     return rows
 
 

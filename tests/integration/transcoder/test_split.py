@@ -147,14 +147,20 @@ async def test_worker_killed_mid_chunk_still_one_completion(
         await _two_workers(infra, settings, watcher)
         job_id = await submit(clip)
         victim = procs[1].pid
-        # the victim's first chunk has started: some chunk outcome names a process, and the
-        # victim runs a chunk once its slot took one (chunks alternate between the workers)
-        await watcher.wait(lambda: len(chunk_rows(watcher, job_id)) >= 2, 60)
+
+        async def chunk_running_on_victim() -> bool:
+            return bool(_ffmpeg_children(victim, job_id, b"-frames:v"))
+
+        await until(chunk_running_on_victim, 60, "a chunk encoding on the victim")
         os.kill(victim, signal.SIGKILL)
         done = await _completed(watcher, job_id, 120)
         await watcher.wait(lambda: len(effective_completions(watcher, job_id)) == 1, 5)
     stats = media_stats(local(store, done.outputs[0].key))
     assert stats.frames == 400
+    plan = stage(watcher, job_id, "plan")[-1]
+    assert sorted(r["index"] for r in _last_attempt_rows(watcher, job_id, done)) == list(
+        range(int(plan["chunks"]))  # type: ignore[call-overload]
+    )
     assert await store.list(keys.output_key(job_id, done.attempt, "chunks/")) == []
 
 
@@ -186,6 +192,35 @@ async def test_cancel_mid_split_leaves_no_chunk_running_and_no_chunk_file(
         await until(_no_ffmpeg_for(job_id), 20, "no chunk running")
         assert len(chunk_rows(watcher, job_id)) == count
     assert "completed" not in watcher.types(job_id)
+
+
+def _last_attempt_rows(
+    watcher: Watcher, job_id: str, done: JobCompleted
+) -> list[dict[str, object]]:
+    """Chunk rows that made the output: the latest ``ok`` row of each index."""
+    rows: dict[object, dict[str, object]] = {}
+    for row in chunk_rows(watcher, job_id):
+        if row["status"] == "ok" and row["attempt"] == done.attempt:
+            rows[row["index"]] = row
+    return list(rows.values())
+
+
+def _ffmpeg_children(parent: int, job_id: str, marker: bytes) -> list[int]:
+    """ffmpeg processes started by ``parent`` for this job (``marker`` in their arguments)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"ffmpeg" in cmdline and job_id.encode() in cmdline:
+            if marker in cmdline:
+                found.append(int(pid))
+    return found
 
 
 def _no_ffmpeg_for(job_id: str) -> Callable[[], Awaitable[bool]]:
