@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from schemas.events import ChunkRequested, StageCompleted
 from schemas.options import InvalidOptions, parse_options
@@ -27,10 +27,8 @@ from services.transcoder import splitcommands
 from services.transcoder.attempt import Attempt, JobError, ffmpeg_error
 from services.transcoder.chunkboard import CHUNK_OPERATION, marker_key
 from services.transcoder.ffmpeg import FfmpegFailed, Tick
+from services.transcoder.stagehost import StageHost
 from services.transcoder.timeline import count_frames
-
-if TYPE_CHECKING:
-    from services.transcoder.stages import StageHost
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,9 @@ from services.transcoder.chunks import execute_chunk
 from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.metrics import JOBS_PROCESSED, STAGE_DURATION
+from services.transcoder.planning import SplitSettings
 from services.transcoder.progress import ProgressReporter
-from services.transcoder.split import SplitSettings, remove_chunks
+from services.transcoder.split import remove_chunks
 from services.transcoder.stages import StageBody, StageContext, run_stages
 
 log = logging.getLogger(__name__)

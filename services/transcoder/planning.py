@@ -21,6 +21,17 @@ from schemas.options import ProcessingOptions
 
 
 @dataclass(frozen=True)
+class SplitSettings:
+    """The transcoder's split knobs (``CHUNK_DURATION``, ``SPLIT_MIN_DURATION``,
+    ``CHUNKS_IN_FLIGHT``) and how often one chunk is tried."""
+
+    chunk_duration_s: float = 60.0
+    min_duration_s: float = 180.0
+    chunks_in_flight: int = 8
+    chunk_tries: int = 3
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Video frames of a source in presentation order: seconds from the input's start."""
 

@@ -20,8 +20,8 @@ from services.transcoder.consumer import JobsConsumer
 from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.pipeline import Pipeline
+from services.transcoder.planning import SplitSettings
 from services.transcoder.pool import JobPool
-from services.transcoder.split import SplitSettings
 from services.transcoder.stops import assign_all_from_end, tail_stops
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,8 @@ import asyncio
 import collections
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from schemas.events import ChunkRequested, StageCompleted
 from schemas.options import ProcessingOptions
@@ -30,23 +29,10 @@ from services.transcoder.chunkboard import (
 )
 from services.transcoder.ffmpeg import FfmpegFailed
 from services.transcoder.planning import Chunk, SinglePass, SplitPlan
+from services.transcoder.stagehost import StageContext
 from services.transcoder.timeline import count_frames
 
-if TYPE_CHECKING:
-    from services.transcoder.stages import StageContext
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SplitSettings:
-    """The transcoder's split knobs (``CHUNK_DURATION``, ``SPLIT_MIN_DURATION``,
-    ``CHUNKS_IN_FLIGHT``) and how often one chunk is tried."""
-
-    chunk_duration_s: float = 60.0
-    min_duration_s: float = 180.0
-    chunks_in_flight: int = 8
-    chunk_tries: int = 3
 
 
 async def _empty() -> AsyncIterator[bytes]:
