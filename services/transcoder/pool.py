@@ -131,7 +131,10 @@ class JobPool:
             await self._pipeline.execute(run.job)
             finished = True
         except asyncio.CancelledError:
-            log.info("attempt abandoned", extra={"job_id": run.job.job_id})
+            if run.job.chunk is not None and run.job.stop_reason in ("cancel", "deleted"):
+                finished = True  # the chunk's attempt ended: nothing left to redo
+            else:
+                log.info("attempt abandoned", extra={"job_id": run.job.job_id})
         except Exception:  # publishing the outcome failed: leave the records to a rerun
             log.exception("attempt ended without an outcome", extra={"job_id": run.job.job_id})
         finally:

@@ -239,3 +239,32 @@ def _no_ffmpeg_for(job_id: str) -> Callable[[], Awaitable[bool]]:
         return True
 
     return check
+
+
+@pytest.mark.slow
+async def test_a_short_job_of_another_user_is_not_held_back_by_a_flood(
+    tmp_path: Path,
+    infra: Infra,
+    settings: Settings,
+    test_env: dict[str, str],
+    submit: Submitter,
+    watcher: Watcher,
+) -> None:
+    long = make_clip(tmp_path / "long.mp4", 16, size="640x360")
+    short = make_clip(tmp_path / "short.mp4", 2, size="320x240")
+    with transcoders(test_env, 2, CHUNKS_IN_FLIGHT="2"):
+        await _two_workers(infra, settings, watcher)
+        # priorities as ingest computes them: the owner's uploads in the last days
+        flood = [await submit(long, user_id="flood", priority=n) for n in range(3)]
+        await watcher.wait(lambda: any(chunk_rows(watcher, j) for j in flood), 60)
+        other = await submit(short, user_id="other", priority=0)
+        for job_id in [other, *flood]:
+            await _completed(watcher, job_id, 120)
+    ends = {j: _completed_at(watcher, j) for j in [other, *flood]}
+    before = [j for j in flood if ends[j] < ends[other]]
+    assert len(before) <= 1, f"{len(before)} flood jobs finished before the other user's job"
+    assert ends[other] < max(ends[j] for j in flood)
+
+
+def _completed_at(watcher: Watcher, job_id: str) -> float:
+    return min(e.time.timestamp() for e in watcher.of(job_id, "video.job.completed", topic="jobs"))
