@@ -68,16 +68,31 @@ def sample(name: str) -> Path | None:
 
 
 def make_input(footage: Path, audio: Path, minutes: float, target: Path) -> None:
-    seconds = minutes * 60
+    """The footage as one 1080p unit (keyframe every 2 s), repeated by stream copy (the
+    concat demuxer) to ``minutes``, with the sound track looped under it."""
+    unit = target.with_name("unit.mp4")
     video = "crop=in_h*16/9:in_h,scale=1920:1080:flags=lanczos,fps=25,format=yuv420p"
     subprocess.run(
         [
+            FFMPEG, "-nostdin", "-v", "error", "-y", "-i", str(footage), "-map", "0:v:0",
+            "-vf", video, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-g", "50",
+            str(unit),
+        ],
+        check=True,
+    )  # fmt: skip
+    with av.open(str(unit)) as container:
+        unit_s = float(container.duration or 0) / av.time_base
+    seconds = minutes * 60
+    listing = target.with_name("loop.txt")
+    listing.write_text(f"file '{unit}'\n" * (int(seconds // unit_s) + 1))
+    subprocess.run(
+        [
             FFMPEG, "-nostdin", "-v", "error", "-y",
-            "-stream_loop", "-1", "-i", str(footage),
+            "-f", "concat", "-safe", "0", "-i", str(listing),
             "-stream_loop", "-1", "-i", str(audio),
-            "-map", "0:v:0", "-map", "1:a:0", "-t", f"{seconds:g}", "-vf", video,
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-g", "50",
-            "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2", str(target),
+            "-map", "0:v:0", "-map", "1:a:0", "-t", f"{seconds:g}",
+            "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2",
+            str(target),
         ],
         check=True,
     )  # fmt: skip
