@@ -46,7 +46,9 @@ def setup(in_flight: int = 2, tries: int = 2) -> tuple[Host, StageContext, Split
     return host, ctx, SplitPlan(chunks, 0.04, 30)
 
 
-def outcome(index: int, status: str = "ok", attempt: int = 1, **meta: Any) -> StageCompleted:
+def outcome(
+    index: int, status: str = "ok", meta: dict[str, Any] | None = None, attempt: int = 1
+) -> StageCompleted:
     return StageCompleted(
         job_id="j",
         worker_id=f"w{index}",
@@ -54,7 +56,7 @@ def outcome(index: int, status: str = "ok", attempt: int = 1, **meta: Any) -> St
         operation="chunk",
         status=status,  # type: ignore[arg-type]
         duration_ms=1,
-        metadata={"index": index, "keys": {"video.mp4": f"k{index}"}, **meta},
+        metadata={"index": index, "keys": {"video.mp4": f"k{index}"}, **(meta or {})},
     )
 
 
@@ -69,10 +71,10 @@ async def test_a_window_of_chunks_a_retry_and_duplicates_ignored() -> None:
     task = asyncio.create_task(_chunks(ctx, plan, inbox))
     await settle(host)
     assert host.requested == [(0, 1), (1, 1)]  # the window: two in flight
-    inbox.put_nowait(outcome(1, "failed", **{"try": 0, "retryable": True, "message": "old"}))
+    inbox.put_nowait(outcome(1, "failed", {"try": 0, "retryable": True, "message": "old"}))
     await settle(host)
     assert host.requested == [(0, 1), (1, 1)]  # another try's failure: ignored
-    inbox.put_nowait(outcome(1, "failed", **{"try": 1, "retryable": True, "message": "x"}))
+    inbox.put_nowait(outcome(1, "failed", {"try": 1, "retryable": True, "message": "x"}))
     await settle(host)
     assert host.requested == [(0, 1), (1, 1), (1, 2)]  # redone, still two in flight
     inbox.put_nowait(outcome(0))
@@ -92,8 +94,8 @@ async def test_the_last_try_failing_fails_the_attempt_retryably() -> None:
     task = asyncio.create_task(_chunks(ctx, plan, inbox))
     for try_number in (1, 2):
         await settle(host)
-        failed = {"try": try_number, "retryable": True, "message": "stalled"}
-        inbox.put_nowait(outcome(2, "failed", **failed))
+        failed: dict[str, Any] = {"try": try_number, "retryable": True, "message": "stalled"}
+        inbox.put_nowait(outcome(2, "failed", failed))
     with pytest.raises(JobError) as error:
         await asyncio.wait_for(task, 5)
     assert error.value.code == "chunk_failed" and error.value.retryable
@@ -104,7 +106,7 @@ async def test_a_chunk_that_cannot_be_encoded_falls_back_to_a_single_pass() -> N
     inbox = host.chunk_board.open("j", 1)
     task = asyncio.create_task(_chunks(ctx, plan, inbox))
     await settle(host)
-    inbox.put_nowait(outcome(0, "failed", **{"try": 1, "retryable": False, "message": "frames"}))
+    inbox.put_nowait(outcome(0, "failed", {"try": 1, "retryable": False, "message": "frames"}))
     meta, done = await asyncio.wait_for(task, 5)
     assert isinstance(done, SinglePass) and meta["fallback"] == "chunk_failed"
 
