@@ -54,7 +54,7 @@ def outcome(
         worker_id=f"w{index}",
         attempt=attempt,
         operation="chunk",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         duration_ms=1,
         metadata={"index": index, "keys": {"video.mp4": f"k{index}"}, **(meta or {})},
     )
