@@ -248,7 +248,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             high = self.consumer.highwater(tp)
             position = view.offsets.committable()
             if high is not None and position is not None:
-                CONSUMER_LAG.labels(str(tp.partition)).set(max(high - position, 0))
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     async def commit(self, partitions: Iterable[TopicPartition]) -> None:
         """Commit, per partition, the offset below which every record is finished."""

@@ -25,5 +25,7 @@ UNDECODABLE_RECORDS = Counter(
     ["reason"],
 )
 CONSUMER_LAG = Gauge(
-    "transcoder_consumer_lag", "Records behind the end of the partition.", ["partition"]
+    "transcoder_consumer_lag",
+    "Records behind the end of the partition (video.jobs or video.chunks).",
+    ["topic", "partition"],
 )
