@@ -67,30 +67,32 @@ def sample(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def make_input(footage: Path, audio: Path, minutes: float, target: Path) -> None:
-    """The footage as one 1080p unit (keyframe every 2 s), repeated by stream copy (the
-    concat demuxer) to ``minutes``, with the sound track looped under it."""
-    unit = target.with_name("unit.mp4")
+def make_unit(footage: Path, target: Path) -> None:
+    """The footage once, cropped and scaled to 1080p at 25 fps, a keyframe every 2 s."""
     video = "crop=in_h*16/9:in_h,scale=1920:1080:flags=lanczos,fps=25,format=yuv420p"
     subprocess.run(
         [
             FFMPEG, "-nostdin", "-v", "error", "-y", "-i", str(footage), "-map", "0:v:0",
             "-vf", video, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-g", "50",
-            str(unit),
+            str(target),
         ],
         check=True,
     )  # fmt: skip
+
+
+def make_input(unit: Path, audio: Path, minutes: float, target: Path) -> None:
+    """``unit`` repeated by stream copy (the concat demuxer) to about ``minutes``, whole units
+    only (a cut inside one would leave irregular timestamps), the sound track looped under it."""
     with av.open(str(unit)) as container:
         unit_s = float(container.duration or 0) / av.time_base
-    seconds = minutes * 60
-    listing = target.with_name("loop.txt")
-    listing.write_text(f"file '{unit}'\n" * (int(seconds // unit_s) + 1))
+    listing = target.with_name(f"{target.stem}.txt")
+    listing.write_text(f"file '{unit}'\n" * max(1, round(minutes * 60 / unit_s)))
     subprocess.run(
         [
             FFMPEG, "-nostdin", "-v", "error", "-y",
             "-f", "concat", "-safe", "0", "-i", str(listing),
             "-stream_loop", "-1", "-i", str(audio),
-            "-map", "0:v:0", "-map", "1:a:0", "-t", f"{seconds:g}",
+            "-map", "0:v:0", "-map", "1:a:0", "-shortest",
             "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2",
             str(target),
         ],
@@ -268,9 +270,10 @@ async def main() -> None:
         bootstrap = broker.start()
         await wait_for_broker(bootstrap)
         await ensure_topics(bootstrap, topic_prefix=PREFIX)
-        source = root / "input.mp4"
+        source, unit = root / "input.mp4", root / "unit.mp4"
         began = time.perf_counter()
-        make_input(args.footage, args.audio, args.minutes, source)
+        make_unit(args.footage, unit)
+        make_input(unit, args.audio, args.minutes, source)
         print(
             f"input: {args.minutes:g} min 1920x1080 25 fps from {args.footage.name} looped, "
             f"audio from {args.audio.name} ({time.perf_counter() - began:.0f} s to make); "
@@ -284,8 +287,7 @@ async def main() -> None:
             hls_source = source
             if args.hls_minutes:
                 hls_source = root / "input-hls.mp4"
-                cut = ["-t", f"{args.hls_minutes * 60:g}", "-c", "copy", str(hls_source)]
-                subprocess.run([FFMPEG, "-v", "error", "-i", str(source), *cut], check=True)
+                make_input(unit, args.audio, args.hls_minutes, hls_source)
             chunk = args.hls_chunk_duration or args.chunk_duration
             kinds.append(("hls", {"preset": "hls"}, hls_source, chunk))
             print(f"HLS phases: {args.hls_minutes or args.minutes:g} min, chunks of {chunk:g} s")
@@ -299,6 +301,8 @@ async def main() -> None:
                     f"chunk rows {run.chunk_rows}",
                     flush=True,
                 )
+                if mode == "split" and not run.chunk_rows:
+                    raise SystemExit("the split phase ran as a single pass: see its plan row")
         report(root, source, runs, args.vmaf_subsample)
     finally:
         broker.stop()
