@@ -25,7 +25,7 @@ from schemas.examples import (
     LEGACY_EXAMPLES,
     MOMENT,
 )
-from schemas.topics import ANALYTICS, CATALOGUE, JOBS, JOBS_DLQ, PROGRESS, Topic
+from schemas.topics import ANALYTICS, CATALOGUE, CHUNKS, JOBS, JOBS_DLQ, PROGRESS, Topic
 from schemas.upcasting import LEGACY_PAYLOADS
 
 Document = dict[str, Any]
@@ -64,6 +64,14 @@ _OPERATIONS = (
         "JobStarted StageCompleted JobCompleted JobFailed RetryScheduled JobCancelled",
     ),
     _Operation("transcoder", "send", PROGRESS, "Emits progress ticks.", "JobProgress"),
+    _Operation(
+        "transcoder", "send", CHUNKS, "Splits a long job into chunk tasks.", "ChunkRequested"
+    ),
+    _Operation(
+        "transcoder", "receive", CHUNKS,
+        "Encodes chunks of split jobs; outcomes go to video.jobs as stage_completed (chunk).",
+        group="transcoder",
+    ),
     _Operation("transcoder", "send", JOBS_DLQ, _DECODE_FAILED, DEAD_LETTER),
     _Operation(
         "projector", "receive", JOBS, "Materialises the read model; offsets kept in PostgreSQL.",

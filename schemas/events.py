@@ -76,6 +76,12 @@ class JobSubmitted(Event):
         "bitrate, and (since the container allow-list) demuxer and streams.",
     )
     batch_id: str | None = Field(default=None, description="Set when uploaded in a batch.")
+    priority: int = Field(
+        default=0,
+        ge=0,
+        description="Turn order computed at submit (lower goes first): the owner's uploads in "
+        "the last days. Workers order what they fetched by it; 0 for events written before.",
+    )
 
 
 class JobStarted(Event):
@@ -190,6 +196,33 @@ class ReprocessRequested(Event):
     reason: str = Field(default="", description="Free text shown in the history.")
 
 
+class ChunkRequested(Event):
+    """One chunk of a split attempt to encode; lives on ``video.chunks`` only.
+
+    Its outcome is a ``stage_completed`` on ``video.jobs`` with operation ``chunk`` and the
+    chunk's ``index``, ``frames``, ``key`` (or ``error_code``) in its metadata."""
+
+    type: ClassVar[str] = "video.job.chunk_requested"
+    topic: ClassVar[str] = "video.chunks"
+
+    attempt: int = Field(ge=1, description="Attempt of the job the chunk belongs to.")
+    index: int = Field(ge=0, description="Position of the chunk in the job, from 0.")
+    count: int = Field(ge=1, description="How many chunks the attempt has.")
+    try_number: int = Field(default=1, ge=1, description="1, then 2, 3... when redone.")
+    start_frame: int = Field(ge=0, description="Source frame (presentation order) it starts at.")
+    frames: int = Field(ge=1, description="Frames to encode: the count is checked.")
+    start_s: float = Field(ge=0, description="Time of the first frame from the input's start.")
+    frame_s: float = Field(gt=0, description="Duration of one source frame (constant rate).")
+    grid_offset_s: float | None = Field(
+        default=None,
+        description="HLS: seconds from the last keyframe grid point to the first frame, so "
+        "the chunk keeps the single pass's keyframe grid; None for other formats.",
+    )
+    processing_options: dict[str, Any] = Field(description="The job's options.")
+    priority: int = Field(default=0, ge=0, description="The job's turn order (lower first).")
+    prefix: str = Field(description="Storage prefix the chunk is written under (attempt's).")
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     JobSubmitted,
     JobStarted,
@@ -202,6 +235,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobCancelled,
     JobDeleted,
     ReprocessRequested,
+    ChunkRequested,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in EVENT_TYPES}

@@ -12,6 +12,7 @@ from typing import Any
 from schemas.analytics import MinuteAggregate
 from schemas.events import (
     CancelRequested,
+    ChunkRequested,
     Event,
     JobCancelled,
     JobCompleted,
@@ -94,6 +95,19 @@ _EXAMPLES: tuple[Event, ...] = (
     JobDeleted(job_id=JOB_ID, requested_by=USER_ID),
     ReprocessRequested(
         job_id=JOB_ID, processing_options=OPTIONS, requested_by="replay", reason="new preset"
+    ),
+    ChunkRequested(
+        job_id=JOB_ID,
+        attempt=1,
+        index=2,
+        count=10,
+        start_frame=3600,
+        frames=1500,
+        start_s=120.0,
+        frame_s=0.04,
+        processing_options=OPTIONS,
+        priority=3,
+        prefix=f"outputs/{JOB_ID}/1/chunks/",
     ),
 )
 

@@ -48,6 +48,7 @@ _FIELDS = (
     "trim_start",
     "trim_end",
     "ladder",
+    "split",
 )
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
 
@@ -79,6 +80,11 @@ class ProcessingOptions(BaseModel):
     trim_start: float | None = Field(default=None, description="Seconds cut from the start.")
     trim_end: float | None = Field(default=None, description="Second of the source to stop at.")
     ladder: tuple[int, ...] = Field(default=(), description="HLS rendition heights.")
+    split: bool = Field(
+        default=True,
+        description="False forces a single pass; True lets the transcoder split a long "
+        "source into chunks encoded in parallel (when its rules allow).",
+    )
 
     @property
     def has_video(self) -> bool:
@@ -87,7 +93,10 @@ class ProcessingOptions(BaseModel):
 
     def to_event_dict(self) -> dict[str, Any]:
         """JSON for an event's ``processing_options``; ``parse_options`` reads it back as is."""
-        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+        data = self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+        if self.split:
+            del data["split"]  # the default: events written before the option stay equal
+        return data
 
 
 def _preset(name: str, **fields: Any) -> dict[str, Any]:
@@ -174,7 +183,17 @@ def _build(fields: dict[str, Any]) -> ProcessingOptions:
         trim_start=trim_start,
         trim_end=trim_end,
         ladder=_ladder(fields) if fmt == "hls" else _no_ladder(fields),
+        split=_flag(fields, "split", default=True),
     )
+
+
+def _flag(fields: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = fields.get(name, default)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"  # form fields arrive as text
+    if not isinstance(value, bool):
+        raise InvalidOptions(name, f"{value!r} is not true or false")
+    return value
 
 
 def _codecs(fmt: str, fields: Mapping[str, Any]) -> tuple[VideoCodec | None, AudioCodec]:

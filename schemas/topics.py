@@ -45,4 +45,14 @@ JOBS_DLQ = Topic(
     config={"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
 )
 
-CATALOGUE: tuple[Topic, ...] = (JOBS, PROGRESS, ANALYTICS, JOBS_DLQ)
+CHUNKS = Topic(
+    name="video.chunks",
+    partitions=12,
+    key="'{job id}/{chunk index}' (UTF-8); the partition is chosen per chunk so one job's "
+    "chunks spread over partitions, and so over the workers of the group",
+    description="Chunk tasks of split jobs (video.job.chunk_requested), read by the transcoder "
+    "group beside video.jobs; an offset is committed once the chunk's outcome is on video.jobs.",
+    config={"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
+)
+
+CATALOGUE: tuple[Topic, ...] = (JOBS, PROGRESS, ANALYTICS, JOBS_DLQ, CHUNKS)

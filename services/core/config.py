@@ -72,6 +72,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a number") from None
+    if not low <= value <= high:  # NaN fails too
+        raise ConfigError(name, f"{value:g} is outside {low:g}..{high:g}")
+    return value
+
+
 def _size(env: Mapping[str, str], name: str, default: str, low: int = 1) -> int:
     value = parse_size(name, env.get(name, "").strip() or default)
     if value < low:
@@ -174,6 +187,10 @@ class Settings:
     ffmpeg_threads: int = 2
     ffmpeg_memory: int = 3 * 1024**3
     ffmpeg_cpu_seconds: int = 24 * 3600
+    chunk_duration_s: float = 60.0
+    split_min_duration_s: float = 180.0
+    chunks_in_flight: int = 8
+    fetch_buffer: int = 4
     user_storage_quota: int = 10 * 1000**3
     user_jobs_in_flight: int = 50
     login_max_failures: int = 5
@@ -233,6 +250,10 @@ class Settings:
             ffmpeg_threads=_int(env, "FFMPEG_THREADS", 2, 1, 64),
             ffmpeg_memory=_size(env, "FFMPEG_MEMORY", "3GiB", low=256 * 1024**2),
             ffmpeg_cpu_seconds=_int(env, "FFMPEG_CPU_SECONDS", 24 * 3600, 10, 10**7),
+            chunk_duration_s=_float(env, "CHUNK_DURATION", 60.0, 1.0, 3600.0),
+            split_min_duration_s=_float(env, "SPLIT_MIN_DURATION", 180.0, 2.0, 86400.0),
+            chunks_in_flight=_int(env, "CHUNKS_IN_FLIGHT", 8, 1, 10000),
+            fetch_buffer=_int(env, "FETCH_BUFFER", 4, 1, 10000),
             user_storage_quota=_size(env, "USER_STORAGE_QUOTA", "10GB"),
             user_jobs_in_flight=_int(env, "USER_JOBS_IN_FLIGHT", 50, 1, 10**6),
             login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),

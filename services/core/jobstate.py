@@ -95,6 +95,8 @@ class JobState:
     retry_not_before: datetime | None = None
     outputs: tuple[JobOutput, ...] = ()
     worker_id: str | None = None
+    priority: int = 0
+    """Turn order from ``submitted`` (lower first); workers order what they fetched by it."""
 
 
 class IllegalTransition(Exception):
@@ -165,6 +167,7 @@ def apply(state: JobState | None, event: Event) -> JobState:
             job_id=event.job_id,
             status=JobStatus.PENDING,
             processing_options=dict(event.processing_options),
+            priority=event.priority,
         )
     stale_checked = StageCompleted | JobProgress | JobCompleted
     if isinstance(event, stale_checked) and event.attempt != state.attempt:
@@ -232,6 +235,7 @@ def _transition(state: JobState, event: Event) -> JobState:
                 job_id=state.job_id,
                 status=JobStatus.PENDING,
                 processing_options=dict(event.processing_options),
+                priority=state.priority,
             )
     raise IllegalTransition(state.status, event.type, "unknown event type")
 

@@ -40,6 +40,13 @@ class EventPublisher(Protocol):
         """Send several events; return their positions in order."""
         ...
 
+    async def publish_spread(
+        self, envelopes: Sequence[Envelope], keys: Sequence[bytes], spread: Sequence[int]
+    ) -> None:
+        """Send events with their own keys, each to partition ``spread[i]`` modulo the
+        topic's partition count (so consecutive values land on different partitions)."""
+        ...
+
 
 class KafkaEventPublisher:
     """``EventPublisher`` over aiokafka. ``topic_prefix`` isolates test runs."""
@@ -90,6 +97,25 @@ class KafkaEventPublisher:
             )
         metas = await asyncio.gather(*futures)
         return [(m.partition, m.offset) for m in metas]
+
+    async def publish_spread(
+        self, envelopes: Sequence[Envelope], keys: Sequence[bytes], spread: Sequence[int]
+    ) -> None:
+        futures = []
+        for envelope, key, value in zip(envelopes, keys, spread, strict=True):
+            record = encode(envelope)
+            topic = self._prefix + record.topic
+            partitions = sorted(await self._producer.partitions_for(topic))
+            futures.append(
+                await self._producer.send(
+                    topic,
+                    key=key,
+                    value=record.value,
+                    headers=list(record.headers),
+                    partition=partitions[value % len(partitions)],
+                )
+            )
+        await asyncio.gather(*futures)
 
 
 async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:

@@ -9,6 +9,8 @@ little, so two uploads racing may both pass: the quota is a fence against abuse,
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select
 
 from schemas.events import JobStatus
@@ -36,6 +38,18 @@ async def usage(rt: Runtime, user_id: str) -> Usage:
         jobs_in_flight=int(flying),
         jobs_in_flight_quota=rt.settings.user_jobs_in_flight,
     )
+
+
+PRIORITY_WINDOW = timedelta(days=7)
+
+
+async def recent_uploads(rt: Runtime, user_id: str) -> int:
+    """The user's jobs created in the last :data:`PRIORITY_WINDOW` (deleted ones count too):
+    a new job's turn order, as PeerTube orders transcoding (fewer recent uploads go first)."""
+    since = datetime.now(UTC) - PRIORITY_WINDOW
+    query = select(func.count()).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
+    async with rt.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
 
 
 class Allowance:

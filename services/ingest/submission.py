@@ -25,7 +25,7 @@ from services.core.logs import current_correlation_id
 from services.core.probe import MediaInfo, ProbeError, probe
 from services.core.readmodel import FILENAME_MAX
 from services.core.storage import ObjectStore, StoredObject, keys
-from services.ingest.admission import media_refusal
+from services.ingest.admission import media_refusal, recent_uploads
 from services.ingest.jobviews import job_view, pending_view
 from services.ingest.resources import Job
 from services.ingest.runtime import EVENT_SOURCE, Runtime
@@ -75,13 +75,14 @@ async def publish_sources(
     """Probe every source (415 if one is not a video), then publish their ``submitted`` events
     with acks=all. Removes nothing on failure: the caller decides."""
     await asyncio.gather(*(_validate(rt.store, rt.settings, source) for source in sources))
+    recent = await recent_uploads(rt, user_id)
     envelopes = [
         new_envelope(
-            _submitted(user_id, s, options, batch_id),
+            _submitted(user_id, s, options, batch_id, priority=recent + i),
             source=EVENT_SOURCE,
             correlation_id=current_correlation_id(),
         )
-        for s in sources
+        for i, s in enumerate(sources)
     ]
     return envelopes, await rt.publisher.publish_many(envelopes)
 
@@ -119,7 +120,12 @@ async def _validate(store: ObjectStore, settings: Settings, source: StoredSource
 
 
 def _submitted(
-    user_id: str, source: StoredSource, options: ProcessingOptions, batch_id: str | None
+    user_id: str,
+    source: StoredSource,
+    options: ProcessingOptions,
+    batch_id: str | None,
+    *,
+    priority: int,
 ) -> JobSubmitted:
     return JobSubmitted(
         job_id=source.job_id,
@@ -131,6 +137,7 @@ def _submitted(
         processing_options=options.to_event_dict(),
         source_metadata=source.info.as_metadata() if source.info else {},
         batch_id=batch_id,
+        priority=priority,
     )
 
 

@@ -5,9 +5,12 @@ Kept apart from ``pipeline`` so that stages can name them without importing the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from schemas.events import ChunkRequested
+from services.transcoder.ffmpeg import FfmpegFailed
 from services.transcoder.progress import ProgressReporter
 
 StopReason = Literal["cancel", "deleted", "stalled", "abandon"]
@@ -25,6 +28,17 @@ class Attempt:
     worker_id: str = ""
     stop_reason: StopReason | None = None
     progress: ProgressReporter | None = field(default=None, repr=False)
+    priority: int = 0
+    """Turn order (lower first) among the runs this worker fetched."""
+    chunk: ChunkRequested | None = None
+    """Set for a chunk task of a split attempt (from ``video.chunks``)."""
+    detach: Callable[[], None] | None = field(default=None, repr=False)
+    """Set by the pool: gives the slot back while a split attempt waits for its chunks."""
+
+    @property
+    def key(self) -> str:
+        """What the pool knows the run by: the job id, or ``{job id}#{index}`` for a chunk."""
+        return self.job_id if self.chunk is None else f"{self.job_id}#{self.chunk.index}"
 
 
 class JobError(Exception):
@@ -35,3 +49,16 @@ class JobError(Exception):
         self.code = code
         self.message = message
         self.retryable = retryable
+
+
+def ffmpeg_error(exc: FfmpegFailed) -> JobError:
+    """The job error an ffmpeg failure means."""
+    if exc.limit is not None:  # the same source would hit it again: no retry
+        return JobError("resource_limit", exc.limit, retryable=False)
+    if exc.killed:
+        return JobError("ffmpeg_killed", str(exc), retryable=True)
+    return JobError(
+        "transcode_failed",
+        f"ffmpeg could not process the video: {exc.stderr.strip()[-300:]}",
+        retryable=False,
+    )

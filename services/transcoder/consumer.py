@@ -1,9 +1,16 @@
-"""The parallel consumer of ``video.jobs``: read, decide, hand to the pool, commit what is done.
+"""The parallel consumer of ``video.jobs`` and ``video.chunks``: read, decide, hand to the
+pool, commit what is done.
 
-Per assigned partition it keeps the jobs' states (folded from every record read) and the
-offsets still open. After an assignment it first *catches up* to the end offset seen at that
-moment before deciding anything, so a job already completed further down the log is not
-redone and a job left ``processing`` by a lost worker is recognised as such.
+Per assigned partition of ``video.jobs`` it keeps the jobs' states (folded from every record
+read) and the offsets still open. After an assignment it first *catches up* to the end offset
+seen at that moment before deciding anything, so a job already completed further down the log
+is not redone and a job left ``processing`` by a lost worker is recognised as such. A record
+of ``video.chunks`` is a chunk task, handed to the pool as it comes.
+
+Rebalances are eager (every partition is revoked), but work on a partition that comes back
+is kept: the revoke only commits, and the assignment that follows abandons the runs of the
+partitions that went elsewhere and resumes reading the kept ones where it was. So a split
+attempt survives its chunks' partitions moving between workers.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from schemas.envelope import DecodeError, decode
-from schemas.events import JobCancelled, JobDeleted
+from schemas.events import ChunkRequested, JobCancelled, JobDeleted
 from services.core.jobstate import JobState
 from services.core.logs import correlation_scope
 from services.core.metrics import forget_consumer_lag, set_consumer_lag
@@ -51,30 +58,48 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         *,
         capacity: int,
         rebalance_grace_s: float,
+        chunk_topic: str | None = None,
+        buffer: int = 0,
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
-        self.pool = pool_factory(pipeline, capacity, self._finished)
+        self.pool = pool_factory(pipeline, capacity, self._finished, buffer)
         self.views: dict[TopicPartition, PartitionView] = {}
         self.rebalance_grace_s = rebalance_grace_s
+        self.chunk_topic = chunk_topic
 
     # -- rebalance listener ------------------------------------------------------------
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Commit what is done; runs go on until the assignment says where they belong."""
         revoked = [tp for tp in revoked if tp in self.views]
         if not revoked:
             return
-        await self.pool.release(revoked, self.rebalance_grace_s)
+        await self.pool.settle(revoked, self.rebalance_grace_s)
         await self.commit(revoked)
-        for tp in revoked:
-            del self.views[tp]
-            forget_consumer_lag(LAG_GROUP, tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
-        ends = await self.consumer.end_offsets(assigned) if assigned else {}
+        lost = [tp for tp in self.views if tp not in assigned]
+        if lost:  # queued runs dropped, running ones abandoned: their records are read again
+            await self.pool.release(lost, 0)
+            for tp in lost:
+                del self.views[tp]
+                forget_consumer_lag(LAG_GROUP, tp.topic, tp.partition)
+        fresh = [tp for tp in assigned if tp not in self.views]
+        ends = await self.consumer.end_offsets(fresh) if fresh else {}
         for tp in assigned:
-            self.views[tp] = PartitionView(catch_up_to=ends.get(tp, 0))
-        log.info("assigned %s", sorted(tp.partition for tp in assigned))
+            view = self.views.get(tp)
+            if view is None:
+                chunks = tp.topic == self.chunk_topic
+                self.views[tp] = PartitionView(catch_up_to=None if chunks else ends.get(tp, 0))
+            elif view.offsets.next_offset is not None:
+                self.consumer.seek(tp, view.offsets.next_offset)  # kept: read on from there
+        log.info(
+            "assigned %s (kept %d, lost %d)",
+            sorted((tp.topic, tp.partition) for tp in assigned),
+            len(assigned) - len(fresh),
+            len(lost),
+        )
 
     # -- the loop ----------------------------------------------------------------------
     async def poll_once(self, timeout_ms: int = 200) -> None:
@@ -105,6 +130,9 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             view.offsets.read(offset, finished=True)
             return
         event = envelope.event
+        if isinstance(event, ChunkRequested):
+            self._chunk(tp, view, offset, event, envelope.correlation_id)
+            return
         job_id = event.job_id
         before = view.jobs.get(job_id)
         state = fold(before, event)
@@ -122,6 +150,26 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         await self._act(tp, view, job_id, [offset], envelope.correlation_id)
 
+    def _chunk(
+        self,
+        tp: TopicPartition,
+        view: PartitionView,
+        offset: int,
+        task: ChunkRequested,
+        correlation_id: str | None,
+    ) -> None:
+        view.offsets.read(offset)
+        job = Attempt(
+            task.job_id,
+            task.attempt,
+            dict(task.processing_options),
+            correlation_id,
+            priority=task.priority,
+            chunk=task,
+        )
+        if not self.pool.adopt(job.key, tp, [offset]):
+            self.pool.submit(JobRun(job, tp, [offset]))
+
     async def _act(
         self,
         tp: TopicPartition,
@@ -135,7 +183,11 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         with correlation_scope(correlation_id):
             if decision.action == "run" and state is not None:
                 job = Attempt(
-                    job_id, decision.attempt, dict(state.processing_options), correlation_id
+                    job_id,
+                    decision.attempt,
+                    dict(state.processing_options),
+                    correlation_id,
+                    priority=state.priority,
                 )
                 self.pool.submit(JobRun(job, tp, offsets, not_before=decision.not_before))
                 return
@@ -198,7 +250,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             high = self.consumer.highwater(tp)
             position = view.offsets.committable()
             if high is not None and position is not None:
-                CONSUMER_LAG.labels(str(tp.partition)).set(max(high - position, 0))
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
                 set_consumer_lag(LAG_GROUP, tp.topic, tp.partition, high - position)
 
     async def commit(self, partitions: Iterable[TopicPartition]) -> None:

@@ -25,7 +25,9 @@ UNDECODABLE_RECORDS = Counter(
     ["reason"],
 )
 CONSUMER_LAG = Gauge(
-    "transcoder_consumer_lag", "Records behind the end of the partition.", ["partition"]
+    "transcoder_consumer_lag",
+    "Records behind the end of the partition (video.jobs or video.chunks).",
+    ["topic", "partition"],
 )
 WORKERS = Gauge(
     "transcoder_workers", "Job slots of this process (WORKER_COUNT); idle = workers - in flight."

@@ -39,6 +39,11 @@ class PartitionOffsets:
         return offset
 
     @property
+    def next_offset(self) -> int | None:
+        """One past the last offset read (where reading goes on), None if nothing was read."""
+        return self._next
+
+    @property
     def open_count(self) -> int:
         """How many records still have unfinished work."""
         return len(self._open)

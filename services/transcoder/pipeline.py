@@ -9,16 +9,19 @@ built in a per-attempt scratch dir and uploaded at the end to deterministic keys
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from schemas.envelope import new_envelope
 from schemas.events import (
+    ChunkRequested,
     Event,
     JobCancelled,
     JobCompleted,
@@ -32,16 +35,24 @@ from services.core.medialimits import MediaLimits
 from services.core.storage import ObjectStore, StorageError, run_cleanup
 from services.transcoder import commands, ffmpeg
 from services.transcoder.attempt import Attempt, JobError, Outcome, StopReason
+from services.transcoder.chunkboard import ChunkBoard
+from services.transcoder.chunks import execute_chunk
 from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.metrics import JOBS_PROCESSED, STAGE_DURATION
+from services.transcoder.planning import SplitSettings
 from services.transcoder.progress import ProgressReporter
+from services.transcoder.split import remove_chunks
 from services.transcoder.stages import StageBody, StageContext, run_stages
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/vidpipe/transcoder"
 T = TypeVar("T")
+
+
+async def _no_ticks(_event: Any) -> None:
+    """Chunks publish no ticks: their attempt reports the share of frames encoded."""
 
 
 class Pipeline:
@@ -61,6 +72,7 @@ class Pipeline:
         process_id: str,
         ffmpeg_limits: FfmpegLimits | None = None,
         media_limits: MediaLimits | None = None,
+        split_settings: SplitSettings | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -70,6 +82,8 @@ class Pipeline:
         self.process_id = process_id
         self.ffmpeg_limits = ffmpeg_limits or FfmpegLimits()
         self.media_limits = media_limits or MediaLimits()
+        self.split_settings = split_settings or SplitSettings()
+        self.chunk_board = ChunkBoard()
 
     @property
     def ffmpeg_threads(self) -> int:
@@ -87,8 +101,21 @@ class Pipeline:
         """Run ``command`` with this pipeline's ffmpeg binary."""
         await ffmpeg.run_ffmpeg(self.ffmpeg, command, on_tick, self.ffmpeg_limits)
 
-    async def execute(self, job: Attempt) -> Outcome:
+    async def request_chunks(self, job: Attempt, requests: list[ChunkRequested]) -> None:
+        """Publish chunk tasks; chunk ``i`` of a job goes to partition (hash + i) mod n, so
+        consecutive chunks land on different partitions and so on different workers."""
+        base = zlib.crc32(job.job_id.encode())
+        envelopes = [
+            new_envelope(r, source=SOURCE, correlation_id=job.correlation_id) for r in requests
+        ]
+        keys = [f"{r.job_id}/{r.index}".encode() for r in requests]
+        await self.publisher.publish_spread(envelopes, keys, [base + r.index for r in requests])
+
+    async def execute(self, job: Attempt) -> str:
         """Run the attempt to its end; re-raises CancelledError when abandoned (no events)."""
+        if job.chunk is not None:
+            job.progress = ProgressReporter(job.job_id, job.attempt, _no_ticks)
+            return await execute_chunk(self, job)
 
         async def publish_progress(event: Any) -> None:
             await self.emit(job, event)
@@ -113,6 +140,9 @@ class Pipeline:
                 log.exception("attempt crashed", extra={"job_id": job.job_id})
                 result = JobError("internal_error", f"internal error: {exc!r}", retryable=True)
         finally:
+            if ctx.chunked:  # after the outputs are stored, or in any other outcome
+                with contextlib.suppress(StorageError, OSError):
+                    await asyncio.shield(remove_chunks(ctx))
             await run_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
         return await self._conclude(ctx, job, result, started)
 

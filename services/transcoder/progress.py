@@ -15,8 +15,10 @@ from schemas.events import JobProgress
 STAGE_SPANS: dict[str, tuple[int, int]] = {
     "intake": (0, 1),
     "validate": (1, 4),
+    "plan": (4, 4),
     "metadata": (4, 8),
     "transcode": (8, 90),
+    "stitch": (90, 90),
     "preview": (90, 96),
     "analytics": (96, 97),
     "store": (97, 99),

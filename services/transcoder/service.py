@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.topics import JOBS
+from schemas.topics import CHUNKS, JOBS
 from services.core.config import Settings, resolve_ffmpeg
 from services.core.endpoints import resolve
 from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer, wait_for_broker
@@ -21,6 +21,7 @@ from services.transcoder.ffmpeg import FfmpegLimits
 from services.transcoder.joblog import RetryPolicy
 from services.transcoder.metrics import SINCE_PROGRESS, WORKERS
 from services.transcoder.pipeline import Pipeline
+from services.transcoder.planning import SplitSettings
 from services.transcoder.pool import JobPool
 from services.transcoder.stops import assign_all_from_end, tail_stops
 
@@ -75,6 +76,7 @@ class Transcoder:
         """Open every client (each closed by ``stack``), join the group; the jobs consumer."""
         settings, config = self.settings, self.config
         topic = settings.topic(JOBS.name)
+        chunk_topic = settings.topic(CHUNKS.name)
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
         stack.callback(store.close)
         publisher = KafkaEventPublisher(
@@ -97,6 +99,8 @@ class Transcoder:
             self._pipeline(store, publisher),
             capacity=settings.worker_count,
             rebalance_grace_s=config.rebalance_grace_s,
+            chunk_topic=chunk_topic,
+            buffer=settings.fetch_buffer,
         )
         stack.push_async_callback(lambda: jobs.pool.release(list(jobs.views), 0))
         WORKERS.set(settings.worker_count)
@@ -108,11 +112,13 @@ class Transcoder:
         self.ops_port = ops.port
         await tail.start()
         await assign_all_from_end(tail, topic)
-        group.subscribe([topic], listener=jobs)
+        group.subscribe([topic, chunk_topic], listener=jobs)
         await group.start()
         log.info("transcoder %s ready; ops on port %d", self.process_id, ops.port)
         for task in (
-            asyncio.create_task(tail_stops(tail, jobs.pool), name="stops"),
+            asyncio.create_task(
+                tail_stops(tail, jobs.pool, jobs.pipeline.chunk_board), name="stops"
+            ),
             asyncio.create_task(self._watchdog(jobs), name="watchdog"),
         ):
             stack.push_async_callback(_cancelled, task)
@@ -133,6 +139,11 @@ class Transcoder:
                 self.settings.ffmpeg_cpu_seconds,
             ),
             media_limits=self.settings.media_limits,
+            split_settings=SplitSettings(
+                chunk_duration_s=self.settings.chunk_duration_s,
+                min_duration_s=self.settings.split_min_duration_s,
+                chunks_in_flight=self.settings.chunks_in_flight,
+            ),
         )
 
     async def _watchdog(self, jobs: JobsConsumer) -> None:

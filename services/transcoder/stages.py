@@ -7,72 +7,25 @@ timing), which ``Pipeline`` implements; this module never imports the pipeline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from schemas.events import Event, JobOutput, JobStarted
+import av
+
+from schemas.events import JobOutput, JobStarted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
-from services.core.medialimits import MediaLimits
 from services.core.probe import MediaInfo, ProbeError, probe
-from services.core.storage import ObjectNotFound, ObjectStore
+from services.core.storage import ObjectNotFound
 from services.core.storage.keys import output_key, source_key
 from services.transcoder import commands
-from services.transcoder.attempt import Attempt, JobError
-from services.transcoder.ffmpeg import FfmpegFailed, OnTick, Tick
+from services.transcoder.attempt import JobError, ffmpeg_error
+from services.transcoder.ffmpeg import FfmpegFailed, Tick
+from services.transcoder.planning import SinglePass, SplitPlan, plan, refuse_early
+from services.transcoder.split import run_split
+from services.transcoder.stagehost import StageBody, StageContext, StageHost
 
-T = TypeVar("T")
-StageBody = Callable[[], Awaitable[tuple[dict[str, Any], T]]]
-"""A stage's work: returns the ``stage_completed`` metadata and the value later stages need."""
-
-
-class StageHost(Protocol):
-    """What a stage may ask of the pipeline running it."""
-
-    @property
-    def store(self) -> ObjectStore:
-        """Where sources are read and outputs stored."""
-        ...
-
-    async def run_ffmpeg(self, command: commands.Command, on_tick: OnTick | None = None) -> None:
-        """Run ``command`` to its end; raises FfmpegFailed."""
-        ...
-
-    @property
-    def ffmpeg_threads(self) -> int:
-        """Threads each decoder, filter graph and encoder of a command may use."""
-        ...
-
-    @property
-    def media_limits(self) -> MediaLimits:
-        """What a source may declare (checked again here: options may have changed)."""
-        ...
-
-    async def emit(self, job: Attempt, event: Event) -> None:
-        """Publish ``event`` for ``job``."""
-        ...
-
-    async def timed_stage(self, ctx: StageContext, name: str, body: StageBody[T]) -> T:
-        """Run ``body`` as stage ``name``: progress at its start, ``stage_completed`` at its end."""
-        ...
-
-
-@dataclass
-class StageContext:
-    """What the stages of one attempt share."""
-
-    job_id: str
-    attempt: int
-    raw_options: dict[str, Any]
-    scratch: Path
-    host: StageHost
-    job: Attempt
-    uploaded: list[str] = field(default_factory=list)
-
-    @property
-    def out_dir(self) -> Path:
-        return self.scratch / "out"
+__all__ = ["StageBody", "StageContext", "StageHost", "run_stages"]
+from services.transcoder.timeline import read_timeline
 
 
 async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]]:
@@ -84,11 +37,15 @@ async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]
     )
     await stage(ctx, "intake", lambda: _intake(ctx))
     source, info, options = await stage(ctx, "validate", lambda: _validate(ctx))
+    decision = await stage(ctx, "plan", lambda: _plan(ctx, source, info, options))
     ctx.out_dir.mkdir()
     await stage(ctx, "metadata", lambda: _metadata(ctx, source, info))
     threads = ctx.host.ffmpeg_threads
     main = commands.main_command(source, ctx.out_dir, options, info, threads)
-    await stage(ctx, "transcode", lambda: _transcode(ctx, main))
+    if not isinstance(decision, SplitPlan) or not await run_split(
+        ctx, source, info, options, main, decision
+    ):
+        await stage(ctx, "transcode", lambda: _transcode(ctx, main))
     preview = commands.preview_command(source, ctx.out_dir, info, threads)
     await stage(ctx, "preview", lambda: _ffmpeg_stage(ctx, "preview", preview))
     names = [*main.outputs, commands.Output("thumbnail.jpg", "image/jpeg")]
@@ -140,6 +97,34 @@ async def _validate(
     return metadata, (source, info, options)
 
 
+async def _plan(
+    ctx: StageContext, source: Path, info: MediaInfo, options: ProcessingOptions
+) -> tuple[dict[str, Any], SplitPlan | SinglePass]:
+    """Split or single pass; the history row says which, and why not."""
+    settings = ctx.host.split_settings
+    decision: SplitPlan | SinglePass | None
+    decision = refuse_early(options, info.duration_s, settings.min_duration_s)
+    if decision is None:
+        try:
+            timeline = await asyncio.to_thread(read_timeline, str(source), info.demuxer)
+        except (av.error.FFmpegError, IndexError) as exc:
+            decision = SinglePass("irregular_timestamps", f"unreadable packets: {exc}")
+        else:
+            decision = plan(
+                options,
+                info.duration_s,
+                timeline,
+                chunk_duration_s=settings.chunk_duration_s,
+                min_duration_s=settings.min_duration_s,
+                segment_s=commands.HLS_SEGMENT_S,
+            )
+    if isinstance(decision, SinglePass):
+        return {"split": False, "reason": decision.reason, "detail": decision.detail}, decision
+    durations = [round(c.frames * decision.frame_s, 3) for c in decision.chunks]
+    meta = {"split": True, "chunks": len(decision.chunks), "frames": decision.total_frames}
+    return meta | {"chunk_seconds": durations}, decision
+
+
 async def _metadata(
     ctx: StageContext, source: Path, info: MediaInfo
 ) -> tuple[dict[str, Any], None]:
@@ -153,7 +138,7 @@ async def _metadata(
             raise FfmpegFailed(1, "no frame at the poster time")
     except FfmpegFailed as exc:
         if exc.killed or exc.limit:
-            raise _ffmpeg_error(exc) from None
+            raise ffmpeg_error(exc) from None
         at = 0.0  # a seek past the last decodable frame: take the first one
         await _ffmpeg_stage(
             ctx, "metadata", commands.thumbnail_command(source, ctx.out_dir, info, at, threads)
@@ -182,7 +167,7 @@ async def _transcode(ctx: StageContext, command: commands.Command) -> tuple[dict
     try:
         await ctx.host.run_ffmpeg(command, on_tick)
     except FfmpegFailed as exc:
-        raise _ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc) from None
     return {"outputs": [o.name for o in command.outputs], "media_seconds": total}, None
 
 
@@ -192,20 +177,8 @@ async def _ffmpeg_stage(
     try:
         await ctx.host.run_ffmpeg(command)
     except FfmpegFailed as exc:
-        raise _ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc) from None
     return {"outputs": [o.name for o in command.outputs]}, None
-
-
-def _ffmpeg_error(exc: FfmpegFailed) -> JobError:
-    if exc.limit is not None:  # the same source would hit it again: no retry
-        return JobError("resource_limit", exc.limit, retryable=False)
-    if exc.killed:
-        return JobError("ffmpeg_killed", str(exc), retryable=True)
-    return JobError(
-        "transcode_failed",
-        f"ffmpeg could not process the video: {exc.stderr.strip()[-300:]}",
-        retryable=False,
-    )
 
 
 async def _analytics(

@@ -110,7 +110,13 @@ class Submitter:
     publisher: KafkaEventPublisher
 
     async def __call__(
-        self, source: Path, options: dict[str, Any] | None = None, job_id: str | None = None
+        self,
+        source: Path,
+        options: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        *,
+        user_id: str = "u1",
+        priority: int = 0,
     ) -> str:
         job_id = job_id or str(uuid.uuid4())
         key = keys.source_key(job_id)
@@ -118,12 +124,13 @@ class Submitter:
         await self.send(
             JobSubmitted(
                 job_id=job_id,
-                user_id="u1",
+                user_id=user_id,
                 original_filename=source.name,
                 source_key=key,
                 source_size=stored.size_bytes,
                 source_sha256=stored.sha256 or hashlib.sha256(source.read_bytes()).hexdigest(),
                 processing_options=options or {},
+                priority=priority,
             )
         )
         return job_id

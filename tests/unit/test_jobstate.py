@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemas.events import (
     EVENT_TYPES,
     CancelRequested,
+    ChunkRequested,
     Event,
     JobCancelled,
     JobCompleted,
@@ -96,6 +97,19 @@ def make(kind: str, attempt: int = 1, progress: int = 50) -> Event:
         case "reprocess_requested":
             return ReprocessRequested(
                 job_id=JOB, processing_options={"preset": "1080p"}, requested_by="u1"
+            )
+        case "chunk_requested":  # a task on video.chunks: legal in no state of the job log
+            return ChunkRequested(
+                job_id=JOB,
+                attempt=attempt,
+                index=0,
+                count=2,
+                start_frame=0,
+                frames=10,
+                start_s=0.0,
+                frame_s=0.04,
+                processing_options={},
+                prefix=f"outputs/{JOB}/{attempt}/chunks/",
             )
     raise AssertionError(kind)
 

@@ -195,3 +195,15 @@ def test_codec_and_audio_only_refusals_name_the_field() -> None:
         "ladder",
         "not allowed with format 'm4a' (audio only)",
     )
+
+
+def test_split_is_a_flag_that_only_false_records() -> None:
+    assert parse_options({}).split is True
+    assert "split" not in parse_options({}).to_event_dict()  # events written before stay equal
+    forced = parse_options({"preset": "hls", "split": False})
+    assert forced.split is False and forced.to_event_dict()["split"] is False
+    assert parse_options(forced.to_event_dict()) == forced
+    assert parse_options({"split": "false"}).split is False  # a form field
+    with pytest.raises(InvalidOptions) as refused:
+        parse_options({"split": "sometimes"})
+    assert refused.value.field == "split"

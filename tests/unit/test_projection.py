@@ -455,3 +455,36 @@ def test_a_failure_keeps_its_code_until_the_job_runs_again() -> None:
     reprocess = ReprocessRequested(job_id=job, processing_options={}, reason="r", requested_by="u")
     assert stored[job].error_code == "boom"
     assert run(stored, [envelope(reprocess, 10)]).rows[job].error_code is None
+
+
+def test_chunk_and_stitch_outcomes_become_history_rows_and_stale_ones_do_not() -> None:
+    job_id = job_uuid("c", 0)
+    stored = running_job(job_id)
+
+    def stage(n: int, operation: str, attempt: int, worker: str, **meta: object) -> Envelope:
+        event = StageCompleted(
+            job_id=job_id,
+            worker_id=worker,
+            attempt=attempt,
+            operation=operation,
+            status="ok",
+            duration_ms=1200,
+            metadata=meta,
+        )
+        return envelope(event, n)
+
+    outcome = run(
+        stored,
+        [
+            stage(2, "chunk", 1, "host:7/0", index=0, frames=1500, media_seconds=60.0),
+            stage(3, "chunk", 1, "host:8/0", index=1, frames=1490, media_seconds=59.6),
+            stage(4, "chunk", 2, "host:9/0", index=1, frames=1490),  # a stale attempt's
+            stage(5, "stitch", 1, "host:7", chunks=2, frames=2990),
+        ],
+    )
+    rows = [(h.operation, h.worker_id, h.duration_ms, h.metadata) for h in outcome.history]
+    assert rows == [
+        ("chunk", "host:7/0", 1200, {"index": 0, "frames": 1500, "media_seconds": 60.0}),
+        ("chunk", "host:8/0", 1200, {"index": 1, "frames": 1490, "media_seconds": 59.6}),
+        ("stitch", "host:7", 1200, {"chunks": 2, "frames": 2990}),
+    ]

@@ -165,3 +165,18 @@ async def test_upload_limit_is_streamed(make_api: Callable[..., Any]) -> None:
     # refused as the limit was crossed: the 64 KiB allowed and at most a few reads past it
     read = received_upload_bytes() - received_before
     assert 65536 < read <= 4 * 65536, f"{read} bytes read before the 413"
+
+
+async def test_priority_counts_the_owners_recent_uploads(
+    api: Api, video: bytes, running_projector: Callable[[], Any], catch_up: Callable[[], Any]
+) -> None:
+    flood, other = await api.user(), await api.user()
+    async with running_projector():
+        first = await api.upload(flood, ("a.mp4", video), ("b.mp4", video))
+        assert first.status_code == 202, first.text
+        await catch_up()  # the read model counts a and b
+        assert (await api.upload(flood, ("c.mp4", video))).status_code == 202
+        assert (await api.upload(other, ("d.mp4", video))).status_code == 202
+    events = await submitted_events(api, 4)
+    priorities = {e.event.original_filename: e.event.priority for e in events}
+    assert priorities == {"a.mp4": 0, "b.mp4": 1, "c.mp4": 2, "d.mp4": 0}
