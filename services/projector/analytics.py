@@ -111,6 +111,7 @@ def create_app(settings: Settings, endpoints: Endpoints) -> faust.App:
         settings.group(APP),
         broker=f"kafka://{endpoints.kafka_bootstrap_servers}",
         store="memory://",  # tables are rebuilt from their changelog topics at start
+        datadir=str(settings.data_dir / "analytics"),  # not ./analytics-data in the cwd
         topic_partitions=JOBS.partitions,
         topic_replication_factor=1,
         web_enabled=False,
