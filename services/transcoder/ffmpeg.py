@@ -30,6 +30,9 @@ _OUT_OF_MEMORY = (
 )
 
 
+SIGNALLED_EXIT = 255  # ffmpeg's exit status after a signal it caught
+
+
 @dataclass(frozen=True)
 class FfmpegLimits:
     """Bounds of every ffmpeg child: codec/filter threads, address space, CPU seconds."""
@@ -49,7 +52,11 @@ class FfmpegLimits:
         """Which limit a failed run hit, in words, or None if it was not a limit.
         ``signs``: "memory" when its stderr said an allocation or a thread failed, "signal"
         when ffmpeg stopped on a signal it caught (SIGXCPU; we only ever send SIGKILL)."""
-        if returncode == -signal.SIGXCPU or "signal" in signs:
+        # ffmpeg catches SIGXCPU: before it has set up its outputs it says "Immediate exit
+        # requested" (an error line); after, it stops quietly (an info line) with status 255,
+        # which it uses for nothing else; and the transcoder never sends a catchable signal.
+        caught = "signal" in signs or (returncode == SIGNALLED_EXIT and "memory" not in signs)
+        if returncode == -signal.SIGXCPU or caught:
             return f"ffmpeg exceeded the CPU time limit ({self.cpu_seconds}s, FFMPEG_CPU_SECONDS)"
         if "memory" in signs or returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
             mib = self.memory_bytes // 1024**2
