@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
 ]
+# the web app's players start without a click (the tests watch their time advance)
+APP_ARGS = ["--autoplay-policy=no-user-gesture-required"]
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("VIDPIPE_TEST_ARTIFACTS", ROOT / ".artifacts")) / "web"
 README_SHOTS = ROOT / "docs" / "screenshots"
@@ -52,7 +53,8 @@ SERIOUS_VIOLATIONS = """async () => {
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def launch_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
+    """Debian's Chromium through Playwright (never a browser Playwright downloads)."""
     if os.environ.get("VIDPIPE_SKIP_BROWSER") == "1":
         pytest.skip("VIDPIPE_SKIP_BROWSER=1: browser tests skipped on purpose")
     if not CHROMIUM.exists():
@@ -61,15 +63,22 @@ async def chromium() -> AsyncIterator[Browser]:
             "(apt-get install -y --no-install-recommends chromium); "
             "set VIDPIPE_SKIP_BROWSER=1 to skip the browser tests instead"
         )
-    assert AXE.exists(), f"{AXE} is missing: `make web-check` installs the web app's packages"
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args]
         )
         try:
             yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The browser the web app's tests drive, with axe-core at hand."""
+    async with launch_chromium(APP_ARGS) as browser:
+        assert AXE.exists(), f"{AXE} is missing: `make web-check` installs the web app's packages"
+        yield browser
 
 
 class Pages:

@@ -7,51 +7,22 @@ skips it on purpose.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
+from tests.support.browser import REPORT_CSP_VIOLATIONS, launch_chromium
 from tests.support.ingest import Api
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-# Scripts injected by Playwright are exempt from the CSP: this one reports every violation of it
-REPORT_CSP_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) =>
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
-"""
 TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if os.environ.get("VIDPIPE_SKIP_BROWSER") == "1":
-        pytest.skip("VIDPIPE_SKIP_BROWSER=1: browser tests skipped on purpose")
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make test` installs Debian's chromium "
-            "(apt-get install -y --no-install-recommends chromium); "
-            "set VIDPIPE_SKIP_BROWSER=1 to skip the browser tests instead"
-        )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch_chromium() as launched:
+        yield launched
 
 
 async def test_a_person_authorizes_in_the_docs_page_and_lists_their_jobs(
