@@ -46,9 +46,11 @@ async def _applied(db_url: str, job_id: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def api_with_projector(env: dict[str, str]) -> AsyncIterator[Api]:
-    """An ingest server for ``env`` and a projector process, once it is consuming."""
-    with open(os.devnull, "ab") as log:
+async def projector_process(env: dict[str, str]) -> AsyncIterator[None]:
+    """``vidpipe projector`` as its own process, as production runs it, once it is consuming
+    (its stderr to ``$PROJECTOR_LOG`` when set)."""
+    # the child keeps its own copy of the descriptor: ours is closed as soon as it has started
+    with open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
             env={**os.environ, **env, "OPS_PORT": "0"},
@@ -56,7 +58,7 @@ async def api_with_projector(env: dict[str, str]) -> AsyncIterator[Api]:
             stderr=log,
         )
     try:
-        warm_up = str(uuid.uuid4())
+        warm_up = str(uuid.uuid4())  # a job nobody owns: applied once the projector consumes
         await publish(
             env,
             JobSubmitted(
@@ -69,14 +71,21 @@ async def api_with_projector(env: dict[str, str]) -> AsyncIterator[Api]:
             ),
         )
         await _applied(env["DATABASE_URL"], warm_up)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@contextlib.asynccontextmanager
+async def api_with_projector(env: dict[str, str]) -> AsyncIterator[Api]:
+    """An ingest server for ``env`` and a projector process, once it is consuming."""
+    async with projector_process(env):
         api, stop = await start_api(env)
         try:
             yield api
         finally:
             await stop()
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 async def job_when(

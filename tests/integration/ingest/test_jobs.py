@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-import asyncpg
 import pytest
 
 from schemas.envelope import new_envelope
-from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted, JobSubmitted
-from services.core.db import plain_url
+from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted
 from services.core.kafka import KafkaEventPublisher
 from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
 from tests.support.ingest import Api, start_api
+from tests.support.readmodel_stack import projector_process
 
 
 @pytest.fixture(scope="module")
@@ -36,21 +32,8 @@ async def jobs_env(
 
 @pytest.fixture(scope="module")
 async def projector(jobs_env: dict[str, str]) -> AsyncIterator[None]:
-    """``vidpipe projector`` as its own process, as production runs it, once it is consuming."""
-    # the child keeps its own copy of the descriptor: ours is closed as soon as it has started
-    with open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
-            env={**os.environ, **jobs_env, "OPS_PORT": "0"},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    try:
-        await _warm_up(jobs_env, jobs_env["DATABASE_URL"])
+    async with projector_process(jobs_env):
         yield
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -58,40 +41,6 @@ async def api(jobs_env: dict[str, str], projector: None) -> AsyncIterator[Api]:
     api, stop = await start_api(jobs_env)
     yield api
     await stop()
-
-
-async def _warm_up(env: dict[str, str], db_url: str) -> None:
-    """Publish a job nobody owns and wait until the projector has applied it."""
-    job_id = str(uuid.uuid4())
-    publisher = KafkaEventPublisher(
-        env["KAFKA_BOOTSTRAP_SERVERS"], topic_prefix=env["KAFKA_TOPIC_PREFIX"]
-    )
-    await publisher.start()
-    try:
-        await publisher.publish(
-            new_envelope(
-                JobSubmitted(
-                    job_id=job_id,
-                    user_id=str(uuid.uuid4()),
-                    original_filename="warm-up.mp4",
-                    source_key=f"sources/{job_id}/source",
-                    source_size=0,
-                    source_sha256="",
-                ),
-                source="/test",
-            )
-        )
-    finally:
-        await publisher.stop()
-    conn = await asyncpg.connect(plain_url(db_url))
-    try:
-
-        async def applied() -> bool:
-            return bool(await conn.fetchval("SELECT count(*) FROM jobs WHERE id = $1", job_id))
-
-        await until(applied, timeout=60)
-    finally:
-        await conn.close()
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
