@@ -29,6 +29,30 @@ class BrokerUnavailable(RuntimeError):
     """The Kafka bootstrap servers did not answer in time."""
 
 
+START_GRACE_S = 5.0
+
+
+async def start_client(client: AIOKafkaAdminClient | AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """``client.start()`` that leaves no connection behind when cancelled (SIGTERM).
+
+    aiokafka's bootstrap does not close its first connection when cancelled while it
+    waits for the metadata answer, so a cancelled start leaks a socket that only the
+    garbage collector finds ("Unclosed AIOKafkaConnection"). Instead the start runs to
+    its end (bounded by ``START_GRACE_S``) and the cancellation is raised afterwards;
+    the caller's ``close()`` then closes everything the client opened.
+    """
+    starting = asyncio.ensure_future(client.start())
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait([starting], timeout=START_GRACE_S)
+        if not starting.done():
+            starting.cancel()
+        elif not starting.cancelled():
+            starting.exception()  # retrieved: a failed start is not worth a second report
+        raise
+
+
 class EventPublisher(Protocol):
     """Publishes events durably (acks=all) before returning."""
 
@@ -125,7 +149,7 @@ async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> No
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
         try:
-            await admin.start()
+            await start_client(admin)
             await admin.list_topics()
             return
         except (KafkaError, OSError) as exc:
@@ -148,7 +172,7 @@ async def ensure_topics(
     """Create the catalogue's topics that do not exist yet; return the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
     try:  # closed even when cancelled while connecting
-        await admin.start()
+        await start_client(admin)
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(

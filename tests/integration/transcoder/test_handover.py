@@ -64,17 +64,24 @@ async def test_two_processes_one_killed_mid_job(
         jobs = [
             await submit(clip, {"preset": "vp9-720p"}, job_id=str(uuid.uuid4())) for _ in range(4)
         ]
-        victim = workers[0].pid
+        pids = {proc.pid for proc in workers}
 
-        def victim_busy() -> bool:
-            return any(
-                e.event.worker_id.split("/")[0].endswith(f":{victim}")  # type: ignore[attr-defined]
-                and "completed" not in watcher.types(j)
-                for j in jobs
-                for e in watcher.of(j, "video.job.started")
-            )
+        def busy_worker() -> int | None:
+            """The pid of one of the two processes running a job that is not done yet.
 
-        await watcher.wait(victim_busy, 60)
+            Whichever it is: the other process may have joined the group late and been
+            given no partition before the four jobs were spread.
+            """
+            for job_id in jobs:
+                if "completed" in watcher.types(job_id):
+                    continue
+                for e in watcher.of(job_id, "video.job.started"):
+                    host_pid = e.event.worker_id.split("/")[0]  # type: ignore[attr-defined]
+                    if (pid := int(host_pid.rsplit(":", 1)[1])) in pids:
+                        return pid
+            return None
+
+        victim = await watcher.wait(busy_worker, 60)
         os.kill(victim, signal.SIGKILL)
         for job_id in jobs:
             await watcher.wait(lambda j=job_id: effective_completions(watcher, j), 90)
