@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:  # alembic is imported by the commands that migrate, not by every service
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _ALEMBIC_LOCK = threading.Lock()  # alembic keeps its context in module globals
@@ -63,6 +65,8 @@ def redact(url: str) -> str:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # configparser interpolation would choke on '%' in passwords
@@ -72,5 +76,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run repeatedly and from many processes."""
+    from alembic import command
+
     with _ALEMBIC_LOCK:
         command.upgrade(alembic_config(url), revision)

@@ -272,7 +272,10 @@ class Projector:
 
     def update_lag(self) -> None:
         """Set the lag gauge of every assigned partition from the last fetch's high watermark."""
+        assigned = self.consumer.assignment()
         for tp, position in self.expected.items():
+            if tp not in assigned:  # given to another member an instant ago
+                continue
             high = self.consumer.highwater(tp)
             if high is not None:
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))

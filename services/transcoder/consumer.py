@@ -236,7 +236,12 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             view.offsets.finish(*offsets)
 
     def _update_pause(self) -> None:
-        live = [tp for tp, view in self.views.items() if view.catch_up_to is None]
+        # views may still hold partitions a rebalance has just given to another member (until
+        # on_partitions_assigned runs); pausing one of those raises IllegalStateError
+        assigned = self.consumer.assignment()
+        live = [
+            tp for tp, view in self.views.items() if view.catch_up_to is None and tp in assigned
+        ]
         paused = self.consumer.paused()
         if self.pool.busy():
             to_pause = [tp for tp in live if tp not in paused]
@@ -246,7 +251,10 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.resume(*paused)
 
     def _update_lag(self) -> None:
+        assigned = self.consumer.assignment()
         for tp, view in self.views.items():
+            if tp not in assigned:  # see _update_pause: highwater() asserts the assignment
+                continue
             high = self.consumer.highwater(tp)
             position = view.offsets.committable()
             if high is not None and position is not None:
