@@ -5,23 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 from sse_starlette.sse import AppStatus
 
+from services.core import heap
 from services.core.metrics import bind
 
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its signal capture (it re-raises signals after shutdown)."""
+    """uvicorn without its signal capture (it re-raises signals after shutdown), and with the
+    garbage collector settled once the app has started (``services.core.heap``)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            heap.settle()
 
 
 async def serve(
