@@ -37,6 +37,7 @@ from services.notifier.subscriber import LogEntry, Subscriber
 
 log = logging.getLogger(__name__)
 OWNER_LOOKUP_TIMEOUT_S = 2.0  # owners are cached: only jobs new to this instance are looked up
+EXIT_CHECK_S = 0.05  # how soon streams learn of a shutdown (a bool read per tick)
 
 
 @dataclass(frozen=True)
@@ -208,12 +209,18 @@ class Hub:
         """
         loop = asyncio.get_running_loop()
         tick = min(0.5, self._heartbeat_s / 2)
+        next_beat = loop.time() + tick
         while True:
-            await asyncio.sleep(tick)
+            # the shutdown is looked for more often than beats are due: streams are told to
+            # come back at once, so the old instance is gone (and its port free) sooner
+            await asyncio.sleep(EXIT_CHECK_S)
             if AppStatus.should_exit:  # set on SIGTERM (services.core.serving): end every stream
                 for sub in self.subscribers():
                     sub.wake()
                 continue
+            if loop.time() < next_beat:
+                continue
+            next_beat = loop.time() + tick
             now = datetime.now(UTC)
             self.heartbeat = ServerSentEvent(comment=f"ping - {now}", sep="\n").encode()
             # the id keeps idle clients' Last-Event-ID fresh, so they resume from the ring
