@@ -41,6 +41,15 @@ def test_sse_event_without_data_is_not_dispatched() -> None:
     assert feed(SseParser(), "event: x\nid: 7\n\n") == []
 
 
+def test_sse_retry_sets_the_reconnection_time_only_when_all_digits() -> None:
+    parser = SseParser()
+    assert parser.retry_ms is None
+    feed(parser, "retry: 2500\n\n")
+    assert parser.retry_ms == 2500
+    feed(parser, "retry: 2s\nretry: -1\nretry: \n\n")  # not digits: ignored, as browsers do
+    assert parser.retry_ms == 2500
+
+
 def test_tracker_follows_progress_to_each_terminal_status() -> None:
     tracker = Tracker(["a", "b", "c"])
     assert (

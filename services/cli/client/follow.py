@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 
-from services.cli.client.api import Api, ClientError, check
+from services.cli.client.api import Api, ClientError, check, server_message
 from services.cli.client.display import Display, JobBar
 from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.tracking import Tracker
 from services.cli.client.wire import TERMINAL
 
 RECONNECTS = 20
+DEFAULT_RETRY_S = 3.0  # as browsers wait, until the stream says otherwise (``retry:``)
 SETTLE_TRIES = 15  # ~10 s of backoff
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=60.0)  # heartbeats come every 15 s
 
@@ -39,9 +40,39 @@ def follow(api: Api, names: Mapping[str, str], display: Display) -> Tracker:
             failures += 1
             if failures > RECONNECTS:
                 raise ClientError(f"lost the event stream: {exc}") from None
-            display.note(f"event stream interrupted ({exc}); reconnecting")
+            delay = reconnect_delay(exc, parser)
+            display.note(f"event stream interrupted ({exc}); reconnecting in {delay:.1f}s")
+            time.sleep(delay)  # the server's pacing: clients cut off together come back spread
             _settle(api, tracker, bars)
     return tracker
+
+
+class Overloaded(ClientError):
+    """503 from the notifier (a reconnect storm): come back after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TokenRefreshed(ClientError):
+    """The stream said 401 and the token was refreshed: reconnect at once."""
+
+
+def reconnect_delay(exc: Exception, parser: SseParser) -> float:
+    """How long to wait before reconnecting: ``Retry-After`` after a 503, nothing after a
+    token refresh, else the stream's ``retry:`` (jittered by the server per stream)."""
+    if isinstance(exc, Overloaded):
+        return exc.retry_after
+    if isinstance(exc, TokenRefreshed):
+        return 0.0
+    return parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RETRY_S
+
+
+def retry_after(response: httpx.Response) -> float:
+    """``Retry-After`` in seconds (the notifier sends delta-seconds), else the default."""
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isascii() and value.isdigit() else DEFAULT_RETRY_S
 
 
 def _events(api: Api, parser: SseParser) -> Iterator[ServerEvent]:
@@ -51,7 +82,10 @@ def _events(api: Api, parser: SseParser) -> Iterator[ServerEvent]:
     with api.stream("/events", headers=headers, timeout=STREAM_TIMEOUT) as response:
         if response.status_code == 401:
             api.refresh()
-            raise ClientError("access token refreshed")
+            raise TokenRefreshed("access token refreshed")
+        if response.status_code == 503:
+            response.read()
+            raise Overloaded(server_message(response), retry_after(response))
         check(response)
         yield ServerEvent(None)  # connected: settle what finished before the stream opened
         for line in response.iter_lines():

@@ -24,6 +24,7 @@ class SseParser:
     """Feed lines (without their line ending); complete events come back from ``feed``."""
 
     last_event_id: str | None = None
+    retry_ms: int | None = None  # the server's reconnection time (``retry:``), once it sent one
     _name: str = ""
     _data: list[str] = field(default_factory=list)
 
@@ -40,6 +41,8 @@ class SseParser:
             self._data.append(value)
         elif name == "id" and "\0" not in value:
             self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry_ms = int(value)
         return None
 
     def _dispatch(self) -> ServerEvent | None:

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 
 from schemas.events import JobDeleted
+from services.cli.client import follow
+from services.cli.client.api import Api, ClientError
+from services.cli.client.sse import ServerEvent, SseParser
+from services.cli.client.store import Session, SessionStore
 from services.core.db import plain_url
 from services.notifier import cursor
 from services.notifier.config import NotifierConfig
@@ -325,3 +332,39 @@ async def test_a_deleted_job_is_404_although_its_owner_was_cached(
     response = await http.get(url, headers={"Authorization": f"Bearer {token(user)}"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def cli_api(directory: Path, server: str, access_token: str) -> Api:
+    store = SessionStore(directory)
+    store.save(Session(server, "someone", access_token, "unused", time.time() + 3600))
+    return Api(store)
+
+
+async def test_the_cli_client_keeps_to_the_servers_pacing(
+    notifiers: StartNotifier, token: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    """``vidpipe watch``/``submit --follow`` reconnect after the stream's ``retry:``, and after
+    ``Retry-After`` when refused, instead of at once with every other client."""
+    user = str(uuid.uuid4())
+    await insert_job(db_url, user)
+    refusing = await notifiers(NotifierConfig(max_opening=0, max_waiting=0))
+    serving = await notifiers(NotifierConfig(retry_ms=1000, retry_jitter_ms=4000))
+
+    def first_events(server: str, parser: SseParser, count: int) -> list[ServerEvent]:
+        api = cli_api(tmp_path, server, token(user))
+        with api.open():
+            return list(itertools.islice(follow._events(api, parser), count))
+
+    refused_parser = SseParser()
+    with pytest.raises(follow.Overloaded) as refused:
+        await asyncio.to_thread(first_events, refusing.url, refused_parser, 1)
+    assert 1 <= refused.value.retry_after <= 5
+    assert "(overloaded)" in str(refused.value)
+    assert follow.reconnect_delay(refused.value, refused_parser) == refused.value.retry_after
+
+    parser = SseParser()
+    connected, snapshot = await asyncio.to_thread(first_events, serving.url, parser, 2)
+    assert connected.name is None and snapshot.name == "job_update"
+    assert parser.retry_ms is not None and 1000 <= parser.retry_ms <= 5000
+    cut = ClientError("the server ended the stream")
+    assert follow.reconnect_delay(cut, parser) == parser.retry_ms / 1000
