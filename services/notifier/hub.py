@@ -28,6 +28,7 @@ from sse_starlette.sse import AppStatus
 
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobDeleted, JobSubmitted
+from services.core.disabled import DisabledAccounts
 from services.core.kafka import make_consumer
 from services.notifier import cursor
 from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
@@ -62,6 +63,7 @@ class Hub:
         queue_size: int,
         heartbeat_s: float,
         seed_s: float = 0.0,
+        disabled: DisabledAccounts | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics  # physical names, in cursor.TOPICS order
@@ -78,6 +80,8 @@ class Hub:
         self._heartbeat_s = heartbeat_s
         self._seed_s = seed_s
         self._seq = itertools.count()
+        self._disabled = disabled
+        self._disabled_seen: frozenset[str] = frozenset()
         self._ring_by_job: dict[str, deque[LogEntry]] = {}
         self._ring_by_owner: dict[str, deque[LogEntry]] = {}
         self._ring_unowned: deque[LogEntry] = deque()  # owner unknown (lookup failed)
@@ -221,6 +225,7 @@ class Hub:
             if loop.time() < next_beat:
                 continue
             next_beat = loop.time() + tick
+            self._revoke_disabled()
             now = datetime.now(UTC)
             self.heartbeat = ServerSentEvent(comment=f"ping - {now}", sep="\n").encode()
             # the id keeps idle clients' Last-Event-ID fresh, so they resume from the ring
@@ -230,6 +235,19 @@ class Hub:
             for sub in self.subscribers():
                 if sub.last_sent <= due and not sub.ping_due:
                     sub.ping_due = True
+                    sub.wake()
+
+    def _revoke_disabled(self) -> None:
+        """End the open streams of users an admin disabled since the last look: their tokens
+        are refused from now on (services.core.disabled), and so is the resume."""
+        if self._disabled is None or self._disabled.ids == self._disabled_seen:
+            return
+        newly = self._disabled.ids - self._disabled_seen
+        self._disabled_seen = self._disabled.ids
+        if newly:
+            for sub in self.subscribers():
+                if sub.principal in newly:
+                    sub.revoked = True
                     sub.wake()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:

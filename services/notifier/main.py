@@ -62,6 +62,7 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
         engine = create_engine(endpoints.database_url, pool_size=5)
         reads = ReadModel(engine, snapshot_limit=config.snapshot_limit)
         topics = (settings.topic(JOBS.name), settings.topic(PROGRESS.name))
+        disabled = DisabledAccounts(engine)
         hub = Hub(
             endpoints.kafka_bootstrap_servers,
             topics,
@@ -70,10 +71,10 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
             queue_size=config.queue_size,
             heartbeat_s=config.heartbeat_s,
             seed_s=config.seed_s,
+            disabled=disabled,
         )
         log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
         admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
-        disabled = DisabledAccounts(engine)
         try:
             await disabled.start()
             app.state.disabled = disabled

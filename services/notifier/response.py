@@ -114,7 +114,7 @@ class LiveEventSource(EventSourceResponse):
 
     async def _live(self, send: Send) -> None:
         sub, hub = self._sub, self._runtime.hub
-        while not (sub.dropped or sub.closed or AppStatus.should_exit):
+        while not (sub.ended or AppStatus.should_exit):
             if sub.queue:
                 frame = live_frame(sub, sub.queue.pop(0), hub.layout)
                 if frame is not None:

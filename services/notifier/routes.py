@@ -49,13 +49,13 @@ async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) ->
         owner = await runtime.reads.job_owner(job_id)
         if owner is None or (owner != principal.user_id and not principal.is_admin):
             raise not_found()  # existence never leaks
-        return Subscriber(job_id=job_id, user_id=None, limit=limit)
+        return Subscriber(job_id=job_id, user_id=None, limit=limit, principal=principal.user_id)
     user_id = request.query_params.get("user_id")
     if not principal.is_admin:
         if user_id not in (None, principal.user_id):
             raise ApiError(403, "forbidden", "only an admin may follow another user's jobs")
         user_id = principal.user_id
-    return Subscriber(job_id=None, user_id=user_id, limit=limit)
+    return Subscriber(job_id=None, user_id=user_id, limit=limit, principal=principal.user_id)
 
 
 def overloaded(runtime: Runtime) -> Response:

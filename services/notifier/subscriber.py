@@ -38,19 +38,25 @@ class Subscriber:
         "last_sent",
         "limit",
         "ping_due",
+        "principal",
         "queue",
+        "revoked",
         "user_id",
         "waiter",
     )
 
-    def __init__(self, *, job_id: str | None, user_id: str | None, limit: int) -> None:
+    def __init__(
+        self, *, job_id: str | None, user_id: str | None, limit: int, principal: str = ""
+    ) -> None:
         self.job_id = job_id  # follow one job...
         self.user_id = user_id  # ...or every job of one user; neither: every job (admin)
+        self.principal = principal  # the user whose token opened the stream
         self.limit = limit
         self.queue: list[LogEntry] = []  # an empty list costs 56 bytes, a deque ~600
         self.waiter: asyncio.Future[None] | None = None  # exists only while the stream waits
         self.dropped = False  # its queue overflowed: the stream ends, the client resumes
         self.closed = False  # the client left
+        self.revoked = False  # its user was disabled: the stream ends, the resume gets 401
         self.ping_due = False  # the hub found it idle for a heartbeat interval
         self.last_sent = 0.0  # loop time of the last bytes handed to the connection
         self.floor: cursor.Offsets | None = None  # set when resumed ahead of this hub
@@ -62,7 +68,7 @@ class Subscriber:
 
     @property
     def ended(self) -> bool:
-        return self.dropped or self.closed
+        return self.dropped or self.closed or self.revoked
 
     def wake(self) -> None:
         """Resume the stream if it waits (new entries, a heartbeat, a drop, a disconnect)."""

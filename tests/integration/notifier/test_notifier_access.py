@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import pytest
 
+from services.core.db import plain_url
 from tests.support.notifier import RunningNotifier, StartNotifier, bad_tokens, insert_job, sse
 
 
@@ -74,3 +77,42 @@ async def test_ops_routes(notifier: RunningNotifier, http: httpx.AsyncClient) ->
         "vidpipe_notifier_delivery_latency_seconds_bucket",
     ):
         assert name in metrics
+
+
+async def test_disabling_a_user_ends_their_open_streams(
+    notifier: RunningNotifier, http: httpx.AsyncClient, token: Callable[..., str], db_url: str
+) -> None:
+    """Not only new streams: one already open when an admin disables the account ends within
+    the disabled set's poll (2 s) and a heartbeat tick, and its resume is refused."""
+    user, other = str(uuid.uuid4()), str(uuid.uuid4())
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        for who in (user, other):
+            await conn.execute(
+                "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')",
+                who,
+                f"u-{who}",
+                f"{who}@example.com",
+            )
+        job, others_job = await insert_job(db_url, user), await insert_job(db_url, other)
+        async with (
+            sse(http, f"{notifier.url}/jobs/{job}/events", token=token(user)) as stream,
+            sse(http, f"{notifier.url}/events", token=token(user)) as all_of_them,
+            sse(http, f"{notifier.url}/jobs/{others_job}/events", token=token(other)) as kept,
+        ):
+            for open_stream in (stream, all_of_them, kept):
+                await open_stream.next()  # the snapshot: open
+            await conn.execute("UPDATE users SET disabled = true WHERE id = $1", user)
+            for ended in (stream, all_of_them):
+                with pytest.raises(EOFError):
+                    await ended.next(timeout=10)
+            kept_open = asyncio.create_task(kept.next(timeout=1.5))
+            with pytest.raises(TimeoutError):  # only a heartbeat or an event would arrive
+                await kept_open
+        resumed = await http.get(
+            f"{notifier.url}/jobs/{job}/events", headers={"Authorization": f"Bearer {token(user)}"}
+        )
+        assert resumed.status_code == 401
+        assert resumed.json()["error"]["code"] == "account_disabled"
+    finally:
+        await conn.close()
