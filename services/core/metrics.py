@@ -19,7 +19,9 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Gauge,
+    Histogram,
     generate_latest,
 )
 from starlette.applications import Starlette
@@ -64,6 +66,20 @@ JOB_DURATION_BUCKETS: tuple[float, ...] = (
 )
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+# The public HTTP services' requests (ingest's middleware, the notifier's stream routes), one
+# series whichever process answers, so "HTTP errors by route" sees the notifier's refusals too.
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by route template and status",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request durations by route template (streams: until their headers are sent)",
+    ["route"],
+    buckets=FAST_DURATION_BUCKETS,
+)
 
 # One lag gauge for every consumer group, set by the consumers themselves, so that dashboards,
 # alerts and autoscalers read one series whatever the group or topic (video.chunks included).

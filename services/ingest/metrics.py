@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from services.core.metrics import FAST_DURATION_BUCKETS
+from services.core.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
-REQUESTS = Counter(
-    "http_requests_total",
-    "HTTP requests answered, by route template and status",
-    ["route", "method", "status"],
-)
-REQUEST_SECONDS = Histogram(
-    "http_request_duration_seconds",
-    "HTTP request durations by route template",
-    ["route"],
-    buckets=FAST_DURATION_BUCKETS,
-)
+REQUESTS = HTTP_REQUESTS
+REQUEST_SECONDS = HTTP_REQUEST_SECONDS
 UPLOAD_BYTES = Counter("upload_bytes_total", "Bytes of uploaded video received")
 UPLOAD_SECONDS = Histogram(
     "upload_duration_seconds",

@@ -6,6 +6,7 @@ error before the stream opens; once it is open, only the stream itself talks.
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from prometheus_client import REGISTRY
@@ -17,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.core.http_auth import authenticate as authenticate_bearer
 from services.core.http_errors import ApiError, error_reply, error_response, not_found
-from services.core.metrics import metrics_endpoint
+from services.core.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, metrics_endpoint
 from services.core.openapi import Param, Reply, operation
 from services.core.tokens import Principal
 from services.notifier import cursor
@@ -85,14 +86,23 @@ class StreamEndpoint:
 
     def __init__(self, job_in_path: bool) -> None:
         self.job_in_path = job_in_path
+        self.template = "/jobs/{job_id}/events" if job_in_path else "/events"
+        self._seconds = HTTP_REQUEST_SECONDS.labels(self.template)
+
+    def _count(self, scope: Scope, status: int, started: float) -> None:
+        """``http_requests_total`` as ingest counts it; a stream counts once, when it opens."""
+        HTTP_REQUESTS.labels(self.template, scope["method"], str(status)).inc()
+        self._seconds.observe(time.perf_counter() - started)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         runtime: Runtime = scope["app"].state.runtime
         admission = runtime.admission
         ADMISSION_WAITING.set(admission.waiting + 1)
         admitted = await admission.enter()  # a storm waits here, bounded, or is refused
         ADMISSION_WAITING.set(admission.waiting)
         if not admitted:
+            self._count(scope, 503, started)
             await overloaded(runtime)(scope, receive, send)
             return
         try:
@@ -103,11 +113,18 @@ class StreamEndpoint:
                 job_id = request.query_params.get("job_id")
             response = await _open_stream(request, job_id)
             del request  # not kept alive for the stream's lifetime
-        except BaseException:
+        except Exception:
+            admission.leave()
+            self._count(scope, 500, started)  # uvicorn answers it
+            raise
+        except BaseException:  # cancelled: the client left while its set-up waited
             admission.leave()
             raise
-        if not isinstance(response, LiveEventSource):
+        if isinstance(response, LiveEventSource):
+            self._count(scope, 200, started)
+        else:
             admission.leave()  # a refusal: the slot is free at once
+            self._count(scope, response.status_code, started)
         await response(scope, receive, send)  # a stream leaves once its opening is sent
 
 

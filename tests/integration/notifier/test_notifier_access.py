@@ -9,6 +9,7 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.core.db import plain_url
 from tests.support.notifier import RunningNotifier, StartNotifier, bad_tokens, insert_job, sse
@@ -116,3 +117,31 @@ async def test_disabling_a_user_ends_their_open_streams(
         assert resumed.json()["error"]["code"] == "account_disabled"
     finally:
         await conn.close()
+
+
+def requests_counted(route: str, status: str) -> float:
+    labels = {"route": route, "method": "GET", "status": status}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+
+async def test_stream_requests_are_counted_by_route_and_status(
+    notifier: RunningNotifier, http: httpx.AsyncClient, token: Callable[..., str], db_url: str
+) -> None:
+    """The dashboard's "HTTP errors by route" sees the notifier's refusals, as ingest's."""
+    user = str(uuid.uuid4())
+    job = await insert_job(db_url, user)
+    watched = [
+        ("/events", "401"),
+        ("/jobs/{job_id}/events", "404"),
+        ("/jobs/{job_id}/events", "200"),
+    ]
+    before = {key: requests_counted(*key) for key in watched}
+    assert (await http.get(f"{notifier.url}/events")).status_code == 401
+    headers = {"Authorization": f"Bearer {token(user)}"}
+    missing = await http.get(f"{notifier.url}/jobs/{uuid.uuid4()}/events", headers=headers)
+    assert missing.status_code == 404
+    async with sse(http, f"{notifier.url}/jobs/{job}/events", token=token(user)) as stream:
+        await stream.next()
+    assert {key: requests_counted(*key) - before[key] for key in watched} == dict.fromkeys(
+        watched, 1.0
+    )
