@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,3 +142,14 @@ AWS_ENV = {
     "NO_PROXY": "127.0.0.1,localhost",
 }
 """What boto3 needs to talk to the local S3 endpoint and nothing else."""
+
+
+@asynccontextmanager
+async def own_slice(infra: Infra, root: Path, **extra: str) -> AsyncIterator[dict[str, str]]:
+    """A database and topics of its own (for a module's fixtures), as ``slice_env`` plus
+    ``extra``; the database is dropped at the end."""
+    db_url = await create_database(infra)
+    try:
+        yield {**slice_env(infra, db_url, await create_topics(infra), root), **extra}
+    finally:
+        await drop_database(infra, db_url)

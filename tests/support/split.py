@@ -5,11 +5,8 @@ audio samples, A/V end, PSNR, HLS EXTINF)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from services.core.config import resolve_ffmpeg
 from tests.support.media import ffmpeg
-from tests.support.transcoder import Watcher
+from tests.support.transcoder import Watcher, transcoder_processes
 
 SPLIT_ENV = {"CHUNK_DURATION": "2", "SPLIT_MIN_DURATION": "4", "WORKER_COUNT": "1"}
 WORKER_FLAGS = ["--session-timeout-ms", "6000", "--retry-delay", "0.2", "--rebalance-grace", "2"]
@@ -50,31 +47,9 @@ def make_clip(
 def transcoders(
     test_env: dict[str, str], count: int, **extra: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` real ``vidpipe transcoder`` processes on the test's slice; SIGTERM at the end."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(test_env, OPS_PORT="0", **SPLIT_ENV)
-    env.update(extra)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "transcoder", *WORKER_FLAGS],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
-    ]
-    try:
+    """``count`` real ``vidpipe transcoder`` processes with small chunk settings."""
+    with transcoder_processes(test_env, count, WORKER_FLAGS, **{**SPLIT_ENV, **extra}) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def group_members(bootstrap: str, group: str) -> int:

@@ -7,10 +7,14 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +167,34 @@ def effective_completions(watcher: Watcher, job_id: str) -> list[JobCompleted]:
         if isinstance(envelope.event, JobCompleted):
             accepted.append(envelope.event)
     return accepted
+
+
+@contextlib.contextmanager
+def transcoder_processes(
+    test_env: dict[str, str], count: int, flags: Sequence[str], **env_extra: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` real ``vidpipe transcoder`` processes on the test's slice (``OPS_PORT=0``,
+    plus ``env_extra``); SIGTERM at the end, SIGKILL after 20 s."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(test_env, OPS_PORT="0", **env_extra)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "transcoder", *flags],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

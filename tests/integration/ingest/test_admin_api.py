@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
-from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, bearer
 from tests.support.readmodel_stack import api_with_projector, job_when, publish
 from tests.support.up import until
@@ -31,10 +31,8 @@ ADMIN_ROUTES = [
 async def env(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, str]]:
-    db_url = await create_database(infra)
-    env = slice_env(infra, db_url, await create_topics(infra), tmp_path_factory.mktemp("admin"))
-    yield {**env, "MAX_FILE_SIZE": "2MB"}
-    await drop_database(infra, db_url)
+    async with own_slice(infra, tmp_path_factory.mktemp("admin"), MAX_FILE_SIZE="2MB") as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted
 from services.core.kafka import KafkaEventPublisher
-from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, start_api
 from tests.support.readmodel_stack import projector_process
 
@@ -24,10 +24,8 @@ async def jobs_env(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, str]]:
     """One slice (database, topics, storage) for this module: tests isolate by user instead."""
-    db_url = await create_database(infra)
-    env = slice_env(infra, db_url, await create_topics(infra), tmp_path_factory.mktemp("jobs"))
-    yield {**env, "MAX_FILE_SIZE": "2MB"}
-    await drop_database(infra, db_url)
+    async with own_slice(infra, tmp_path_factory.mktemp("jobs"), MAX_FILE_SIZE="2MB") as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

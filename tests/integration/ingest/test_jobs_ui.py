@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from schemas.events import JobCancelled, JobFailed, JobProgress, JobStarted
-from tests.support.infra import Infra, create_database, create_topics, drop_database, slice_env
+from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, bearer
 from tests.support.readmodel_stack import api_with_projector, job_when, publish
 from tests.support.up import until
@@ -21,10 +21,8 @@ from tests.support.up import until
 async def env(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, str]]:
-    db_url = await create_database(infra)
-    env = slice_env(infra, db_url, await create_topics(infra), tmp_path_factory.mktemp("ui"))
-    yield {**env, "MAX_FILE_SIZE": "2MB"}
-    await drop_database(infra, db_url)
+    async with own_slice(infra, tmp_path_factory.mktemp("ui"), MAX_FILE_SIZE="2MB") as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

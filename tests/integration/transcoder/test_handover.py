@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +13,14 @@ import pytest
 from schemas.events import JobCompleted, JobStarted
 from services.core.probe import probe
 from services.core.storage import ObjectStore
-from tests.support.transcoder import StartWorker, Submitter, Watcher, effective_completions, local
+from tests.support.transcoder import (
+    StartWorker,
+    Submitter,
+    Watcher,
+    effective_completions,
+    local,
+    transcoder_processes,
+)
 
 
 async def test_restart_does_not_redo_finished_jobs_and_retries_orphans(
@@ -47,19 +52,8 @@ async def test_two_processes_one_killed_mid_job(
     store: ObjectStore,
     test_env: dict[str, str],
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
-    env.update(test_env, WORKER_COUNT="1", OPS_PORT="0")
     flags = ["--session-timeout-ms", "6000", "--retry-delay", "0.2", "--rebalance-grace", "5"]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "transcoder", *flags],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
-    try:
+    with transcoder_processes(test_env, 2, flags, WORKER_COUNT="1") as workers:
         clip = clips(seconds=3.0, size="640x360")
         jobs = [
             await submit(clip, {"preset": "vp9-720p"}, job_id=str(uuid.uuid4())) for _ in range(4)
@@ -93,12 +87,3 @@ async def test_two_processes_one_killed_mid_job(
             info = probe(local(store, completions[0].outputs[0].key))
             assert (info.width, info.height, info.video_codec) == (640, 360, "vp9")
             assert info.duration_s == pytest.approx(3.0, abs=0.2)
-    finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in workers:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
