@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from services.core.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
-
-REQUESTS = HTTP_REQUESTS
-REQUEST_SECONDS = HTTP_REQUEST_SECONDS
 UPLOAD_BYTES = Counter("upload_bytes_total", "Bytes of uploaded video received")
 UPLOAD_SECONDS = Histogram(
     "upload_duration_seconds",

@@ -11,8 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.http_errors import ApiError, error_response
 from services.core.logs import correlation_scope
+from services.core.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from services.core.security_headers import CSP, add_security_headers
-from services.ingest.metrics import REQUEST_SECONDS, REQUESTS
 from services.ingest.ratelimit import RateLimiter
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -58,5 +58,5 @@ class RequestContext:
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path", "unmatched")
-                REQUESTS.labels(template, scope.get("method", ""), str(status)).inc()
-                REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
+                HTTP_REQUESTS.labels(template, scope.get("method", ""), str(status)).inc()
+                HTTP_REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
