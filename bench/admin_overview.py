@@ -25,11 +25,11 @@ import httpx
 import uvicorn
 
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.core.config import Settings
-from services.core.db import migrate, plain_url
-from services.core.kafka import ensure_topics, wait_for_broker
-from services.core.process import free_port
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.db.engine import migrate, plain_url
+from services.core.kafka.clients import ensure_topics, wait_for_broker
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings
 from services.ingest.app import create_app
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")

@@ -56,7 +56,9 @@ MEDIA_S_PER_CPU_S = {
 }
 
 LIFECYCLE_EVENTS_PER_JOB = 12  # submitted, started, 9 stage_completed (stages.py), completed
-PROGRESS_TICKS_PER_JOB = 100  # at most one per whole percent (services/transcoder/progress.py)
+PROGRESS_TICKS_PER_JOB = (
+    100  # at most one per whole percent (services/transcoder/attempt/progress.py)
+)
 EVENTS_PER_JOB = LIFECYCLE_EVENTS_PER_JOB + PROGRESS_TICKS_PER_JOB
 WORKER_COUNT = 2  # job slots per transcoder process (infra/k8s/base/transcoder.yaml)
 CORES_PER_SLOT = 2  # FFMPEG_THREADS=2; the pod's CPU limit is 4 for its 2 slots
@@ -167,10 +169,10 @@ def table(w: Workload, deployments: list[Deployment]) -> str:
 def measure_presets(seconds: float, size: str) -> dict[str, float]:
     """One job at a time per preset, the transcoder's own ffmpeg command, FFMPEG_THREADS=2."""
     from schemas.options import PRESETS, parse_options
-    from services.core.config import resolve_ffmpeg
-    from services.core.probe import probe
-    from services.transcoder.commands import main_command
-    from services.transcoder.ffmpeg import run_ffmpeg
+    from services.core.media.probe import probe
+    from services.core.runtime.settings import resolve_ffmpeg
+    from services.transcoder.encode.command_lines import main_command
+    from services.transcoder.encode.runner import run_ffmpeg
 
     ffmpeg = resolve_ffmpeg(None)
     found = {}

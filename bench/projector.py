@@ -30,9 +30,9 @@ from schemas.envelope import Envelope, encode
 from schemas.events import Event, JobCompleted, JobOutput, JobStarted, JobSubmitted, StageCompleted
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.cli.main import run_loop
-from services.core.db import migrate, plain_url
-from services.core.kafka import ensure_topics
-from services.core.process import die_with_parent, free_port
+from services.core.db.engine import migrate, plain_url
+from services.core.kafka.clients import ensure_topics
+from services.core.runtime.process import die_with_parent, free_port
 
 STAGES = ("intake", "validate", "metadata", "transcode", "thumbnail", "preview", "package")
 WAVE = 1000  # jobs in flight at once: their events interleave in the log as in production

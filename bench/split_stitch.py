@@ -43,15 +43,15 @@ from aiokafka.errors import KafkaError
 from schemas.envelope import DecodeError, decode, new_envelope
 from schemas.events import JobCompleted, JobSubmitted
 from services.cli.embedded import EmbeddedBroker
-from services.core.config import resolve_ffmpeg
-from services.core.kafka import (
+from services.core.kafka.clients import (
     KafkaEventPublisher,
     ensure_topics,
     make_consumer,
     topic_partitions,
     wait_for_broker,
 )
-from services.core.process import free_port
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import resolve_ffmpeg
 from services.core.storage import keys, open_store
 
 FFMPEG = resolve_ffmpeg(None)

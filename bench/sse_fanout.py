@@ -46,10 +46,10 @@ import psutil
 from schemas.envelope import new_envelope
 from schemas.events import JobProgress
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, child_env
-from services.core.db import migrate, plain_url
-from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
-from services.core.process import free_port
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.db.engine import migrate, plain_url
+from services.core.kafka.clients import KafkaEventPublisher, ensure_topics, wait_for_broker
+from services.core.runtime.process import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sse_storm  # (beside this file; its clients run in their own processes)

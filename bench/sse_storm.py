@@ -306,7 +306,7 @@ async def run_storm(
     ``start(port, ops_port, log_name)`` starts a notifier process and waits for its health;
     ``produce_forever(jobs, rate, sent)`` produces ticks, appending (job, event id) to ``sent``.
     """
-    from services.core.process import free_port
+    from services.core.runtime.process import free_port
 
     port, ops_port = free_port(), free_port()
     proc = await asyncio.to_thread(start, port, ops_port, f"{label}-0")

@@ -26,14 +26,14 @@ from schemas.envelope import decode, new_envelope
 from schemas.events import JobSubmitted
 from schemas.options import parse_options
 from services.cli.embedded import EmbeddedBroker
-from services.core.config import Settings, resolve_ffmpeg
-from services.core.kafka import KafkaEventPublisher, make_consumer, wait_for_broker
-from services.core.probe import probe
-from services.core.process import free_port
+from services.core.kafka.clients import KafkaEventPublisher, make_consumer, wait_for_broker
+from services.core.media.probe import probe
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings, resolve_ffmpeg
 from services.core.storage import keys, open_store
-from services.transcoder.commands import main_command
-from services.transcoder.ffmpeg import run_ffmpeg
-from services.transcoder.service import Transcoder, TranscoderConfig
+from services.transcoder.bootstrap import Transcoder, TranscoderConfig
+from services.transcoder.encode.command_lines import main_command
+from services.transcoder.encode.runner import run_ffmpeg
 
 
 def make_inputs(root: Path, count: int, seconds: float, size: str) -> list[Path]:

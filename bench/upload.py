@@ -25,10 +25,10 @@ import httpx
 import psutil
 
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.core.config import resolve_ffmpeg
-from services.core.db import migrate
-from services.core.kafka import ensure_topics
-from services.core.process import free_port
+from services.core.db.engine import migrate
+from services.core.kafka.clients import ensure_topics
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import resolve_ffmpeg
 
 CHUNK = 1024 * 1024
 EXTRA_ENV = dict(

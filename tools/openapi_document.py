@@ -11,8 +11,8 @@ import sys
 import tempfile
 
 from services.cli.registry import SERVICES
-from services.core.config import Settings
-from services.core.openapi import document
+from services.core.http.openapi import document
+from services.core.runtime.settings import Settings
 
 
 def main() -> None:

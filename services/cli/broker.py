@@ -30,7 +30,7 @@ from pathlib import Path
 from string import Template
 from typing import IO
 
-from services.core.process import die_with_parent, free_port
+from services.core.runtime.process import die_with_parent, free_port
 
 KAFKA_VERSION = "4.4.0"  # the same as <kafka.version> in infra/kafka/pom.xml
 CONFIG_DIR = Path(__file__).resolve().parent / "kafka_config"
@@ -204,7 +204,7 @@ class EmbeddedBroker:
         """Start the broker (formatting its storage the first time); return its address.
 
         Returns once the broker process itself listens on its port; callers then wait for a
-        metadata answer (``services.core.kafka.wait_for_broker``). With ``retry_ports``, a port
+        metadata answer (``services.core.kafka.clients.wait_for_broker``). With ``retry_ports``, a port
         taken before the broker could bind it is replaced by another free one (a few times).
         ``abort()`` from another thread makes it stop the broker and raise BrokerStartAborted.
         """
@@ -323,7 +323,7 @@ async def _exercise(bootstrap: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from schemas.topics import JOBS
-    from services.core.kafka import ensure_topics, wait_for_broker
+    from services.core.kafka.clients import ensure_topics, wait_for_broker
 
     await wait_for_broker(bootstrap, timeout_s=120.0)
     await ensure_topics(bootstrap)

@@ -2,7 +2,7 @@
 
 ``up`` never picks a port for a child (a port free when picked may be taken before the child
 binds it): ``web`` binds the public ``PORT``, the others bind port 0 for ``/health`` and
-``/metrics``, and each reports the port it got (``services.core.ports``). A child that dies
+``/metrics``, and each reports the port it got (``services.core.runtime.ports``). A child that dies
 after start-up is restarted with backoff (``services.cli.restarts``); ``supervise`` returns
 once one crash-loops. Children get SIGTERM from the kernel if ``up`` dies (PR_SET_PDEATHSIG).
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 from services.cli.embedded import child_env
 from services.cli.registry import SERVICES
 from services.cli.restarts import CrashHistory, RestartPolicy
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
-from services.core.ports import read_report
-from services.core.process import die_with_parent
+from services.core.runtime.ports import read_report
+from services.core.runtime.process import die_with_parent
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 
 READY_TIMEOUT_S = 25.0
 

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from services.core.endpoints import STACK_FILE
+from services.core.stack.discovery import STACK_FILE
 
 LOCK_FILE = "up.lock"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.broker import EmbeddedBroker, KafkaNotInstalled
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 
 __all__ = ["EmbeddedBroker", "EmbeddedPostgres", "KafkaNotInstalled", "child_env", "port_is_free"]
 

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 from services.cli.broker import KafkaNotInstalled
 from services.cli.registry import SERVICE_NAMES, SERVICES, Service
-from services.core.config import ConfigError, Settings
-from services.core.db import DatabaseUnavailable, check_database, migrate
-from services.core.endpoints import resolve
-from services.core.kafka import BrokerUnavailable
-from services.core.logs import configure_logging
-from services.core.process import exit_after
+from services.core.db.engine import DatabaseUnavailable, check_database, migrate
+from services.core.kafka.clients import BrokerUnavailable
+from services.core.runtime.logs import configure_logging
+from services.core.runtime.process import exit_after
+from services.core.runtime.settings import ConfigError, Settings
+from services.core.stack.discovery import resolve
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
@@ -66,12 +66,14 @@ def build_parser(
     tap.add_argument("--idle-exit", type=float, help="stop after N seconds without records")
     replay = commands.add_parser("replay", help="reprocess selected jobs (reprocess_requested)")
     if wanted("replay"):
-        from services.projector import replay as replay_cli  # the command lives with the projector
+        from services.cli import replay as replay_cli  # the command lives with the projector
 
         replay_cli.add_arguments(replay)
     user = commands.add_parser("user", help="manage accounts")
     if wanted("user"):
-        from services.ingest import users_cli  # the command lives with ingest, which owns accounts
+        from services.ingest.accounts import (
+            user_command as users_cli,  # the command lives with ingest, which owns accounts
+        )
 
         users_cli.add_arguments(user)
     if full:
@@ -118,18 +120,18 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "tap":
         return await _tap(settings, args)
     if args.command == "replay":
-        from services.projector import replay
+        from services.cli import replay
 
         return await replay.run(settings, args)
     if args.command == "user":
-        from services.ingest import users_cli
+        from services.ingest.accounts import user_command as users_cli
 
         return await users_cli.run(settings, args)
     if args.command == "web":
         from services.cli.web import compose
         from services.cli.webapp import WebApp
-        from services.core.security_headers import content_security_policy, media_origins
-        from services.core.serving import serve
+        from services.core.http.security_headers import content_security_policy, media_origins
+        from services.core.http.serving import serve
 
         public = [s.create_app(settings) for s in SERVICES if s.public]
         csp = content_security_policy(media_origins(settings.storage_url, settings.s3_endpoint_url))

@@ -22,7 +22,7 @@ from typing import cast
 
 from starlette.applications import Starlette
 
-from services.core.config import Settings
+from services.core.runtime.settings import Settings
 
 RunFn = Callable[[Settings, argparse.Namespace], Awaitable[None]]
 
@@ -54,6 +54,7 @@ class Service:
 
 SERVICES: tuple[Service, ...] = (
     Service("projector", "services.projector.main", public=False),
+    Service("analytics", "services.analytics.main", public=False),
     Service("transcoder", "services.transcoder.main", public=False),
     Service("ingest", "services.ingest.main", public=True),
     Service("notifier", "services.notifier.main", public=True),

@@ -25,11 +25,11 @@ from services.cli.broker import KAFKA_VERSION
 from services.cli.children import READY_TIMEOUT_S, ChildFailed, Children
 from services.cli.datadir import DataDirInUse, DataDirLock
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, port_is_free
-from services.core.config import Settings
-from services.core.db import check_database, migrate, redact
-from services.core.endpoints import STACK_FILE, Endpoints, write_stack_file
-from services.core.kafka import ensure_topics, wait_for_broker
-from services.core.process import free_port
+from services.core.db.engine import check_database, migrate, redact
+from services.core.kafka.clients import ensure_topics, wait_for_broker
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import STACK_FILE, Endpoints, write_stack_file
 from services.core.storage import keys, open_store
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
-from services.core.kafka import topic_partitions
+from services.core.kafka.clients import topic_partitions
 
 
 def cloudevent_json(envelope: Envelope) -> dict[str, Any]:

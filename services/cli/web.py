@@ -19,7 +19,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.cli.webapp import WebApp
-from services.core.openapi import attach_document
+from services.core.http.openapi import attach_document
 
 
 class ComposedApp:

@@ -23,8 +23,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import FileResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from services.core.http_errors import error_response
-from services.core.security_headers import CSP, add_security_headers
+from services.core.http.errors import error_response
+from services.core.http.security_headers import CSP, add_security_headers
 
 APP_ROUTES = re.compile(r"^/(login|register|upload|jobs(/[^/]+)?|admin(/(jobs|users))?)?/?$")
 BUILD_COMMAND = "cd web && npm ci && npm run build"

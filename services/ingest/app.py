@@ -13,31 +13,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.core.config import Settings
-from services.core.db import create_engine
-from services.core.disabled import DisabledAccounts
-from services.core.endpoints import resolve
-from services.core.http_errors import EXCEPTION_HANDLERS
-from services.core.kafka import KafkaEventPublisher, wait_for_broker
-from services.core.kafka_offsets import BrokerOffsets
-from services.core.mediaurls import MediaUrls, derive_key
-from services.core.metrics import metrics_endpoint
-from services.core.openapi import Reply, attach_document, model_response, openapi_json, operation
-from services.core.security_headers import content_security_policy, media_origins
+from services.core.access.disabled import DisabledAccounts
+from services.core.db.engine import create_engine
+from services.core.http.errors import EXCEPTION_HANDLERS
+from services.core.http.openapi import (
+    Reply,
+    attach_document,
+    model_response,
+    openapi_json,
+    operation,
+)
+from services.core.http.ops import metrics_endpoint
+from services.core.http.security_headers import content_security_policy, media_origins
+from services.core.kafka.clients import KafkaEventPublisher, wait_for_broker
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import resolve
 from services.core.storage import open_partial_uploads, open_store
-from services.ingest import admin, auth, bulk, jobs, media, tus
-from services.ingest.accounts import Accounts
-from services.ingest.applied import AppliedWaiter
-from services.ingest.docs import asyncapi_yaml, docs_asset, docs_page
-from services.ingest.lockout import LoginLockout
-from services.ingest.middleware import RequestContext
-from services.ingest.ratelimit import RateLimiter
-from services.ingest.resources import Health, Readiness
-from services.ingest.resumable import ResumableUploads
-from services.ingest.runtime import Runtime, runtime
-from services.ingest.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
-from services.ingest.upload_records import UploadRecords
-from services.ingest.uploads import upload
+from services.ingest.accounts import routes as auth
+from services.ingest.accounts.lockout import LoginLockout
+from services.ingest.accounts.queries import Accounts
+from services.ingest.admin import routes as admin
+from services.ingest.admin.offsets import BrokerOffsets
+from services.ingest.bootstrap import Runtime, runtime
+from services.ingest.http.docs import asyncapi_yaml, docs_asset, docs_page
+from services.ingest.http.middleware import RequestContext
+from services.ingest.http.ratelimit import RateLimiter
+from services.ingest.http.resources import Health, Readiness
+from services.ingest.jobs import bulk_routes as bulk
+from services.ingest.jobs import routes as jobs
+from services.ingest.jobs.applied import AppliedWaiter
+from services.ingest.media import routes as media
+from services.ingest.media.urls import MediaUrls, derive_key
+from services.ingest.uploads import tus_routes as tus
+from services.ingest.uploads.records import UploadRecords
+from services.ingest.uploads.resumable import ResumableUploads
+from services.ingest.uploads.routes import upload
+from services.ingest.uploads.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 
 @operation("Liveness", {200: Reply("ok", Health)})

@@ -6,8 +6,8 @@ import argparse
 
 from starlette.applications import Starlette
 
-from services.core.config import Settings
-from services.core.serving import serve
+from services.core.http.serving import serve
+from services.core.runtime.settings import Settings
 from services.ingest.app import create_app as _create_app
 
 

@@ -28,12 +28,12 @@ from sse_starlette.sse import AppStatus
 
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobDeleted, JobSubmitted
-from services.core.disabled import DisabledAccounts
-from services.core.kafka import make_consumer
+from services.core.access.disabled import DisabledAccounts
+from services.core.kafka.clients import make_consumer
 from services.notifier import cursor
 from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
 from services.notifier.notifications import from_envelope, render
-from services.notifier.readmodel import ReadModel
+from services.notifier.queries import ReadModel
 from services.notifier.subscriber import LogEntry, Subscriber
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,9 @@ class Hub:
             # the shutdown is looked for more often than beats are due: streams are told to
             # come back at once, so the old instance is gone (and its port free) sooner
             await asyncio.sleep(EXIT_CHECK_S)
-            if AppStatus.should_exit:  # set on SIGTERM (services.core.serving): end every stream
+            if (
+                AppStatus.should_exit
+            ):  # set on SIGTERM (services.core.http.serving): end every stream
                 for sub in self.subscribers():
                     sub.wake()
                 continue
@@ -239,7 +241,7 @@ class Hub:
 
     def _revoke_disabled(self) -> None:
         """End the open streams of users an admin disabled since the last look: their tokens
-        are refused from now on (services.core.disabled), and so is the resume."""
+        are refused from now on (services.core.access.disabled), and so is the resume."""
         if self._disabled is None or self._disabled.ids == self._disabled_seen:
             return
         newly = self._disabled.ids - self._disabled_seen

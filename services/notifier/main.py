@@ -16,19 +16,19 @@ from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from schemas.topics import JOBS, PROGRESS
-from services.core.config import Settings
-from services.core.db import create_engine
-from services.core.disabled import DisabledAccounts
-from services.core.endpoints import resolve
-from services.core.http_auth import VerifiedTokens
-from services.core.metrics import serve_ops
-from services.core.serving import serve
+from services.core.access.disabled import DisabledAccounts
+from services.core.db.engine import create_engine
+from services.core.http.auth import VerifiedTokens
+from services.core.http.ops import serve_ops
+from services.core.http.serving import serve
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import resolve
 from services.notifier.admission import Admission
-from services.notifier.config import NotifierConfig
 from services.notifier.hub import Hub
-from services.notifier.readmodel import ReadModel
-from services.notifier.replay import LogReader
+from services.notifier.queries import ReadModel
+from services.notifier.resume import LogReader
 from services.notifier.routes import ROUTES, STREAM_ROUTES
+from services.notifier.settings import NotifierConfig
 from services.notifier.stream import Runtime
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.core.metrics import FAST_DURATION_BUCKETS
+from services.core.runtime.metrics import FAST_DURATION_BUCKETS
 
 CONNECTED_CLIENTS_METRIC = "vidpipe_notifier_connected_clients"
 CONNECTED_CLIENTS = Gauge(CONNECTED_CLIENTS_METRIC, "SSE streams open on this notifier instance.")

@@ -16,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from services.core.http_auth import authenticate as authenticate_bearer
-from services.core.http_errors import ApiError, error_reply, error_response, not_found
-from services.core.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, metrics_endpoint
-from services.core.openapi import Param, Reply, operation
-from services.core.tokens import Principal
+from services.core.access.tokens import Principal
+from services.core.http.auth import authenticate as authenticate_bearer
+from services.core.http.errors import ApiError, error_reply, error_response, not_found
+from services.core.http.openapi import Param, Reply, operation
+from services.core.http.ops import metrics_endpoint
+from services.core.runtime.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from services.notifier import cursor
 from services.notifier.admission import jittered
 from services.notifier.metrics import ADMISSION_WAITING, CONNECTED_CLIENTS_METRIC, STREAMS_REFUSED

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from services.notifier import cursor
 from services.notifier.admission import Admission
-from services.notifier.config import NotifierConfig
 from services.notifier.hub import Attachment, Hub
 from services.notifier.metrics import DELIVERY_LATENCY, EVENTS_DELIVERED
 from services.notifier.notifications import from_row, render
-from services.notifier.readmodel import ReadModel
-from services.notifier.replay import LogReader, replay
+from services.notifier.queries import ReadModel
+from services.notifier.resume import LogReader, replay
+from services.notifier.settings import NotifierConfig
 from services.notifier.subscriber import LogEntry, Subscriber
 
 _LIVE = EVENTS_DELIVERED.labels("live")

@@ -25,11 +25,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 
 from schemas.envelope import DecodeError, Envelope, KafkaRecord, dead_letter
 from schemas.events import JobProgress
-from services.core.metrics import forget_consumer_lag, set_consumer_lag
+from services.core.runtime.metrics import forget_consumer_lag, set_consumer_lag
 from services.projector import metrics
 from services.projector.decoding import decode_record
+from services.projector.postgres import OffsetKey, ReadModelStore
 from services.projector.projection import BatchOutcome, project
-from services.projector.store import OffsetKey, ReadModelStore
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.events import JobStatus
 from schemas.topics import CATALOGUE
-from services.core.config import Settings
-from services.core.db import plain_url
-from services.core.endpoints import Endpoints
-from services.core.kafka import make_consumer
+from services.core.db.engine import plain_url
+from services.core.kafka.clients import make_consumer
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from services.projector import metrics
 
 log = logging.getLogger(__name__)

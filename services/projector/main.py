@@ -10,18 +10,15 @@ import asyncio
 import logging
 from typing import Any
 
-from services.core.config import Settings
-from services.core.endpoints import resolve
-from services.core.metrics import serve_ops
+from services.core.http.ops import serve_ops
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import resolve
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``vidpipe projector [rebuild | analytics]``."""
-    parser.add_argument(
-        "--no-analytics", action="store_true", help="do not run the analytics stream processor"
-    )
+    """``vidpipe projector [rebuild]``."""
     actions = parser.add_subparsers(dest="projector_action", metavar="ACTION")
     rebuild = actions.add_parser(
         "rebuild",
@@ -32,11 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="swap in what the log gives even when it cannot reproduce the current tables",
     )
-    actions.add_parser("analytics", help="run only the analytics stream processor")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
-    """Run the projector (and the analytics processor) until cancelled, or one action."""
+    """Run the projector until cancelled, or one action."""
     endpoints = resolve(settings)
     action = getattr(args, "projector_action", None)
     if action == "rebuild":
@@ -48,7 +44,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
             raise SystemExit(f"vidpipe projector rebuild: refused: {exc}") from None
         print(report.summary())
         return
-    from services.projector.service import run_projector
+    from services.projector.bootstrap import run_projector
 
     tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -60,14 +56,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     log.info("projector ops on port %d", ops.port)
     try:
         async with asyncio.TaskGroup() as group:
-            if action != "analytics":
-                from services.projector.gauges import run_gauges
+            from services.projector.gauges import run_gauges
 
-                tasks["projector"] = group.create_task(run_projector(settings, endpoints))
-                tasks["gauges"] = group.create_task(run_gauges(settings, endpoints))
-            if action == "analytics" or not getattr(args, "no_analytics", False):
-                from services.projector.analytics import run_analytics
-
-                tasks["analytics"] = group.create_task(run_analytics(settings, endpoints))
+            tasks["projector"] = group.create_task(run_projector(settings, endpoints))
+            tasks["gauges"] = group.create_task(run_gauges(settings, endpoints))
     finally:
         await ops.stop()

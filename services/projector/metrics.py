@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.core.metrics import FAST_DURATION_BUCKETS, JOB_DURATION_BUCKETS
+from services.core.runtime.metrics import FAST_DURATION_BUCKETS, JOB_DURATION_BUCKETS
 
 EVENTS_APPLIED = Counter(
     "vidpipe_projector_events_applied_total", "Events applied to the read model.", ["type"]

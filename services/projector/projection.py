@@ -1,7 +1,7 @@
 """Fold a batch of events into read-model rows: the projector's pure core, no I/O.
 
 The caller loads the stored rows of the jobs a batch touches, :func:`project` applies the
-events through the job state machine (``services.core.jobstate``) and returns the rows to
+events through the job state machine (``services.core.domain.jobstate``) and returns the rows to
 write back, the history rows to insert, and what it applied or skipped and why.
 """
 
@@ -30,8 +30,7 @@ from schemas.events import (
     RetryScheduled,
     StageCompleted,
 )
-from services.core.jobstate import IllegalTransition, JobState, apply
-from services.core.readmodel import (
+from services.core.domain.columns import (
     ERROR_CODE_MAX,
     EVENT_ID_MAX,
     FILENAME_MAX,
@@ -44,6 +43,7 @@ from services.core.readmodel import (
     clip,
     job_state,
 )
+from services.core.domain.jobstate import IllegalTransition, JobState, apply
 from services.projector.rows import MAX_APPLIED_IDS, HistoryRow, JobRow, copy_state, history_id
 
 log = logging.getLogger(__name__)

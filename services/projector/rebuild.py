@@ -26,12 +26,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from schemas.topics import JOBS, PROGRESS
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
-from services.core.readmodel import APPLIED_CHANNEL, history_table, jobs_table
+from services.core.db.readmodel import APPLIED_CHANNEL, history_table, jobs_table
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
+from services.projector.bootstrap import BATCH_RECORDS, CONSUMER_OPTIONS, GROUP, connect
 from services.projector.consumer import Projector
-from services.projector.service import BATCH_RECORDS, CONSUMER_OPTIONS, GROUP, connect
-from services.projector.store import LIVE_TABLES, REBUILD_TABLES, ReadModelStore
+from services.projector.postgres import LIVE_TABLES, REBUILD_TABLES, ReadModelStore
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Pure: no I/O. ``JOB_COLUMNS`` / ``HISTORY_COLUMNS`` list the columns in table order so the
 PostgreSQL adapter can bulk-copy rows without naming them twice. Reading a row into a
-``JobState`` is ``services.core.readmodel.job_state``, shared with ingest.
+``JobState`` is ``services.core.db.readmodel.job_state``, shared with ingest.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from services.core.jobstate import JobState
-from services.core.readmodel import INT4_MAX, WORKER_ID_MAX, clip
+from services.core.domain.columns import INT4_MAX, WORKER_ID_MAX, clip
+from services.core.domain.jobstate import JobState
 
 MAX_APPLIED_IDS = 200
 """Event ids remembered per job; a job has a few dozen events, so this is all of them."""

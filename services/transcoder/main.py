@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import signal
 
-from services.core.config import Settings
-from services.core.process import exit_after
-from services.transcoder.service import Transcoder, TranscoderConfig
+from services.core.runtime.process import exit_after
+from services.core.runtime.settings import Settings
+from services.transcoder.bootstrap import Transcoder, TranscoderConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.core.metrics import JOB_DURATION_BUCKETS
+from services.core.runtime.metrics import JOB_DURATION_BUCKETS
 
 JOBS_PROCESSED = Counter(
     "jobs_processed_total",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.cli.broker import EmbeddedBroker, class_archive, java_command
-from services.core.process import free_port
+from services.core.runtime.process import free_port
 from tests.support.up import READY_DEADLINE_S
 
 

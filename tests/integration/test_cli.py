@@ -7,7 +7,7 @@ import uuid
 
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
-from services.core.kafka import KafkaEventPublisher
+from services.core.kafka.clients import KafkaEventPublisher
 from tests.support.cli import vidpipe
 from tests.support.infra import Infra
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from schemas.topics import JOBS
-from services.core.kafka import make_consumer
+from services.core.kafka.clients import make_consumer
 from services.projector.consumer import Projector
-from services.transcoder.consumer import JobsConsumer, PartitionView
-from services.transcoder.pool import JobPool
+from services.transcoder.consume.consumer import JobsConsumer, PartitionView
+from services.transcoder.consume.pool import JobPool
 from tests.support.infra import Infra
 
 

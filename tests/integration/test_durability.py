@@ -21,7 +21,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 from tests.support import media
 from tests.support.projector import checksums
 from tests.support.up import Up, User, until

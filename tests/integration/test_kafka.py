@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.envelope import decode, new_envelope
 from schemas.events import JobStarted, JobSubmitted
 from schemas.topics import CATALOGUE, JOBS
-from services.core.kafka import KafkaEventPublisher, ensure_topics, make_consumer
+from services.core.kafka.clients import KafkaEventPublisher, ensure_topics, make_consumer
 from tests.support.infra import Infra
 
 

@@ -21,13 +21,13 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.core.config import Settings, resolve_ffmpeg
-from services.core.endpoints import Endpoints
+from services.core.runtime.settings import Settings, resolve_ffmpeg
+from services.core.stack.discovery import Endpoints
 from services.core.storage import keys, open_store
 from services.core.storage.s3 import make_s3_client
 from services.ingest.app import create_app
-from services.projector.service import run_projector
-from services.transcoder.service import Transcoder, TranscoderConfig
+from services.projector.bootstrap import run_projector
+from services.transcoder.bootstrap import Transcoder, TranscoderConfig
 from tests.support import media
 from tests.support.ingest import Api, start_server
 

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from services.core.db import create_engine, migrate, plain_url
-from services.core.tables import metadata
+from services.core.db.accounts import metadata
+from services.core.db.engine import create_engine, migrate, plain_url
 
 
 async def test_migrated_schema_matches_the_tables(db_url: str) -> None:

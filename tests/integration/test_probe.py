@@ -1,4 +1,4 @@
-"""``services.core.probe`` on real files made by the bundled ffmpeg."""
+"""``services.core.media.probe`` on real files made by the bundled ffmpeg."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.probe import ProbeError, probe
+from services.core.media.probe import ProbeError, probe
 from tests.support.media import ffmpeg
 
 

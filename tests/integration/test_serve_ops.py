@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from services.core.metrics import serve_ops
+from services.core.http.ops import serve_ops
 
 
 def registry_with_samples() -> CollectorRegistry:

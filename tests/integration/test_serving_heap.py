@@ -1,4 +1,4 @@
-"""A served process settles its garbage collector once started (``services.core.heap``)."""
+"""A served process settles its garbage collector once started (``services.core.runtime.heap``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from services.core import heap
-from services.core.ports import read_report
+from services.core.runtime import heap
+from services.core.runtime.ports import read_report
 
 SERVER = """
 import asyncio, gc, sys
@@ -18,7 +18,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from services.core.serving import serve
+from services.core.http.serving import serve
 
 async def collector(request):
     return JSONResponse({"frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold()})

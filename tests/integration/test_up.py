@@ -20,8 +20,8 @@ import pytest
 
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
-from services.core.db import plain_url
-from services.core.kafka import KafkaEventPublisher
+from services.core.db.engine import plain_url
+from services.core.kafka.clients import KafkaEventPublisher
 from tests.support import media
 from tests.support.up import READY_DEADLINE_S, Up
 

@@ -14,8 +14,8 @@ import pytest
 from services.cli.registry import SERVICES
 from services.cli.web import compose
 from services.cli.webapp import WebApp
-from services.core.config import Settings
-from services.core.process import free_port
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings
 from tests.support.ingest import Api, start_server
 from tests.support.up import until
 

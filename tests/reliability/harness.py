@@ -23,9 +23,9 @@ import httpx
 
 from schemas.envelope import Envelope
 from schemas.events import JobCompleted
-from services.core.db import plain_url
-from services.core.jobstate import IllegalTransition, JobState, apply
-from services.core.process import die_with_parent, free_port
+from services.core.db.engine import plain_url
+from services.core.domain.jobstate import IllegalTransition, JobState, apply
+from services.core.runtime.process import die_with_parent, free_port
 
 # Variables a parent may carry that would point a child at the wrong slice.
 _SCRUB = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX", "PORT")

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from services.core.probe import probe
+from services.core.media.probe import probe
 from tests.reliability.badmedia import corrupt_frames, mkv_claims_hours
 from tests.reliability.harness import Processes, all_terminal, fetch, healthy, until
 from tests.support import media
@@ -28,7 +28,7 @@ def stored(api: Api) -> set[str]:
 async def test_bad_uploads(
     ingest: Api, procs: Processes, test_env: dict[str, str], tmp_path: Path
 ) -> None:
-    procs.start("projector", ["projector", "--no-analytics"], test_env)
+    procs.start("projector", ["projector"], test_env)
     worker = procs.start(
         "transcoder", ["transcoder", "--retry-delay", "0.2"], {**test_env, "WORKER_COUNT": "1"}
     )

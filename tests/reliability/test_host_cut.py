@@ -17,11 +17,11 @@ import pytest
 from schemas.envelope import new_envelope
 from schemas.events import JobSubmitted
 from services.cli.embedded import EmbeddedBroker
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
-from services.core.kafka import KafkaEventPublisher, ensure_topics, wait_for_broker
-from services.core.probe import probe
-from services.core.process import free_port
+from services.core.kafka.clients import KafkaEventPublisher, ensure_topics, wait_for_broker
+from services.core.media.probe import probe
+from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from services.core.storage import keys, open_store
 from services.projector.rebuild import rebuild
 from tests.reliability import netns
@@ -71,7 +71,7 @@ async def test_transcoder_cut_off_mid_job(
     env, ns = cut_env
     settings = Settings.from_env(env)
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    procs.start("projector", ["projector", "--no-analytics"], env)
+    procs.start("projector", ["projector"], env)
     isolated = procs.start(
         "transcoder-netns",
         ["transcoder", *FLAGS],

@@ -17,7 +17,7 @@ import httpx
 
 from schemas.envelope import new_envelope
 from schemas.events import JobCompleted, JobOutput, JobProgress, JobStarted
-from services.core.kafka import KafkaEventPublisher
+from services.core.kafka.clients import KafkaEventPublisher
 from tests.reliability.harness import Processes, fetch, until
 from tests.support.ingest import Api
 from tests.support.notifier import StartNotifier, bad_tokens, sse
@@ -113,7 +113,7 @@ async def test_another_users_ids_leak_nothing(
     notifiers: StartNotifier,
     clips: Callable[..., Path],
 ) -> None:
-    procs.start("projector", ["projector", "--no-analytics"], test_env)
+    procs.start("projector", ["projector"], test_env)
     owner, stranger = await ingest.user(), await ingest.user()
     clip = clips(seconds=0.5).read_bytes()
     upload = await ingest.upload(owner, ("secret.mp4", clip))

@@ -64,7 +64,7 @@ def hostile_files(tmp: Path, victim: Path) -> dict[str, tuple[str, bytes, int, s
 async def test_hostile_media_is_refused_and_the_worker_keeps_serving(
     ingest: Api, procs: Processes, test_env: dict[str, str], tmp_path: Path
 ) -> None:
-    procs.start("projector", ["projector", "--no-analytics"], test_env)
+    procs.start("projector", ["projector"], test_env)
     worker = procs.start(
         "transcoder", ["transcoder", "--retry-delay", "0.2"], {**test_env, "WORKER_COUNT": "1"}
     )
@@ -105,7 +105,7 @@ async def test_quotas_answer_before_anything_is_stored(
             "USER_RATE_LIMIT_PER_MINUTE": "0",
         }
     )
-    procs.start("projector", ["projector", "--no-analytics"], test_env)  # no worker: jobs wait
+    procs.start("projector", ["projector"], test_env)  # no worker: jobs wait
     db = test_env["DATABASE_URL"]
     try:
         user, busy = bearer(api, str(uuid.uuid4())), bearer(api, str(uuid.uuid4()))

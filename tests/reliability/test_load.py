@@ -32,7 +32,7 @@ async def test_burst_of_200_jobs(
     ingest: Api, procs: Processes, test_env: dict[str, str], clips: Callable[..., Path]
 ) -> None:
     clip = clips(seconds=0.5).read_bytes()
-    procs.start("projector", ["projector", "--no-analytics"], test_env)
+    procs.start("projector", ["projector"], test_env)
     workers = [
         procs.start(
             "transcoder", ["transcoder", "--retry-delay", "0.5"], {**test_env, "WORKER_COUNT": "1"}

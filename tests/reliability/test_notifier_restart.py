@@ -12,9 +12,9 @@ import httpx
 
 from schemas.envelope import new_envelope
 from schemas.events import JobProgress, JobStarted, StageCompleted
-from services.core.kafka import KafkaEventPublisher
-from services.core.process import free_port
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.kafka.clients import KafkaEventPublisher
+from services.core.runtime.process import free_port
 from tests.reliability.harness import Processes, Service, until
 from tests.support.notifier import SseEvent, insert_job, sse
 

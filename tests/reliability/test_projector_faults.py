@@ -10,9 +10,9 @@ from datetime import datetime
 import asyncpg
 
 from schemas.envelope import Envelope
-from services.core.config import Settings
-from services.core.db import plain_url
-from services.core.endpoints import Endpoints
+from services.core.db.engine import plain_url
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from services.projector.rebuild import rebuild
 from tests.reliability.harness import Processes, until
 from tests.support.projector import CatchUp, PublishEnvelopes, checksums, fetch_jobs
@@ -79,14 +79,14 @@ async def test_killed_mid_batch_with_duplicates_equals_clean_rebuild(
     spy = BatchSpy(await asyncpg.connect(plain_url(db_url)))
     try:
         await spy.mark()
-        projector = procs.start("projector", ["projector", "--no-analytics"], test_env)
+        projector = procs.start("projector", ["projector"], test_env)
         for _ in range(KILLS):
             # SIGKILL while the projector writes a batch's rows inside its transaction
             await until(spy.in_transaction, 60, "a batch transaction", 0.002)
             procs.kill(projector)
             kills_at.append(await spy.applied())
             await spy.mark()
-            projector = procs.start("projector", ["projector", "--no-analytics"], test_env)
+            projector = procs.start("projector", ["projector"], test_env)
     finally:
         await spy.conn.close()
     await catch_up()

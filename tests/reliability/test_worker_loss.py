@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from services.core.probe import probe
+from services.core.media.probe import probe
 from tests.reliability.harness import (
     Processes,
     Service,
@@ -46,7 +46,7 @@ async def test_sigkill_a_worker_every_few_seconds(
 ) -> None:
     started = time.monotonic()
     clip = clips(seconds=0.6).read_bytes()
-    procs.start("projector", ["projector", "--no-analytics"], test_env)
+    procs.start("projector", ["projector"], test_env)
     # a job can lose its worker several times in a row; the retry budget is not what is tested
     workers = [start_transcoder(procs, test_env, 8) for _ in range(3)]
     for worker in workers:

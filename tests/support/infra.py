@@ -21,9 +21,9 @@ from pathlib import Path
 import asyncpg
 
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.core.db import migrate, plain_url
-from services.core.kafka import ensure_topics, wait_for_broker
-from services.core.process import free_port
+from services.core.db.engine import migrate, plain_url
+from services.core.kafka.clients import ensure_topics, wait_for_broker
+from services.core.runtime.process import free_port
 
 TEMPLATE_DB = "vidpipe_template"
 

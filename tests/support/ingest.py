@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import httpx
 import uvicorn
 
-from services.core.config import Settings
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.runtime.settings import Settings
 from services.ingest.app import create_app
 
 

@@ -19,11 +19,11 @@ import jwt
 import uvicorn
 
 from schemas.events import JobProgress
-from services.core.config import Settings
-from services.core.db import plain_url
-from services.core.tokens import AUDIENCE, ISSUER, issue_access_token
-from services.notifier.config import NotifierConfig
+from services.core.access.tokens import AUDIENCE, ISSUER, issue_access_token
+from services.core.db.engine import plain_url
+from services.core.runtime.settings import Settings
 from services.notifier.main import create_app
+from services.notifier.settings import NotifierConfig
 
 PublishEvents = Callable[..., Awaitable[None]]
 """``await publish_events(*events)``: each published and acknowledged before the next."""

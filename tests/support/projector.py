@@ -14,7 +14,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.envelope import Envelope
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 
 PublishEnvelopes = Callable[[list[Envelope]], Awaitable[None]]
 """``await publish_envelopes(envelopes)``: produce them in order, in chunks."""
@@ -101,7 +101,6 @@ async def projector_process(env: dict[str, str]) -> asyncio.subprocess.Process:
         "-m",
         "services.cli",
         "projector",
-        "--no-analytics",
         env=full,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

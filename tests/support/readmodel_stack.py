@@ -16,8 +16,8 @@ import httpx
 
 from schemas.envelope import new_envelope
 from schemas.events import Event, JobSubmitted
-from services.core.db import plain_url
-from services.core.kafka import KafkaEventPublisher
+from services.core.db.engine import plain_url
+from services.core.kafka.clients import KafkaEventPublisher
 from tests.support.ingest import Api, start_api
 from tests.support.up import until
 
@@ -52,7 +52,7 @@ async def projector_process(env: dict[str, str]) -> AsyncIterator[None]:
     # the child keeps its own copy of the descriptor: ours is closed as soon as it has started
     with open(os.environ.get("PROJECTOR_LOG", os.devnull), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
+            [sys.executable, "-m", "services.cli", "projector"],
             env={**os.environ, **env, "OPS_PORT": "0"},
             stdout=subprocess.DEVNULL,
             stderr=log,

@@ -15,7 +15,7 @@ import av
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from services.core.config import resolve_ffmpeg
+from services.core.runtime.settings import resolve_ffmpeg
 from tests.support.media import ffmpeg
 from tests.support.transcoder import Watcher, transcoder_processes
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from schemas.envelope import DecodeError, Envelope, decode, new_envelope
 from schemas.events import Event, JobCompleted, JobSubmitted
-from services.core.jobstate import IllegalTransition, JobState, apply
-from services.core.kafka import KafkaEventPublisher, make_consumer, topic_partitions
+from services.core.domain.jobstate import IllegalTransition, JobState, apply
+from services.core.kafka.clients import KafkaEventPublisher, make_consumer, topic_partitions
 from services.core.storage import ObjectStore, keys
-from services.transcoder.service import Transcoder
+from services.transcoder.bootstrap import Transcoder
 
 
 class Watcher:

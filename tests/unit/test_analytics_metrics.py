@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from schemas.examples import EXAMPLE_AGGREGATE, USER_ID
-from services.projector.analytics import expose, preset_label
+from services.analytics.processor import expose, preset_label
 
 
 def minute(dimension: str, value: str) -> float | None:

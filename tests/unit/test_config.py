@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.config import ConfigError, Settings, parse_size
+from services.core.runtime.settings import ConfigError, Settings, parse_size
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
 
 
 def test_ffmpeg_path_must_be_executable(tmp_path: Path) -> None:
-    from services.core.config import resolve_ffmpeg
+    from services.core.runtime.settings import resolve_ffmpeg
 
     with pytest.raises(ConfigError, match="FFMPEG_PATH"):
         resolve_ffmpeg(str(tmp_path / "nope"))

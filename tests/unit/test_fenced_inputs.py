@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas.options import PRESETS, parse_options
-from services.core.containers import (
+from services.core.media.containers import (
     ALLOWED,
     FORMAT_WHITELIST,
     demuxer_of,
@@ -16,9 +16,9 @@ from services.core.containers import (
     protocols_for,
     refusal,
 )
-from services.core.medialimits import MediaLimits, check
-from services.core.probe import MediaInfo
-from services.transcoder import commands
+from services.core.media.limits import MediaLimits, check
+from services.core.media.probe import MediaInfo
+from services.transcoder.encode import command_lines as commands
 
 SOURCE = Path("/data/sources/j/source")
 

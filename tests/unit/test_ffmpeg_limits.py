@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from services.transcoder.ffmpeg import FfmpegLimits
+from services.transcoder.encode.runner import FfmpegLimits
 
 LIMITS = FfmpegLimits(2, 256 * 1024**2, 7)
 CPU = "ffmpeg exceeded the CPU time limit (7s, FFMPEG_CPU_SECONDS)"

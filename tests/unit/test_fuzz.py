@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from schemas.envelope import DecodeError, decode
 from schemas.options import InvalidOptions, parse_options
-from services.core.http_errors import ApiError
-from services.ingest.multipart import MultipartReader, boundary_of
+from services.core.http.errors import ApiError
+from services.ingest.uploads.multipart import MultipartReader, boundary_of
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

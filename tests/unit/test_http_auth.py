@@ -7,9 +7,9 @@ import json
 import pytest
 from starlette.requests import Request
 
-from services.core.http_auth import authenticate
-from services.core.http_errors import ApiError, error_response
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.http.auth import authenticate
+from services.core.http.errors import ApiError, error_response
 
 SECRET = "s" * 40
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from services.cli.registry import SERVICE_NAMES
-from services.core.config import parse_size
+from services.core.runtime.settings import parse_size
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

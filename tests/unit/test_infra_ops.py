@@ -23,9 +23,9 @@ import yaml
 from schemas.topics import CATALOGUE, JOBS
 from services.cli.broker import KAFKA_VERSION
 from services.cli.registry import SERVICE_NAMES
-from services.core.config import Settings
+from services.core.runtime.settings import Settings
+from services.transcoder.bootstrap import TranscoderConfig
 from services.transcoder.metrics import LAG_GROUP
-from services.transcoder.service import TranscoderConfig
 from tools import dashboard
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from schemas.events import (
     RetryScheduled,
     StageCompleted,
 )
-from services.core.jobstate import (
+from services.core.domain.jobstate import (
     ALLOWED,
     IllegalTransition,
     JobState,

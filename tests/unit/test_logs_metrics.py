@@ -21,19 +21,14 @@ from prometheus_client import (
     Histogram,
 )
 
-from services.core.logs import (
+from services.core.http.ops import HealthCheck, metrics_response, ops_app
+from services.core.runtime.logs import (
     configure_logging,
     correlation_scope,
     current_correlation_id,
     parse_level,
 )
-from services.core.metrics import (
-    FAST_DURATION_BUCKETS,
-    JOB_DURATION_BUCKETS,
-    HealthCheck,
-    metrics_response,
-    ops_app,
-)
+from services.core.runtime.metrics import FAST_DURATION_BUCKETS, JOB_DURATION_BUCKETS
 
 log = logging.getLogger("vidpipe.test")
 
@@ -210,7 +205,7 @@ async def test_ops_app_ready_answers_as_health() -> None:
 
 
 def test_consumer_lag_is_set_per_group_topic_partition_and_forgotten() -> None:
-    from services.core.metrics import forget_consumer_lag, set_consumer_lag
+    from services.core.runtime.metrics import forget_consumer_lag, set_consumer_lag
 
     set_consumer_lag("g-test", "video.chunks", 3, -5)  # an end read before the position moved
     labels = {"group": "g-test", "topic": "video.chunks", "partition": "3"}

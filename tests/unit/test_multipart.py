@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.core.http_errors import ApiError
-from services.ingest.multipart import MAX_HEADER_SIZE, MultipartReader, PartHeaders, boundary_of
+from services.core.http.errors import ApiError
+from services.ingest.uploads.multipart import (
+    MAX_HEADER_SIZE,
+    MultipartReader,
+    PartHeaders,
+    boundary_of,
+)
 
 BOUNDARY = b"XyZ"
 OPTIONS = b'Content-Disposition: form-data; name="options"'

@@ -15,8 +15,7 @@ from starlette.routing import Route
 
 from services.cli.registry import SERVICES
 from services.cli.web import compose
-from services.core.config import Settings
-from services.core.openapi import (
+from services.core.http.openapi import (
     METHODS,
     REF_TEMPLATE,
     MissingOperation,
@@ -27,6 +26,7 @@ from services.core.openapi import (
     operation_of,
     route_methods,
 )
+from services.core.runtime.settings import Settings
 
 Schema = dict[str, Any]
 STRING = {"type": "string"}

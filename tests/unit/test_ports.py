@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.ports import format_report, parse_report, read_report, write_report
+from services.core.runtime.ports import format_report, parse_report, read_report, write_report
 
 
 def test_a_report_round_trips() -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.http_errors import ApiError
-from services.ingest import ratelimit
-from services.ingest.ratelimit import RateLimiter
+from services.core.http.errors import ApiError
+from services.ingest.http import ratelimit
+from services.ingest.http.ratelimit import RateLimiter
 
 
 class Clock:

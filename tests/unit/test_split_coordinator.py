@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from schemas.events import ChunkRequested, StageCompleted
-from services.transcoder.attempt import Attempt, JobError
-from services.transcoder.chunkboard import ChunkBoard
-from services.transcoder.planning import Chunk, SinglePass, SplitPlan, SplitSettings
-from services.transcoder.progress import ProgressReporter
-from services.transcoder.split import _chunks
-from services.transcoder.stagehost import StageContext
+from services.transcoder.attempt.model import Attempt, JobError
+from services.transcoder.attempt.progress import ProgressReporter
+from services.transcoder.attempt.split_run import _chunks
+from services.transcoder.attempt.stagehost import StageContext
+from services.transcoder.split.board import ChunkBoard
+from services.transcoder.split.planning import Chunk, SinglePass, SplitPlan, SplitSettings
 
 
 class Host:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.options import parse_options
-from services.transcoder.planning import (
+from services.transcoder.split.planning import (
     REASONS,
     SinglePass,
     SplitPlan,

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from services.core.tokens import (
+from services.core.access.tokens import (
     AUDIENCE,
     ISSUER,
     InvalidToken,

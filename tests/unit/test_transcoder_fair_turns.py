@@ -11,8 +11,8 @@ from collections.abc import Callable
 from aiokafka import TopicPartition
 
 from schemas.events import ChunkRequested, Event
-from services.transcoder.attempt import Attempt
-from services.transcoder.pool import JobPool, JobRun
+from services.transcoder.attempt.model import Attempt
+from services.transcoder.consume.pool import JobPool, JobRun
 
 TP = TopicPartition("video.jobs", 0)
 CHUNKS = TopicPartition("video.chunks", 0)

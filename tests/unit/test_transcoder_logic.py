@@ -15,12 +15,13 @@ from schemas.events import (
     RetryScheduled,
 )
 from schemas.options import parse_options
-from services.core.probe import MediaInfo
-from services.transcoder.commands import fit, hls_rungs, media_seconds
-from services.transcoder.ffmpeg import parse_block
-from services.transcoder.joblog import RetryPolicy, decide, fold
-from services.transcoder.offsets import PartitionOffsets
-from services.transcoder.progress import ProgressReporter
+from services.core.media.probe import MediaInfo
+from services.transcoder.attempt.model import RetryPolicy
+from services.transcoder.attempt.progress import ProgressReporter
+from services.transcoder.consume.joblog import decide, fold
+from services.transcoder.consume.offsets import PartitionOffsets
+from services.transcoder.encode.command_lines import fit, hls_rungs, media_seconds
+from services.transcoder.encode.runner import parse_block
 
 
 def test_commit_stays_below_unfinished_work() -> None:

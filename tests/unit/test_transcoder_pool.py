@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import TopicPartition
 
 from schemas.events import Event, JobCancelled
-from services.transcoder.attempt import Attempt
-from services.transcoder.offsets import PartitionOffsets
-from services.transcoder.pool import JobPool, JobRun
+from services.transcoder.attempt.model import Attempt
+from services.transcoder.consume.offsets import PartitionOffsets
+from services.transcoder.consume.pool import JobPool, JobRun
 
 TP = TopicPartition("video.jobs", 0)
 

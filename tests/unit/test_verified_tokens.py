@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from services.core.http_auth import VerifiedTokens, authenticate
-from services.core.http_errors import ApiError
-from services.core.tokens import issue_access_token
+from services.core.access.tokens import issue_access_token
+from services.core.http.auth import VerifiedTokens, authenticate
+from services.core.http.errors import ApiError
 
 SECRET = "s" * 40
 

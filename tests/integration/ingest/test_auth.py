@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from services.core.tokens import AUDIENCE, ISSUER
+from services.core.access.tokens import AUDIENCE, ISSUER
 from tests.support.ingest import Api
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.core.openapi import document, route_methods
+from services.core.http.openapi import document, route_methods
 from services.ingest.app import create_app
 from tests.support.ingest import Api
 

@@ -13,7 +13,7 @@ import pytest
 
 from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted
-from services.core.kafka import KafkaEventPublisher
+from services.core.kafka.clients import KafkaEventPublisher
 from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, start_api
 from tests.support.readmodel_stack import projector_process
@@ -228,7 +228,7 @@ async def test_delete_hides_the_job_and_removes_files(api: Api, video: bytes) ->
 
 
 async def test_admin_sees_everyone(api: Api, video: bytes) -> None:
-    from services.core.tokens import issue_access_token
+    from services.core.access.tokens import issue_access_token
 
     alice, bob = await api.user(), await api.user()
     a = (await api.upload(alice, ("a.mp4", video))).json()["id"]

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 from services.core.storage.s3 import make_s3_client
 from tests.support.ingest import Api
 

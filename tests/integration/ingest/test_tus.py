@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 from tests.support.ingest import Api, stored_files
 from tests.support.tus_client import OFFSET_TYPE, TUS, Tus, checksum
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.core.process import free_port
+from services.core.runtime.process import free_port
 from services.core.storage.s3 import make_s3_client
 from tests.support.ingest import Api
 from tests.support.tus_client import OFFSET_TYPE, TUS, Tus

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from schemas.envelope import decode
-from services.core.kafka import make_consumer
+from services.core.kafka.clients import make_consumer
 from tests.support import media
 from tests.support.ingest import Api, stored_files
 

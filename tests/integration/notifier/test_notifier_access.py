@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 from tests.support.notifier import RunningNotifier, StartNotifier, bad_tokens, insert_job, sse
 
 

@@ -63,6 +63,6 @@ async def test_streams_end_when_the_server_shuts_down(
     notifier = await notifiers()
     async with sse(http, f"{notifier.url}/jobs/{job}/events", token=token(user)) as stream:
         await stream.next()
-        AppStatus.should_exit = True  # what services.core.serving sets on SIGTERM
+        AppStatus.should_exit = True  # what services.core.http.serving sets on SIGTERM
         with pytest.raises(EOFError):  # a complete response: the browser reconnects elsewhere
             await stream.next(timeout=3)

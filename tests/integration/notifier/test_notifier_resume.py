@@ -10,7 +10,7 @@ import httpx
 from prometheus_client import REGISTRY
 
 from schemas.events import JobStarted, StageCompleted
-from services.notifier.config import NotifierConfig
+from services.notifier.settings import NotifierConfig
 from tests.support.notifier import (
     PublishEvents,
     SseEvent,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client import REGISTRY
 
-from services.notifier.config import NotifierConfig
+from services.notifier.settings import NotifierConfig
 from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick, wait_for
 
 EVENTS = 200

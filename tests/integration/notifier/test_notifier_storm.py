@@ -26,9 +26,9 @@ from services.cli.client import follow
 from services.cli.client.api import Api, ClientError
 from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.store import Session, SessionStore
-from services.core.db import plain_url
+from services.core.db.engine import plain_url
 from services.notifier import cursor
-from services.notifier.config import NotifierConfig
+from services.notifier.settings import NotifierConfig
 from services.notifier.stream import Runtime
 from tests.support.notifier import (
     PublishEvents,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 
 from schemas.events import JobCompleted, JobFailed, JobOutput, JobStarted, StageCompleted
-from services.notifier.config import NotifierConfig
+from services.notifier.settings import NotifierConfig
 from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick
 
 

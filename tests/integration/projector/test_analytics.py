@@ -10,9 +10,9 @@ from prometheus_client import REGISTRY
 
 from schemas.analytics import MinuteAggregate
 from schemas.events import JobCompleted, JobFailed, JobSubmitted
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
-from services.projector.analytics import run_analytics
+from services.analytics.processor import run_analytics
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from tests.support.cli import vidpipe
 from tests.support.infra import Infra
 from tests.support.projector import PublishEnvelopes, wait_for

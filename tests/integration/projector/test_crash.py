@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from services.projector.rebuild import rebuild
 from tests.support.projector import (
     CatchUp,

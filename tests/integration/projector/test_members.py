@@ -12,14 +12,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.events import JobProgress
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
-from services.core.kafka import make_consumer
+from services.core.kafka.clients import make_consumer
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
+from services.projector.bootstrap import connect
 from services.projector.consumer import Batch, Projector
+from services.projector.postgres import LIVE_TABLES, OffsetKey, ReadModelStore
 from services.projector.projection import BatchOutcome
 from services.projector.rebuild import rebuild
-from services.projector.service import connect
-from services.projector.store import LIVE_TABLES, OffsetKey, ReadModelStore
 from tests.support.projector import (
     CatchUp,
     PublishEnvelopes,

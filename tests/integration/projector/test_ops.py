@@ -14,8 +14,8 @@ import pytest
 
 from schemas.envelope import KafkaRecord, new_envelope
 from schemas.events import JobStarted, JobSubmitted
-from services.core.kafka import KafkaEventPublisher
-from services.core.process import free_port
+from services.core.kafka.clients import KafkaEventPublisher
+from services.core.runtime.process import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def metric(text: str, name: str) -> float:
 async def test_health_and_metrics(test_env: dict[str, str]) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "projector", "--no-analytics"],
+        [sys.executable, "-m", "services.cli", "projector"],
         env={**os.environ, **test_env, "OPS_PORT": str(port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

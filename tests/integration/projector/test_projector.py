@@ -19,11 +19,11 @@ from schemas.events import (
     ReprocessRequested,
     StageCompleted,
 )
-from services.core.config import Settings
-from services.core.db import plain_url
-from services.core.jobstate import IllegalTransition, JobState, apply
-from services.core.kafka import KafkaEventPublisher
-from services.core.readmodel import APPLIED_CHANNEL
+from services.core.db.engine import plain_url
+from services.core.db.readmodel import APPLIED_CHANNEL
+from services.core.domain.jobstate import IllegalTransition, JobState, apply
+from services.core.kafka.clients import KafkaEventPublisher
+from services.core.runtime.settings import Settings
 from tests.support.infra import Infra
 from tests.support.projector import (
     CatchUp,

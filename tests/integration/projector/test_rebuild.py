@@ -15,11 +15,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from services.core.config import Settings
-from services.core.db import create_engine, plain_url
-from services.core.endpoints import Endpoints
-from services.core.kafka import ensure_topics
-from services.core.tables import metadata
+from services.core.db.accounts import metadata
+from services.core.db.engine import create_engine, plain_url
+from services.core.kafka.clients import ensure_topics
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from services.projector.rebuild import LogIncomplete, rebuild
 from tests.support.projector import CatchUp, PublishEnvelopes, Running, checksums
 from tests.support.stream import job_uuid, recorded_stream

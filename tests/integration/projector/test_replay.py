@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from schemas.options import parse_options
-from services.core.config import Settings
-from services.core.endpoints import Endpoints
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
 from tests.support.cli import vidpipe
 from tests.support.projector import CatchUp, PublishEnvelopes, Running, end_offsets, fetch_jobs
 from tests.support.stream import job_uuid, kind_of, recorded_stream

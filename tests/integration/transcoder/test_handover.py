@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas.events import JobCompleted, JobStarted
-from services.core.probe import probe
+from services.core.media.probe import probe
 from services.core.storage import ObjectStore
 from tests.support.transcoder import (
     StartWorker,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from schemas.options import parse_options
-from services.core.config import resolve_ffmpeg
-from services.core.probe import probe
-from services.transcoder import commands
-from services.transcoder.ffmpeg import FfmpegFailed, FfmpegLimits, run_ffmpeg
+from services.core.media.probe import probe
+from services.core.runtime.settings import resolve_ffmpeg
+from services.transcoder.encode import command_lines as commands
+from services.transcoder.encode.runner import FfmpegFailed, FfmpegLimits, run_ffmpeg
 from tests.support import media
 
 

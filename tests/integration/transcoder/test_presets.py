@@ -12,7 +12,7 @@ import av
 import pytest
 
 from schemas.events import JobCompleted
-from services.core.probe import MediaInfo, probe
+from services.core.media.probe import MediaInfo, probe
 from services.core.storage import ObjectStore
 from tests.support.transcoder import StartWorker, Submitter, Watcher, local
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.core.process import free_port
+from services.core.runtime.process import free_port
 from tests.support.transcoder import Submitter, Watcher, effective_completions
 
 pytestmark = pytest.mark.slow

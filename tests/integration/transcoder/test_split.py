@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from schemas.events import CancelRequested, JobCompleted
-from services.core.config import Settings
+from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, keys
 from tests.support.infra import Infra
 from tests.support.split import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.core.config import Settings
+from services.core.runtime.settings import Settings
 from tests.support.media import ffmpeg
 from tests.support.split import SPLIT_ENV, chunk_rows, make_clip, stage
 from tests.support.transcoder import StartWorker, Submitter, Watcher, effective_completions

@@ -1,0 +1,254 @@
+"""``/auth/*``: register, login, refresh (rotating), logout, who am I.
+
+Two flows: the JSON flow (the CLI keeps the refresh token) and the browser's cookie session
+(``"session": "cookie"``): the refresh token is an HttpOnly, SameSite=Strict cookie limited to
+``/auth``, and cookie-based refresh and logout need ``X-Requested-With: vidpipe`` (a header a
+cross-site form cannot send), so a forged request cannot use the cookie.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.core.access.tokens import issue_access_token
+from services.core.http.errors import ApiError, error_reply
+from services.core.http.openapi import Reply, model_response, operation
+from services.ingest.accounts.passwords import hash_password, password_problem, verify_password
+from services.ingest.accounts.queries import (
+    REFRESH_TTL,
+    AccountDisabled,
+    NameTaken,
+    RefreshRefused,
+    User,
+)
+from services.ingest.bootstrap import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
+from services.ingest.http import resources
+from services.ingest.http.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
+from services.ingest.http.resources import BrowserSession, Tokens
+
+COOKIE = "vidpipe_refresh"
+COOKIE_PATH = "/auth"
+CSRF_HEADER = "X-Requested-With"
+CSRF_VALUE = "vidpipe"
+NO_STORE = {"Cache-Control": "no-store"}
+DISABLED = error_reply("the account is disabled (`account_disabled`)")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _limit_auth(request: Request) -> Runtime:
+    rt = runtime(request)
+    rt.limiter.check(f"auth:{client_address(request)}", rt.limiter.per_auth_address)
+    return rt
+
+
+def _access_token(rt: Runtime, user: User) -> str:
+    return issue_access_token(rt.secret, user.id, user.role, rt.access_ttl_s)  # type: ignore[arg-type]
+
+
+def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
+    tokens = Tokens(
+        access_token=_access_token(rt, user),
+        refresh_token=refresh_token,
+        expires_in=rt.access_ttl_s,
+    )
+    return model_response(tokens, headers=NO_STORE)
+
+
+def _cookie_session(
+    request: Request, rt: Runtime, user: User, refresh_token: str, status_code: int = 200
+) -> JSONResponse:
+    session = BrowserSession(
+        access_token=_access_token(rt, user),
+        expires_in=rt.access_ttl_s,
+        user=resources.User.model_validate(user),
+    )
+    response = model_response(session, status_code=status_code, headers=NO_STORE)
+    response.set_cookie(
+        COOKIE,
+        refresh_token,
+        max_age=int(REFRESH_TTL.total_seconds()),
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _require_csrf_header(request: Request) -> None:
+    if request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+        raise ApiError(403, "csrf", f"cookie sessions need the header {CSRF_HEADER}: {CSRF_VALUE}")
+
+
+def _cookie_token(request: Request) -> str | None:
+    _require_csrf_header(request)
+    return request.cookies.get(COOKIE) or None
+
+
+def _disabled() -> ApiError:
+    return ApiError(403, "account_disabled", "this account is disabled")
+
+
+TOKENS = {
+    200: Reply(
+        "an access and a refresh token; with the cookie session: the access token and the "
+        "user, the refresh token set as the vidpipe_refresh cookie",
+        (Tokens, BrowserSession),
+        headers={"Set-Cookie": "vidpipe_refresh (cookie session only)"},
+    ),
+    **BODY_ERRORS,
+    **RATE_LIMITED,
+}
+
+
+@operation(
+    "Create an account (with the cookie session: and log in)",
+    {
+        201: Reply(
+            "created: the account; with the cookie session, a session as from login",
+            (resources.User, BrowserSession),
+            headers={"Set-Cookie": "vidpipe_refresh (cookie session only)"},
+        ),
+        409: error_reply("username or email taken"),
+        **BODY_ERRORS,
+        422: error_reply("invalid body, or a password breaking a rule (length, not the name)"),
+        **RATE_LIMITED,
+    },
+    body=Registration,
+)
+async def register(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, Registration)
+    problem = password_problem(
+        body.password, body.username, body.email, rt.settings.password_min_length
+    )
+    if problem is not None:
+        raise ApiError(422, "weak_password", problem)
+    try:
+        user = await rt.accounts.create_user(
+            body.username, body.email, await hash_password(body.password), "user"
+        )
+    except NameTaken as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    if body.session == "cookie":
+        refresh_token = await rt.accounts.issue_refresh(user.id)
+        return _cookie_session(request, rt, user, refresh_token, status_code=201)
+    return model_response(resources.User.model_validate(user), status_code=201)
+
+
+@operation(
+    "Log in with username or email",
+    {
+        **TOKENS,
+        401: error_reply("bad credentials"),
+        403: DISABLED,
+        429: error_reply("rate limited, or too many failed logins; see Retry-After"),
+    },
+    body=Login,
+)
+async def login(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, Login)
+    found = await rt.accounts.credentials(body.username)
+    # unknown names are counted under what was typed: the same answers as for an account
+    account = found[0].id if found else f"unknown:{body.username.casefold()}"
+    address = client_address(request)
+    rt.lockout.check(account, address)
+    valid = await verify_password(found[1] if found else None, body.password)
+    if found is None or not valid:
+        rt.lockout.failed(account, address)
+        raise ApiError(401, "invalid_credentials", "invalid username or password")
+    rt.lockout.succeeded(account)
+    user = found[0]
+    if user.disabled:  # said only to whoever knows the password
+        raise _disabled()
+    refresh_token = await rt.accounts.issue_refresh(user.id)
+    if body.session == "cookie":
+        return _cookie_session(request, rt, user, refresh_token)
+    return _token_pair(rt, user, refresh_token)
+
+
+@operation(
+    "Rotate a refresh token (JSON, or the vidpipe_refresh cookie with X-Requested-With)",
+    {
+        **TOKENS,
+        401: error_reply("unknown, expired, revoked or reused refresh token (or no cookie)"),
+        403: error_reply("X-Requested-With missing (cookie), or the account is disabled"),
+    },
+    body=RefreshBody,
+    body_required=False,
+)
+async def refresh(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, RefreshBody)
+    token = body.refresh_token or _cookie_token(request)
+    if token is None:
+        raise ApiError(401, "invalid_refresh_token", f"no refresh token (cookie {COOKIE})")
+    try:
+        user, rotated = await rt.accounts.rotate_refresh(token, rt.settings.refresh_reuse_grace_s)
+    except RefreshRefused as exc:
+        raise ApiError(401, "invalid_refresh_token", str(exc)) from None
+    except AccountDisabled:
+        raise _disabled() from None
+    if body.refresh_token is None:
+        return _cookie_session(request, rt, user, rotated)
+    return _token_pair(rt, user, rotated)
+
+
+@operation(
+    "End the session of a refresh token (JSON, or the cookie with X-Requested-With)",
+    {
+        204: Reply(
+            "logged out (also for an unknown token); the cookie is cleared",
+            headers={"Set-Cookie": "vidpipe_refresh, expired"},
+        ),
+        403: error_reply("X-Requested-With missing (cookie session)"),
+        **BODY_ERRORS,
+        **RATE_LIMITED,
+    },
+    body=RefreshBody,
+    body_required=False,
+)
+async def logout(request: Request) -> Response:
+    rt = _limit_auth(request)
+    body = await read_body(request, RefreshBody)
+    token = body.refresh_token or _cookie_token(request)
+    if token is not None:
+        await rt.accounts.revoke(token)  # unknown tokens: nothing to do, same answer
+    response = Response(status_code=204)
+    if body.refresh_token is None:
+        response.delete_cookie(
+            COOKIE,
+            path=COOKIE_PATH,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+@operation(
+    "Who the access token belongs to",
+    {200: Reply("the account", resources.User), **AUTHENTICATED},
+    security=("bearer",),
+)
+async def me(request: Request) -> Response:
+    principal = authenticate(request)
+    user = await runtime(request).accounts.user(principal.user_id)
+    if user is None:  # a valid token of an account since removed
+        raise ApiError(401, "unauthorized", "the account no longer exists")
+    return model_response(resources.User.model_validate(user), headers=NO_STORE)
+
+
+routes = [
+    Route("/auth/register", register, methods=["POST"]),
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/me", me, methods=["GET"]),
+]

@@ -1,0 +1,72 @@
+"""What the ingest handlers share: clients created once in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+
+from services.core.access.disabled import DisabledAccounts
+from services.core.access.tokens import Principal
+from services.core.http.auth import authenticate as authenticate_bearer
+from services.core.http.errors import error_reply
+from services.core.http.openapi import Reply
+from services.core.kafka.clients import KafkaEventPublisher
+from services.core.runtime.settings import Settings
+from services.core.storage import ObjectStore
+from services.ingest.accounts.lockout import LoginLockout
+from services.ingest.accounts.queries import Accounts
+from services.ingest.admin.offsets import BrokerOffsets
+from services.ingest.http.ratelimit import RateLimiter
+from services.ingest.jobs.applied import AppliedWaiter
+from services.ingest.media.urls import MediaUrls
+from services.ingest.uploads.resumable import ResumableUploads
+
+EVENT_SOURCE = "/vidpipe/ingest"
+RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}
+# what every route that calls ``authenticate`` may answer besides its own replies
+AUTHENTICATED: Mapping[int, Reply] = {
+    401: error_reply("missing, invalid or expired token"),
+    **RATE_LIMITED,
+}
+
+
+@dataclass
+class Runtime:
+    """The ingest process's clients and settings."""
+
+    settings: Settings
+    secret: str
+    engine: AsyncEngine
+    accounts: Accounts
+    publisher: KafkaEventPublisher
+    store: ObjectStore
+    applied: AppliedWaiter
+    limiter: RateLimiter
+    access_ttl_s: int
+    read_your_writes_s: float
+    media: MediaUrls
+    lockout: LoginLockout
+    resumable: ResumableUploads
+    broker_offsets: BrokerOffsets | None = None
+    """The admin overview's reader of topic and group offsets (opened on first use)."""
+    disabled: DisabledAccounts | None = None
+    """The disabled accounts: their access tokens are refused."""
+
+
+def runtime(request: Request) -> Runtime:
+    rt = request.app.state.runtime
+    assert isinstance(rt, Runtime)
+    return rt
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
+    rt = runtime(request)
+    principal = authenticate_bearer(
+        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled or ()
+    )
+    rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
+    return principal

@@ -1,0 +1,119 @@
+"""What an upload must clear besides being a video: the per-user quotas, and the media limits'
+refusals turned into HTTP answers.
+
+Quotas are read from the read model (the projector's ``jobs`` table): bytes of the user's
+non-deleted sources, and jobs still pending or processing. They are checked before a byte is
+stored and again as each file arrives; admins are exempt. The read model lags the log a
+little, so two uploads racing may both pass: the quota is a fence against abuse, not a ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from schemas.events import JobStatus
+from services.core.access.tokens import Principal
+from services.core.db.readmodel import jobs
+from services.core.http.errors import ApiError
+from services.core.media.probe import ProbeError
+from services.ingest.bootstrap import Runtime
+from services.ingest.http.resources import Usage
+
+IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
+
+
+async def usage(rt: Runtime, user_id: str) -> Usage:
+    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
+    in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
+    query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
+        jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
+    )
+    async with rt.engine.connect() as conn:
+        stored, flying = (await conn.execute(query)).one()
+    return Usage(
+        storage_bytes=int(stored),
+        storage_quota_bytes=rt.settings.user_storage_quota,
+        jobs_in_flight=int(flying),
+        jobs_in_flight_quota=rt.settings.user_jobs_in_flight,
+    )
+
+
+PRIORITY_WINDOW = timedelta(days=7)
+
+
+async def recent_uploads(rt: Runtime, user_id: str) -> int:
+    """The user's jobs created in the last :data:`PRIORITY_WINDOW` (deleted ones count too):
+    a new job's turn order, as PeerTube orders transcoding (fewer recent uploads go first)."""
+    since = datetime.now(UTC) - PRIORITY_WINDOW
+    query = select(func.count()).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
+    async with rt.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+class Allowance:
+    """What one upload request may still add for its user (unbounded for admins)."""
+
+    def __init__(self, rt: Runtime, principal: Principal, current: Usage | None) -> None:
+        self.rt = rt
+        self.current = current
+        self.files = 0
+        self.bytes = 0
+
+    @classmethod
+    async def of(cls, rt: Runtime, principal: Principal) -> Allowance:
+        current = None if principal.is_admin else await usage(rt, principal.user_id)
+        allowance = cls(rt, principal, current)
+        allowance.check_next_file()
+        return allowance
+
+    def check_next_file(self) -> None:
+        """Raise (before the file's bytes are read) if one more job would break a quota."""
+        if self.current is None:
+            return
+        if self.current.jobs_in_flight + self.files >= self.current.jobs_in_flight_quota:
+            raise ApiError(
+                429,
+                "jobs_in_flight_quota",
+                f"you have {self.current.jobs_in_flight} jobs pending or processing; "
+                f"at most {self.current.jobs_in_flight_quota} (USER_JOBS_IN_FLIGHT): "
+                "wait for some to finish",
+            )
+        if self.bytes_left() <= 0:
+            raise self.storage_refusal()
+
+    def bytes_left(self) -> int:
+        if self.current is None:
+            return self.rt.settings.max_file_size
+        left = self.current.storage_quota_bytes - self.current.storage_bytes - self.bytes
+        return max(left, 0)
+
+    def max_bytes(self) -> int:
+        """The most the next file may hold: the file size limit or what the quota leaves."""
+        return min(self.rt.settings.max_file_size, self.bytes_left())
+
+    def quota_binds(self) -> bool:
+        return self.bytes_left() < self.rt.settings.max_file_size
+
+    def storage_refusal(self) -> ApiError:
+        assert self.current is not None
+        return ApiError(
+            413,
+            "storage_quota",
+            f"your sources use {self.current.storage_bytes + self.bytes} of "
+            f"{self.current.storage_quota_bytes} bytes (USER_STORAGE_QUOTA): "
+            "delete jobs to make room",
+        )
+
+    def add(self, size_bytes: int) -> None:
+        self.files += 1
+        self.bytes += size_bytes
+
+
+def media_refusal(filename: str, exc: ProbeError) -> ApiError:
+    """415 for what is not an accepted video (the message names the accepted containers when
+    that is the reason), 422 with the limit as ``code`` for a video that breaks one."""
+    if exc.code == "over_limit":
+        return ApiError(422, exc.limit or "media_limit", f"{filename}: {exc.message}")
+    return ApiError(415, "not_a_video", f"{filename}: {exc.message}")

@@ -1,0 +1,149 @@
+"""What every upload route does once a source is stored: probe it, publish ``submitted``.
+
+``POST /upload`` and the tus routes both end here, so both create identical jobs: the same
+filename rules, options validation, probe metadata, event and answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas.envelope import Envelope, new_envelope
+from schemas.events import JobSubmitted
+from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from schemas.topics import JOBS
+from services.core.domain.columns import FILENAME_MAX
+from services.core.http.errors import ApiError
+from services.core.media.probe import MediaInfo, ProbeError, probe
+from services.core.runtime.logs import current_correlation_id
+from services.core.runtime.settings import Settings
+from services.core.storage import ObjectStore, StoredObject, keys
+from services.ingest.bootstrap import EVENT_SOURCE, Runtime
+from services.ingest.http.resources import Job
+from services.ingest.jobs.queries import job_view, pending_view
+from services.ingest.uploads.rules import media_refusal, recent_uploads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoredSource:
+    """A stored upload on its way to becoming a job."""
+
+    job_id: str
+    filename: str
+    stored: StoredObject
+    info: MediaInfo | None = None
+
+
+def safe_filename(raw: str | None) -> str:
+    """The client's filename as display metadata only: no directories, no control characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
+    )
+    name = re.sub(r"\s+", " ", name).strip() or "upload"
+    return name[:FILENAME_MAX]
+
+
+def parse_options_json(raw: bytes | None) -> ProcessingOptions:
+    """Processing options from the client's JSON (absent: the default preset), or 422."""
+    try:
+        value = json.loads(raw) if raw and raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_options", "options: not valid JSON") from None
+    try:
+        return parse_options(value)
+    except InvalidOptions as exc:
+        raise ApiError(422, "invalid_options", f"options: {exc}") from None
+
+
+async def publish_sources(
+    rt: Runtime,
+    user_id: str,
+    sources: Sequence[StoredSource],
+    options: ProcessingOptions,
+    batch_id: str | None,
+) -> tuple[list[Envelope], list[tuple[int, int]]]:
+    """Probe every source (415 if one is not a video), then publish their ``submitted`` events
+    with acks=all. Removes nothing on failure: the caller decides."""
+    await asyncio.gather(*(_validate(rt.store, rt.settings, source) for source in sources))
+    recent = await recent_uploads(rt, user_id)
+    envelopes = [
+        new_envelope(
+            _submitted(user_id, s, options, batch_id, priority=recent + i),
+            source=EVENT_SOURCE,
+            correlation_id=current_correlation_id(),
+        )
+        for i, s in enumerate(sources)
+    ]
+    return envelopes, await rt.publisher.publish_many(envelopes)
+
+
+async def job_views(
+    rt: Runtime, envelopes: Sequence[Envelope], positions: Sequence[tuple[int, int]]
+) -> list[Job]:
+    """The new jobs as ``GET /jobs/{id}`` shows them, once projected (bounded wait)."""
+    topic = rt.settings.topic(JOBS.name)
+    applied = await rt.applied.wait(topic, list(positions), rt.read_your_writes_s)
+    return [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
+
+
+async def discard_sources(store: ObjectStore, sources: Sequence[StoredSource]) -> None:
+    """Remove what a refused upload stored."""
+    for source in sources:
+        try:
+            await store.delete_prefix(keys.source_prefix(source.job_id))
+        except Exception:  # the refusal matters more than the clean-up; log and go on
+            log.exception("could not remove refused upload %s", source.job_id)
+
+
+async def _validate(store: ObjectStore, settings: Settings, source: StoredSource) -> None:
+    if source.stored.size_bytes == 0:
+        raise ApiError(415, "not_a_video", f"{source.filename}: the file is empty")
+    key = source.stored.key
+    target = store.local_path(key)
+    location = str(target) if target is not None else await store.presigned_url(key)
+    assert location is not None
+    try:
+        limits = settings.media_limits
+        source.info = await asyncio.to_thread(probe, location, None, limits)
+    except ProbeError as exc:
+        raise media_refusal(source.filename, exc) from None
+
+
+def _submitted(
+    user_id: str,
+    source: StoredSource,
+    options: ProcessingOptions,
+    batch_id: str | None,
+    *,
+    priority: int,
+) -> JobSubmitted:
+    return JobSubmitted(
+        job_id=source.job_id,
+        user_id=user_id,
+        original_filename=source.filename,
+        source_key=source.stored.key,
+        source_size=source.stored.size_bytes,
+        source_sha256=source.stored.sha256 or "",
+        processing_options=options.to_event_dict(),
+        source_metadata=source.info.as_metadata() if source.info else {},
+        batch_id=batch_id,
+        priority=priority,
+    )
+
+
+async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> Job:
+    if applied:
+        found = await job_view(rt, event.job_id)
+        if found is not None:
+            return found
+    return pending_view(event, datetime.now(UTC))

@@ -1,0 +1,295 @@
+"""tus 1.0 resumable uploads under ``/uploads/``: core protocol, creation (with upload),
+termination, expiration and checksum (sha1, sha256).
+
+The last chunk runs the same path as ``POST /upload`` (probe, ``submitted`` with acks) and
+answers 200 with the job, its id also in ``Upload-Job-Id``. Errors carry the JSON error body,
+except on HEAD (no body). Rules of the wire format: ``tus_protocol``; of storage and state:
+``resumable``; this module only maps HTTP onto them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.core.access.tokens import Principal
+from services.core.http.errors import ApiError, not_found
+from services.core.http.openapi import model_response
+from services.ingest.bootstrap import Runtime, authenticate, runtime
+from services.ingest.http.resources import Job
+from services.ingest.uploads.records import UploadRecord
+from services.ingest.uploads.resumable import ChecksumMismatch, UploadBusy, UploadLimitReached
+from services.ingest.uploads.rules import Allowance
+from services.ingest.uploads.submission import (
+    StoredSource,
+    discard_sources,
+    job_views,
+    parse_options_json,
+    publish_sources,
+    safe_filename,
+)
+from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
+from services.ingest.uploads.tus_protocol import (
+    CHECKSUM_ALGORITHMS,
+    EXTENSIONS,
+    OFFSET_CONTENT_TYPE,
+    TUS_VERSION,
+    BeyondLength,
+    OffsetMismatch,
+    http_date,
+    parse_checksum,
+    parse_integer,
+    parse_metadata,
+    patch_budget,
+    upload_fields,
+)
+from services.ingest.uploads.tus_requests import ChunkBody, tus_endpoint
+
+
+@OPTIONS
+@tus_endpoint
+async def tus_options(request: Request) -> Response:
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": ",".join(EXTENSIONS),
+            "Tus-Max-Size": str(runtime(request).settings.max_file_size),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        },
+    )
+
+
+@CREATE
+@tus_endpoint
+async def create_upload(request: Request) -> Response:
+    principal, rt = _begin(request)
+    if "upload-defer-length" in request.headers:
+        raise ApiError(400, "invalid_tus_header", "Upload-Defer-Length is not supported")
+    length = parse_integer(request.headers.get("upload-length"), "Upload-Length")
+    _check_size(rt, length)
+    allowance = await Allowance.of(rt, principal)  # the user's quotas, before a byte is stored
+    if length > allowance.max_bytes():
+        raise allowance.storage_refusal()
+    raw_metadata = request.headers.get("upload-metadata", "")
+    fields = upload_fields(parse_metadata(raw_metadata))
+    parse_options_json(fields.options)  # refuse bad options now, not after the last byte
+    with_body = "content-type" in request.headers
+    if with_body:
+        _check_content_type(request)
+    try:
+        record = await rt.resumable.create(
+            principal.user_id,
+            length,
+            filename=safe_filename(fields.filename),
+            options=fields.options.decode() if fields.options else None,
+            batch_id=fields.batch_id,
+            metadata_header=raw_metadata,
+        )
+    except UploadLimitReached:
+        limit = rt.settings.max_unfinished_uploads
+        raise ApiError(
+            403,
+            "too_many_unfinished_uploads",
+            f"at most {limit} unfinished uploads per user (MAX_UNFINISHED_UPLOADS): "
+            "finish or terminate one first",
+        ) from None
+    url = f"/uploads/{record.id}"
+    try:
+        record, job, headers = await _receive(
+            request, rt, record, {"Location": url}, with_body=with_body
+        )
+    except ApiError as exc:
+        exc.headers["Location"] = url  # the upload exists: the client may resume it
+        raise
+    status = UploadStatus(
+        id=record.id,
+        url=url,
+        offset=record.offset,
+        length=record.length,
+        expires_at=None if job else record.expires_at.isoformat().replace("+00:00", "Z"),
+        job=job,
+    )
+    return model_response(status, status_code=201, headers=headers)
+
+
+@HEAD
+@tus_endpoint
+async def head_upload(request: Request) -> Response:
+    try:
+        principal, rt = _begin(request)
+        record = await _owned(request, rt, principal)
+    except ApiError as exc:  # HEAD answers carry no body
+        return Response(status_code=exc.status, headers=exc.headers)
+    headers = {"Upload-Length": str(record.length), "Cache-Control": "no-store"}
+    if record.metadata_header:
+        headers["Upload-Metadata"] = record.metadata_header
+    return Response(status_code=200, headers=_progress(record) | headers)
+
+
+@PATCH
+@tus_endpoint
+async def patch_upload(request: Request) -> Response:
+    principal, rt = _begin(request)
+    _check_content_type(request)
+    record = await _owned(request, rt, principal)
+    record, job, headers = await _receive(request, rt, record, {})
+    if job is None:
+        return Response(status_code=204, headers=headers)
+    return model_response(job, status_code=200, headers=headers | {"Location": f"/jobs/{job.id}"})
+
+
+@DELETE
+@tus_endpoint
+async def delete_upload(request: Request) -> Response:
+    principal, rt = _begin(request)
+    record = await _owned(request, rt, principal, expired_ok=True)
+    try:
+        await rt.resumable.remove(record)
+    except UploadBusy:
+        raise _busy() from None
+    return Response(status_code=204)
+
+
+def _begin(request: Request) -> tuple[Principal, Runtime]:
+    principal = authenticate(request)
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        raise ApiError(
+            412,
+            "unsupported_tus_version",
+            f"this server speaks tus {TUS_VERSION}: send Tus-Resumable: {TUS_VERSION}",
+            {"Tus-Version": TUS_VERSION},
+        )
+    return principal, runtime(request)
+
+
+def _check_size(rt: Runtime, length: int) -> None:
+    if length > rt.settings.max_file_size:
+        raise ApiError(
+            413,
+            "file_too_large",
+            f"Upload-Length exceeds MAX_FILE_SIZE ({rt.settings.max_file_size} bytes)",
+        )
+
+
+def _check_content_type(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != OFFSET_CONTENT_TYPE:
+        raise ApiError(
+            415, "unsupported_media_type", f"upload chunks must be sent as {OFFSET_CONTENT_TYPE}"
+        )
+
+
+async def _owned(
+    request: Request, rt: Runtime, principal: Principal, *, expired_ok: bool = False
+) -> UploadRecord:
+    """The caller's upload, else 404 (whether it is someone else's or does not exist)."""
+    try:
+        upload_id = str(uuid.UUID(request.path_params["upload_id"]))
+    except ValueError:
+        raise not_found("upload") from None
+    record = await rt.resumable.records.get(upload_id)
+    if record is None or record.user_id != principal.user_id:
+        raise not_found("upload")
+    expired = record.completed_at is None and record.expires_at <= datetime.now(UTC)
+    if expired and not expired_ok:
+        raise ApiError(410, "upload_expired", "the upload expired; start a new one")
+    return record
+
+
+async def _receive(
+    request: Request,
+    rt: Runtime,
+    record: UploadRecord,
+    headers: dict[str, str],
+    *,
+    with_body: bool = True,
+) -> tuple[UploadRecord, Job | None, dict[str, str]]:
+    """Append the body, then submit the job if that was the last byte."""
+    if with_body:
+        record = await _append(request, rt, record)
+    if record.offset == record.length and record.completed_at is None:
+        job = await _finish(rt, record)
+        done = {"Upload-Offset": str(record.offset), "Upload-Job-Id": str(job.id)}
+        return record, job, headers | done
+    return record, None, headers | _progress(record)
+
+
+async def _append(request: Request, rt: Runtime, record: UploadRecord) -> UploadRecord:
+    claimed = parse_integer(request.headers.get("upload-offset", "0"), "Upload-Offset")
+    checksum = parse_checksum(request.headers.get("upload-checksum"))
+    declared = request.headers.get("content-length")
+    try:
+        patch_budget(
+            stored=record.offset,
+            length=record.length,
+            claimed=claimed,
+            content_length=None if declared is None else parse_integer(declared, "Content-Length"),
+        )
+        if record.completed_at is not None:
+            return record
+        body = ChunkBody(request)
+        return await rt.resumable.append(record, body.chunks(), checksum, body.was_interrupted)
+    except OffsetMismatch as exc:
+        raise ApiError(
+            409, "offset_mismatch", str(exc), {"Upload-Offset": str(exc.stored)}
+        ) from None
+    except BeyondLength as exc:
+        raise ApiError(413, "beyond_upload_length", str(exc)) from None
+    except ChecksumMismatch:
+        message = "the chunk does not match Upload-Checksum; it was discarded"
+        raise ApiError(460, "checksum_mismatch", message) from None
+    except UploadBusy:
+        raise _busy() from None
+
+
+async def _finish(rt: Runtime, record: UploadRecord) -> Job:
+    """The last byte arrived: the path of ``POST /upload`` from the probe on."""
+    async with rt.resumable.records.locked(record.id) as got:
+        if not got:
+            raise _busy()
+        current = await rt.resumable.records.get(record.id)
+        if current is None or current.completed_at is not None:  # another request finished it
+            raise ApiError(
+                409, "upload_finished", "the upload is already complete", _progress(record)
+            )
+        stored = await rt.resumable.assemble(record)
+        source = StoredSource(record.job_id, record.filename, stored)
+        options = parse_options_json(record.options.encode() if record.options else None)
+        try:
+            envelopes, positions = await publish_sources(
+                rt, record.user_id, [source], options, record.batch_id
+            )
+        except ApiError:  # refused, e.g. not a video: nothing of it stays, as with POST /upload
+            await discard_sources(rt.store, [source])
+            await rt.resumable.records.delete(record.id)
+            raise
+        await rt.resumable.completed(record)
+    return (await job_views(rt, envelopes, positions))[0]
+
+
+def _progress(record: UploadRecord) -> dict[str, str]:
+    headers = {"Upload-Offset": str(record.offset)}
+    if record.completed_at is None:
+        headers["Upload-Expires"] = http_date(record.expires_at)
+    else:
+        headers["Upload-Job-Id"] = record.job_id
+    return headers
+
+
+def _busy() -> ApiError:
+    return ApiError(423, "upload_locked", "another request is writing this upload; retry later")
+
+
+routes = [
+    Route("/uploads/", create_upload, methods=["POST"]),
+    Route("/uploads/", tus_options, methods=["OPTIONS"]),
+    Route("/uploads/{upload_id}", head_upload, methods=["HEAD"]),
+    Route("/uploads/{upload_id}", patch_upload, methods=["PATCH"]),
+    Route("/uploads/{upload_id}", delete_upload, methods=["DELETE"]),
+    Route("/uploads/{upload_id}", tus_options, methods=["OPTIONS"]),
+]

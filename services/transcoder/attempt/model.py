@@ -1,0 +1,83 @@
+"""The attempt types shared by the consumer, the pool, the pipeline and its stages.
+
+Kept apart from ``pipeline`` so that stages can name them without importing the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from schemas.events import ChunkRequested
+from services.transcoder.attempt.progress import ProgressReporter
+from services.transcoder.encode.runner import FfmpegFailed
+
+StopReason = Literal["cancel", "deleted", "stalled", "abandon"]
+Outcome = Literal["completed", "failed", "retried", "cancelled", "deleted"]
+
+
+@dataclass
+class Attempt:
+    """An attempt the pool hands to :meth:`Pipeline.execute`."""
+
+    job_id: str
+    attempt: int
+    options: dict[str, Any]
+    correlation_id: str | None
+    worker_id: str = ""
+    stop_reason: StopReason | None = None
+    progress: ProgressReporter | None = field(default=None, repr=False)
+    priority: int = 0
+    """Turn order (lower first) among the runs this worker fetched."""
+    chunk: ChunkRequested | None = None
+    """Set for a chunk task of a split attempt (from ``video.chunks``)."""
+    detach: Callable[[], None] | None = field(default=None, repr=False)
+    """Set by the pool: gives the slot back while a split attempt waits for its chunks."""
+
+    @property
+    def key(self) -> str:
+        """What the pool knows the run by: the job id, or ``{job id}#{index}`` for a chunk."""
+        return self.job_id if self.chunk is None else f"{self.job_id}#{self.chunk.index}"
+
+
+class JobError(Exception):
+    """An attempt failed; ``retryable`` says whether another attempt could succeed."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+def ffmpeg_error(exc: FfmpegFailed) -> JobError:
+    """The job error an ffmpeg failure means."""
+    if exc.limit is not None:  # the same source would hit it again: no retry
+        return JobError("resource_limit", exc.limit, retryable=False)
+    if exc.killed:
+        return JobError("ffmpeg_killed", str(exc), retryable=True)
+    return JobError(
+        "transcode_failed",
+        f"ffmpeg could not process the video: {exc.stderr.strip()[-300:]}",
+        retryable=False,
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for retryable failures: base, 2*base, 4*base... up to a cap."""
+
+    max_attempts: int = 3
+    base_delay_s: float = 5.0
+    max_delay_s: float = 300.0
+
+    def delay(self, failed_attempt: int) -> timedelta:
+        """Wait before the attempt after ``failed_attempt`` (1-based)."""
+        seconds = self.base_delay_s * (2 ** max(failed_attempt - 1, 0))
+        return timedelta(seconds=min(seconds, self.max_delay_s))
+
+    def may_retry(self, failed_attempt: int) -> bool:
+        """Whether another automatic attempt follows ``failed_attempt``."""
+        return failed_attempt < self.max_attempts
