@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from services.core.media.limits import MediaLimits
 from services.core.runtime.ports import PORT_REPORT_ENV
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 """The source tree (``web/dist`` is looked up here unless ``VIDPIPE_WEB_DIST`` says where)."""
 
 _SIZE_UNITS = {
