@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from schemas.topics import CHUNKS, JOBS
@@ -28,21 +27,10 @@ from services.transcoder.consume.pool import JobPool
 from services.transcoder.consume.stops import assign_all_from_end, tail_stops
 from services.transcoder.encode.runner import FfmpegLimits
 from services.transcoder.metrics import SINCE_PROGRESS, WORKERS
+from services.transcoder.settings import TranscoderConfig
 from services.transcoder.split.planning import SplitSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TranscoderConfig:
-    """Knobs of the transcoder beyond the shared settings (command-line flags)."""
-
-    grace_period_s: float = 30.0
-    rebalance_grace_s: float = 10.0
-    stall_timeout_s: float = 300.0
-    max_attempts: int = 3
-    retry_base_delay_s: float = 5.0
-    session_timeout_ms: int = 10000
 
 
 def process_id() -> str:

@@ -217,6 +217,7 @@ def add_flags(parser: argparse.ArgumentParser, declared: Iterable[Setting[Any]])
                 setting.flag,
                 dest=setting.attribute,
                 default=None,
+                metavar=setting.kind.accepts.split(",")[0].upper(),
                 help=f"{setting.description} ({note})".replace("%", "%%"),
             )
 
