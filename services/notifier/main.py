@@ -53,8 +53,11 @@ class NotifierApp(Starlette):
 
 
 def create_app(settings: Settings, config: NotifierConfig | None = None) -> Starlette:
-    """The notifier's app; its lifespan owns the fan-out consumer and the database engine."""
-    config = config or NotifierConfig()
+    """The notifier's app; its lifespan owns the fan-out consumer and the database engine.
+
+    ``config`` defaults to the ``NOTIFIER_*`` variables of the process.
+    """
+    config = config or NotifierConfig.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
