@@ -30,6 +30,7 @@ from pathlib import Path
 from string import Template
 from typing import IO
 
+from services.core.runtime.declare import Env, Setting, path
 from services.core.runtime.process import die_with_parent, free_port
 
 KAFKA_VERSION = "4.4.0"  # the same as <kafka.version> in infra/kafka/pom.xml
@@ -81,13 +82,26 @@ def listens(pid: int, port: int) -> bool:
     return False
 
 
+def _default_libs(env: Env) -> str:
+    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(cache / "vidpipe" / f"kafka-{KAFKA_VERSION}" / "libs")
+
+
+KAFKA_LIBS = Setting(
+    "VIDPIPE_KAFKA_LIBS",
+    path(),
+    _default_libs,
+    "where the embedded broker's jars are (`make` puts them there)",
+    "up",
+    "kafka_libs",
+    shown_default="`~/.cache/vidpipe/kafka-<version>/libs` (`$XDG_CACHE_HOME` respected)",
+)
+DECLARED = (KAFKA_LIBS,)
+
+
 def kafka_libs() -> Path:
     """Where ``make`` puts the Kafka jars (``VIDPIPE_KAFKA_LIBS`` overrides it)."""
-    override = os.environ.get("VIDPIPE_KAFKA_LIBS")
-    if override:
-        return Path(override)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "vidpipe" / f"kafka-{KAFKA_VERSION}" / "libs"
+    return KAFKA_LIBS.value(os.environ)
 
 
 def class_archive(java: str) -> Path:
