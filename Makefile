@@ -19,7 +19,7 @@ NGINX := /usr/sbin/nginx
 NPM := PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_config_fund=false npm_config_audit=false npm
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: up test test-fast lint bench schemas fuzz mutation clean clean-kafka kafka browser web web-check web-api web-api-check infra-tools infra-check
+.PHONY: up test test-fast lint bench schemas settings-table fuzz mutation clean clean-kafka kafka browser web web-check web-api web-api-check infra-tools infra-check
 
 $(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,7 @@ lint: $(BIN)/vidpipe
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m schemas.generate --check
+	$(BIN)/python -m tools.settings_table --check
 
 web/node_modules/.installed: web/package-lock.json web/package.json
 	@command -v npm >/dev/null || { echo "vidpipe's web app needs Node.js >= 20.19 with npm: apt-get install nodejs npm"; exit 1; }
@@ -135,6 +136,9 @@ mutation: $(BIN)/vidpipe  ## mutation testing of the pure cores; prints the kill
 
 schemas: $(BIN)/vidpipe  ## regenerate JSON Schemas and the AsyncAPI document
 	$(BIN)/python -m schemas.generate
+
+settings-table: $(BIN)/vidpipe  ## regenerate README.md's settings table and docs/settings.md from the declarations
+	$(BIN)/python -m tools.settings_table
 
 clean-kafka:  ## forget the fetched Kafka jars (the next make fetches them again)
 	rm -rf $(KAFKA_LIBS) $(dir $(KAFKA_LIBS))classes-*.jsa $(KAFKA_ARCHIVE)
