@@ -42,6 +42,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.envelope import DecodeError, decode, new_envelope
 from schemas.events import JobCompleted, JobSubmitted
+from schemas.groups import TRANSCODER
 from services.cli.embedded import EmbeddedBroker
 from services.core.kafka.clients import (
     KafkaEventPublisher,
@@ -148,7 +149,7 @@ async def phase(
     watch = make_consumer(bootstrap, group_id=None)
     publisher = KafkaEventPublisher(bootstrap, topic_prefix=PREFIX)
     try:
-        while await group_members(bootstrap, PREFIX + "transcoder") != 2:
+        while await group_members(bootstrap, PREFIX + TRANSCODER.name) != 2:
             await asyncio.sleep(0.5)
         await watch.start()
         parts = await topic_partitions(watch, PREFIX + "video.jobs")

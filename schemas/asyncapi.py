@@ -25,6 +25,7 @@ from schemas.examples import (
     LEGACY_EXAMPLES,
     MOMENT,
 )
+from schemas.groups import PROJECTOR, TRANSCODER
 from schemas.topics import ANALYTICS, CATALOGUE, CHUNKS, JOBS, JOBS_DLQ, PROGRESS, Topic
 from schemas.upcasting import LEGACY_PAYLOADS
 
@@ -57,7 +58,7 @@ _OPERATIONS = (
     _Operation(
         "transcoder", "receive", JOBS,
         "Claims submitted, retried and reprocessed jobs; watches cancellations.",
-        group="transcoder",
+        group=TRANSCODER.name,
     ),
     _Operation(
         "transcoder", "send", JOBS, "Reports the lifecycle of each attempt.",
@@ -70,14 +71,16 @@ _OPERATIONS = (
     _Operation(
         "transcoder", "receive", CHUNKS,
         "Encodes chunks of split jobs; outcomes go to video.jobs as stage_completed (chunk).",
-        group="transcoder",
+        group=TRANSCODER.name,
     ),
     _Operation("transcoder", "send", JOBS_DLQ, _DECODE_FAILED, DEAD_LETTER),
     _Operation(
         "projector", "receive", JOBS, "Materialises the read model; offsets kept in PostgreSQL.",
-        group="projector",
+        group=PROJECTOR.name,
     ),
-    _Operation("projector", "receive", PROGRESS, "Coalesces ticks per batch.", group="projector"),
+    _Operation(
+        "projector", "receive", PROGRESS, "Coalesces ticks per batch.", group=PROJECTOR.name
+    ),
     _Operation("projector", "send", JOBS_DLQ, _DECODE_FAILED, DEAD_LETTER),
     _Operation("notifier", "receive", JOBS, "Fans lifecycle events out to SSE clients."),
     _Operation("notifier", "receive", PROGRESS, "Fans progress ticks out to SSE clients."),

@@ -23,6 +23,7 @@ from typing import Any
 import faust
 from prometheus_client import Counter, Gauge
 
+from schemas import groups
 from schemas.analytics import MinuteAggregate
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobCompleted, JobFailed, JobSubmitted, ReprocessRequested
@@ -34,7 +35,7 @@ from services.core.stack.discovery import Endpoints
 
 log = logging.getLogger(__name__)
 
-APP = "analytics"
+APP = groups.ANALYTICS.name
 WINDOW_DELTAS = Topic(
     name=f"{APP}-window-deltas",
     partitions=JOBS.partitions,  # the `minutes` changelog must have as many partitions

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from schemas.groups import PROJECTOR
 from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.http.errors import EXCEPTION_HANDLERS
@@ -101,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
         )
         resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
-        applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
+        applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             await publisher.start()

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import asyncpg
 
 from schemas.envelope import KafkaRecord
+from schemas.groups import PROJECTOR
 from schemas.topics import JOBS, PROGRESS
 from services.core.db.engine import plain_url
 from services.core.kafka.clients import KafkaEventPublisher, make_consumer
@@ -21,7 +22,7 @@ from services.projector.postgres import LIVE_TABLES, ReadModelStore, ReadModelTa
 
 log = logging.getLogger(__name__)
 
-GROUP = "projector"
+GROUP = PROJECTOR.name
 BATCH_RECORDS = 20000
 """Records per batch: large batches amortise the transaction (the bench measures this)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.groups import PROJECTOR
 from services.core.runtime.metrics import FAST_DURATION_BUCKETS, JOB_DURATION_BUCKETS
 
 EVENTS_APPLIED = Counter(
@@ -60,5 +61,5 @@ TOPIC_RECORDS = Gauge(
     "Records retained in a topic of the catalogue (end minus start offsets, all partitions).",
     ["topic"],
 )
-LAG_GROUP = "projector"
+LAG_GROUP = PROJECTOR.name
 """The ``group`` label of this service's ``vidpipe_consumer_lag_records`` series."""

@@ -9,6 +9,7 @@ import os
 import socket
 from typing import Any
 
+from schemas.groups import TRANSCODER
 from schemas.topics import CHUNKS, JOBS
 from services.core.http.ops import serve_ops
 from services.core.kafka.clients import (
@@ -78,7 +79,7 @@ class Transcoder:
         stack.push_async_callback(publisher.stop)
         group = make_consumer(
             bootstrap,
-            group_id=settings.group("transcoder"),
+            group_id=settings.group(TRANSCODER.name),
             client_id=self.process_id,
             session_timeout_ms=config.session_timeout_ms,
             rebalance_timeout_ms=int((config.rebalance_grace_s + 20) * 1000),

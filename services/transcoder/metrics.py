@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.groups import TRANSCODER
 from services.core.runtime.metrics import JOB_DURATION_BUCKETS
 
 JOBS_PROCESSED = Counter(
@@ -36,5 +37,5 @@ SINCE_PROGRESS = Gauge(
     "transcoder_seconds_since_progress",
     "Longest time any running job here has gone without progress (0 when none runs).",
 )
-LAG_GROUP = "transcoder"
+LAG_GROUP = TRANSCODER.name
 """The ``group`` label of this service's ``vidpipe_consumer_lag_records`` series."""

@@ -1,8 +1,10 @@
-"""Topic names and job statuses have one home each (``schemas.topics``, ``JobStatus``).
+"""Topic names, consumer-group names and job statuses have one home each (``schemas.topics``,
+``schemas.groups``, ``JobStatus``).
 
 A scan of the source under ``services/`` (the AST, so docstrings, comments and help texts
-do not count) fails when a topic name is written as a string, or a status string is compared
-or assigned where a ``JobStatus`` member belongs.
+do not count) fails when a topic name is written as a string, a group name is given where a
+group belongs (``group_id=``, ``settings.group(...)``, a ``*GROUP*`` name), or a status string
+is compared or assigned where a ``JobStatus`` member belongs.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from schemas.events import JobStatus
+from schemas.groups import GROUPS
 from schemas.topics import CATALOGUE
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 TOPIC_NAMES = frozenset(topic.name for topic in CATALOGUE)
 STATUS_VALUES = frozenset(status.value for status in JobStatus)
+GROUP_NAMES = frozenset(group.name for group in GROUPS)
 _COLLECTIONS = frozenset({"frozenset", "set", "tuple", "list"})
 
 
@@ -96,8 +100,24 @@ def status_literals(tree: ast.AST) -> Iterator[ast.Constant]:
                 yield from _constants(arg)
 
 
+def group_literals(tree: ast.AST) -> Iterator[ast.Constant]:
+    """Strings given as a consumer group: ``group(...)``, ``group*=``, ``*GROUP* = ...``.
+
+    Group names are also service names (``"transcoder"``), so only these places count."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _name(node.func) == "group":
+            for arg in node.args:
+                yield from _constants(arg)
+        elif isinstance(node, ast.keyword) and node.arg and "group" in node.arg.lower():
+            yield from _constants(node.value)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any("group" in _name(target).lower() for target in targets):
+                yield from _constants(node.value)
+
+
 def offences(source: str) -> list[str]:
-    """``line: literal`` for each topic or status literal in ``source``."""
+    """``line: literal`` for each topic, group or status literal in ``source``."""
     tree = ast.parse(source)
     docstrings = _docstrings(tree)
     topics = [
@@ -105,11 +125,12 @@ def offences(source: str) -> list[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and node.value in TOPIC_NAMES
     ]
+    groups = [node for node in group_literals(tree) if node.value in GROUP_NAMES]
     statuses = [node for node in status_literals(tree) if node.value in STATUS_VALUES]
     return sorted(
         {
             f"{node.lineno}: {node.value!r}"
-            for node in topics + statuses
+            for node in topics + groups + statuses
             if id(node) not in docstrings
         }
     )
@@ -128,7 +149,8 @@ def test_the_scan_sees_the_services() -> None:
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SERVICES)))
 def test_no_topic_or_status_literal(path: Path) -> None:
     found = offences(path.read_text())
-    assert not found, f"use schemas.topics / JobStatus in {path.relative_to(SERVICES)}: {found}"
+    where = path.relative_to(SERVICES)
+    assert not found, f"use schemas.topics / schemas.groups / JobStatus in {where}: {found}"
 
 
 @pytest.mark.parametrize(
@@ -147,6 +169,11 @@ def test_no_topic_or_status_literal(path: Path) -> None:
         'JobState(job_id, "pending")',
         'JobRow(status="cancelled")',
         'payload = {"status": "completed"}',
+        'consumer = make_consumer(servers, group_id=settings.group("projector"))',
+        'make_consumer(servers, group_id="transcoder")',
+        'LAG_GROUP = "transcoder"',
+        'GROUP: str = "analytics"',
+        '_Operation("transcoder", "receive", JOBS, "Claims jobs.", group="transcoder")',
     ],
 )
 def test_the_scan_finds(snippet: str) -> None:
@@ -166,6 +193,11 @@ def test_the_scan_finds(snippet: str) -> None:
         'doc = {"status": {"type": "string", "enum": ["pending", "failed"]}}',
         "if row.status == JobStatus.FAILED: pass",
         'label = "video.jobs.count"',
+        'Service("transcoder", "services.transcoder.main", public=False)',
+        'tasks["projector"] = group.create_task(run_projector(settings, endpoints))',
+        'stage(ctx, "analytics", work)',
+        'make_consumer(servers, group_id="warm-up")',
+        "group_id=settings.group(PROJECTOR.name)",
     ],
 )
 def test_the_scan_ignores(snippet: str) -> None:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.events import JobStatus
+from schemas.groups import PROJECTOR
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
 from services.core.access.tokens import Principal
 from services.core.db.accounts import users
@@ -120,7 +121,7 @@ async def _log_figures(rt: Runtime) -> tuple[list[ConsumerLag], int | None]:
     except Exception:
         log.warning("the broker did not answer the overview", exc_info=True)
         return [], None
-    projector = settings.group("projector")
+    projector = settings.group(PROJECTOR.name)
     async with rt.engine.connect() as conn:
         stored = await conn.execute(
             select(
