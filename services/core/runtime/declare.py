@@ -63,6 +63,9 @@ class Kind(Generic[T]):
     parse: Callable[[str, str], T]
     """``parse(variable, text)``: the value, or ``ConfigError`` naming ``variable``."""
     accepts: str
+    low: float | None = None
+    """The least value the text may say (in its own unit: ms, bytes), if bounded."""
+    high: float | None = None
 
 
 def integer(low: int, high: int) -> Kind[int]:
@@ -78,7 +81,7 @@ def integer(low: int, high: int) -> Kind[int]:
             raise ConfigError(variable, f"{value} is outside {low}..{high}")
         return value
 
-    return Kind(parse, f"integer, {low} to {high}")
+    return Kind(parse, f"integer, {low} to {high}", low, high)
 
 
 def number(low: float, high: float) -> Kind[float]:
@@ -94,13 +97,14 @@ def number(low: float, high: float) -> Kind[float]:
             raise ConfigError(variable, f"{value:g} is outside {low:g}..{high:g}")
         return value
 
-    return Kind(parse, f"number, {low:g} to {high:g}")
+    return Kind(parse, f"number, {low:g} to {high:g}", low, high)
 
 
 def milliseconds(low: int, high: int) -> Kind[float]:
     """Whole milliseconds in ``low..high`` as the variable says them; the value in seconds."""
     whole = integer(low, high)
-    return Kind(lambda variable, text: whole.parse(variable, text) / 1000, f"ms, {low} to {high}")
+    accepts = f"milliseconds, {low} to {high}"
+    return Kind(lambda variable, text: whole.parse(variable, text) / 1000, accepts, low, high)
 
 
 def size(low: int = 1) -> Kind[int]:
@@ -113,7 +117,7 @@ def size(low: int = 1) -> Kind[int]:
         return value
 
     least = f", at least {low // 1024**2} MiB" if low >= 1024**2 else ""
-    return Kind(parse, f"size (`100MB`, `2GiB`, bytes){least}")
+    return Kind(parse, f"size (`100MB`, `2GiB`, bytes){least}", low)
 
 
 def choice(*values: str) -> Kind[str]:
@@ -135,7 +139,12 @@ def text(check: Callable[[str, str], str] | None = None, accepts: str = "text") 
 
 def optional(kind: Kind[T]) -> Kind[T | None]:
     """``kind``, or ``None`` when unset."""
-    return Kind(lambda variable, raw: kind.parse(variable, raw) if raw else None, kind.accepts)
+    return Kind(
+        lambda variable, raw: kind.parse(variable, raw) if raw else None,
+        kind.accepts,
+        kind.low,
+        kind.high,
+    )
 
 
 def items(
