@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -27,10 +28,13 @@ from services.cli.datadir import DataDirInUse, DataDirLock
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, port_is_free
 from services.core.db.engine import check_database, migrate, redact
 from services.core.kafka.clients import ensure_topics, wait_for_broker
+from services.core.runtime.declare import read_env
 from services.core.runtime.process import free_port
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import STACK_FILE, Endpoints, write_stack_file
 from services.core.storage import keys, open_store
+from services.notifier import settings as notifier_settings
+from services.transcoder import settings as transcoder_settings
 
 T = TypeVar("T")
 
@@ -180,6 +184,8 @@ def cancelled_by_signals() -> Iterator[SignalStop]:
 async def up(settings: Settings) -> int:
     """Run the stack until SIGINT/SIGTERM; return the process exit code."""
     started = time.monotonic()
+    # the children's own settings too: a bad one stops `up` here (ConfigError), not a child later
+    read_env((*notifier_settings.DECLARED, *transcoder_settings.DECLARED), os.environ)
     lock = DataDirLock(settings.data_dir)
     stack = Stack(settings)
     with cancelled_by_signals() as signals:

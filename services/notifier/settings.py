@@ -13,77 +13,77 @@ from typing import Any
 
 from services.core.runtime.declare import Setting, integer, number, read_env
 
-NOTIFIER = "notifier"
+SERVICE = "notifier"
 
 # Setting(variable, kind, default, description, service, attribute)
 # fmt: off
 QUEUE_SIZE = Setting(
     "NOTIFIER_QUEUE_SIZE", integer(1, 100_000), "256",
     "entries waiting for one client; a client that falls this far behind is dropped",
-    NOTIFIER, "queue_size",
+    SERVICE, "queue_size",
 )
 RING_SIZE = Setting(
     "NOTIFIER_RING_SIZE", integer(1, 1_000_000), "10000",
     "recent entries kept per instance, so most resumes need no read of the log",
-    NOTIFIER, "ring_size",
+    SERVICE, "ring_size",
 )
 # Heartbeats carry the position, so an idle client's id is at most heartbeat_s old: a resume
 # after a restart finds it in a ring seeded this far back.
 SEED = Setting(
     "NOTIFIER_SEED_S", number(0, 86400), "45",
     "at start-up the ring is filled with the log's last seconds (at most the ring size)",
-    NOTIFIER, "seed_s",
+    SERVICE, "seed_s",
 )
 HEARTBEAT = Setting(
     "NOTIFIER_HEARTBEAT_S", number(0.05, 3600), "15",
     "seconds between comment lines on idle streams (well under proxies' 60 s idle timeouts)",
-    NOTIFIER, "heartbeat_s",
+    SERVICE, "heartbeat_s",
 )
 SEND_TIMEOUT = Setting(
     "NOTIFIER_SEND_TIMEOUT_S", number(0.1, 600), "10",
     "a client whose socket accepts nothing for this long (seconds) is disconnected",
-    NOTIFIER, "send_timeout_s",
+    SERVICE, "send_timeout_s",
 )
 REPLAY_TIMEOUT = Setting(
     "NOTIFIER_REPLAY_TIMEOUT_S", number(0.1, 600), "15",
     "longest a resume may spend reading missed events from the log (seconds)",
-    NOTIFIER, "replay_timeout_s",
+    SERVICE, "replay_timeout_s",
 )
 SNAPSHOT_LIMIT = Setting(
     "NOTIFIER_SNAPSHOT_LIMIT", integer(0, 100_000), "200",
     "most jobs whose current state is sent on connect (the most recently updated)",
-    NOTIFIER, "snapshot_limit",
+    SERVICE, "snapshot_limit",
 )
 RETRY = Setting(
     "NOTIFIER_RETRY_MS", integer(0, 3_600_000), "1000",
     "reconnection delay sent to every stream (`retry:`), plus a random jitter",
-    NOTIFIER, "retry_ms",
+    SERVICE, "retry_ms",
 )
 RETRY_JITTER = Setting(
     "NOTIFIER_RETRY_JITTER_MS", integer(0, 3_600_000), "4000",
     "spread of the reconnection delays: clients cut off together come back over this window",
-    NOTIFIER, "retry_jitter_ms",
+    SERVICE, "retry_jitter_ms",
 )
 # so that a restart is not met by every client at once
 SHUTDOWN_WINDOW = Setting(
     "NOTIFIER_SHUTDOWN_WINDOW_S", number(0, 600), "4",
     "on shutdown every stream is told to come back after the retry delay plus a random delay "
-    "in this window (seconds)", NOTIFIER, "shutdown_window_s",
+    "in this window (seconds)", SERVICE, "shutdown_window_s",
 )
 MAX_OPENING = Setting(
     "NOTIFIER_MAX_OPENING", integer(0, 100_000), "64",
     "streams being set up at once (auth, ownership, snapshot or replay); more wait",
-    NOTIFIER, "max_opening",
+    SERVICE, "max_opening",
 )
 MAX_WAITING = Setting(
     "NOTIFIER_MAX_WAITING", integer(0, 10_000_000), "10000",
     "streams waiting to be set up; beyond that, 503 with `Retry-After`",
-    NOTIFIER, "max_waiting",
+    SERVICE, "max_waiting",
 )
 ADMISSION_WAIT = Setting(
     "NOTIFIER_ADMISSION_WAIT_S", number(0, 600), "10",
     "longest a stream waits to be set up (seconds) before it is answered 503 with `Retry-After`",
-    NOTIFIER, "admission_wait_s",
+    SERVICE, "admission_wait_s",
 )
 # fmt: on
 DECLARED: tuple[Setting[Any], ...] = (

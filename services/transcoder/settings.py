@@ -13,39 +13,39 @@ from typing import Any
 
 from services.core.runtime.declare import Setting, integer, number, read_flags
 
-TRANSCODER = "transcoder"
+SERVICE = "transcoder"
 
 # Setting(variable, kind, default, description, service, attribute, flag=...)
 # fmt: off
 GRACE_PERIOD = Setting(
     "TRANSCODER_GRACE_PERIOD_S", number(0, 3600), "30",
-    "seconds in-flight jobs get to finish on SIGTERM", TRANSCODER, "grace_period_s",
+    "seconds in-flight jobs get to finish on SIGTERM", SERVICE, "grace_period_s",
     flag="--grace-period",
 )
 REBALANCE_GRACE = Setting(
     "TRANSCODER_REBALANCE_GRACE_S", number(0, 600), "10",
-    "seconds in-flight jobs get when their partition is revoked", TRANSCODER, "rebalance_grace_s",
+    "seconds in-flight jobs get when their partition is revoked", SERVICE, "rebalance_grace_s",
     flag="--rebalance-grace",
 )
 STALL_TIMEOUT = Setting(
     "TRANSCODER_STALL_TIMEOUT_S", number(0.1, 86400), "300",
     "a job whose progress has not moved this long (seconds) fails, retryably",
-    TRANSCODER, "stall_timeout_s", flag="--stall-timeout",
+    SERVICE, "stall_timeout_s", flag="--stall-timeout",
 )
 MAX_ATTEMPTS = Setting(
     "TRANSCODER_MAX_ATTEMPTS", integer(1, 100), "3",
-    "attempts before a retryable failure becomes final", TRANSCODER, "max_attempts",
+    "attempts before a retryable failure becomes final", SERVICE, "max_attempts",
     flag="--max-attempts",
 )
 RETRY_DELAY = Setting(
     "TRANSCODER_RETRY_DELAY_S", number(0, 3600), "5",
     "first retry delay in seconds; doubles per attempt (capped at 300 s)",
-    TRANSCODER, "retry_base_delay_s", flag="--retry-delay",
+    SERVICE, "retry_base_delay_s", flag="--retry-delay",
 )
 SESSION_TIMEOUT = Setting(
     "TRANSCODER_SESSION_TIMEOUT_MS", integer(1000, 3_600_000), "10000",
     "consumer-group session timeout (ms): a silent worker's partitions move after this long",
-    TRANSCODER, "session_timeout_ms", flag="--session-timeout-ms",
+    SERVICE, "session_timeout_ms", flag="--session-timeout-ms",
 )
 # fmt: on
 DECLARED: tuple[Setting[Any], ...] = (

@@ -147,7 +147,7 @@ def optional(kind: Kind[T]) -> Kind[T | None]:
     )
 
 
-def items(
+def comma_list(
     check: Callable[[str, str], str] | None = None, accepts: str = ""
 ) -> Kind[tuple[str, ...]]:
     """A comma-separated list; blanks dropped, each item checked by ``check(variable, item)``."""
@@ -201,7 +201,8 @@ class Setting(Generic[T]):
     @property
     def default_value(self) -> T:
         """The value when nothing is set (a fixed default only: a computed one needs ``env``)."""
-        assert isinstance(self.default, str), f"{self.name}: the default depends on the env"
+        if not isinstance(self.default, str):
+            raise TypeError(f"{self.name}: the default depends on the environment")
         return self.kind.parse(self.name, self.default)
 
     @property

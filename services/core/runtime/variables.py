@@ -16,8 +16,8 @@ from services.core.runtime.declare import (
     Env,
     Setting,
     choice,
+    comma_list,
     integer,
-    items,
     milliseconds,
     number,
     optional,
@@ -116,8 +116,9 @@ DECLARED: tuple[Setting[Any], ...] = (
         shown_default="random, kept in the data dir",
     ),
     Setting(
-        "JWT_PREVIOUS_SECRETS", items(_previous_secret, "secrets, each at least 32 characters"),
-        "", "former `JWT_SECRET`s still accepted for verification (rotation)",
+        "JWT_PREVIOUS_SECRETS",
+        comma_list(_previous_secret, "secrets, each at least 32 characters"), "",
+        "former `JWT_SECRET`s still accepted for verification (rotation)",
         SHARED, "jwt_previous_secrets",
     ),
     Setting("HOST", text(), "127.0.0.1", "the interface HTTP servers bind", SHARED, "host"),
@@ -158,7 +159,7 @@ DECLARED: tuple[Setting[Any], ...] = (
         "MAX_FILE_SIZE", size(), "2GB", "largest upload", INGEST, "max_file_size",
     ),
     Setting(
-        "CORS_ORIGINS", items(accepts="origins"), "", "origins allowed to call the API",
+        "CORS_ORIGINS", comma_list(accepts="origins"), "", "origins allowed to call the API",
         INGEST, "cors_origins",
     ),
     Setting(

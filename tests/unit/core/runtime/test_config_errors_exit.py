@@ -1,5 +1,5 @@
-"""A bad service setting (variable or flag) stops ``vidpipe <service>`` before it connects to
-anything: exit code 2 and one line naming it."""
+"""A bad service setting (variable or flag) stops ``vidpipe <service>``, and ``vidpipe up``,
+before they connect to or start anything: exit code 2 and one line naming it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
         (["notifier"], {"NOTIFIER_QUEUE_SIZE": "0"}, "NOTIFIER_QUEUE_SIZE: 0 is outside"),
         (["transcoder", "--grace-period", "soon"], {}, "--grace-period: 'soon' is not a number"),
         (["transcoder"], {"TRANSCODER_MAX_ATTEMPTS": "x"}, "TRANSCODER_MAX_ATTEMPTS: 'x' is not"),
+        (["up"], {"NOTIFIER_RETRY_MS": "-5"}, "NOTIFIER_RETRY_MS: -5 is outside"),
     ],
 )
 def test_a_bad_service_setting_exits_with_one_line(

@@ -15,8 +15,8 @@ from services.core.runtime.declare import (
     Setting,
     add_flags,
     choice,
+    comma_list,
     integer,
-    items,
     milliseconds,
     number,
     optional,
@@ -116,16 +116,16 @@ def test_optional_is_none_when_unset_and_checked_otherwise() -> None:
 
 
 def test_items_drop_blanks_and_check_each() -> None:
-    assert items().parse("I", " a, ,b ,") == ("a", "b")
-    assert items().parse("I", "") == ()
+    assert comma_list().parse("I", " a, ,b ,") == ("a", "b")
+    assert comma_list().parse("I", "") == ()
 
     def long(variable: str, raw: str) -> str:
         if len(raw) < 3:
             raise ConfigError(variable, "too short")
         return raw
 
-    assert items(long).parse("I", "abc,defg") == ("abc", "defg")
-    refusal(items(long), "abc,de")
+    assert comma_list(long).parse("I", "abc,defg") == ("abc", "defg")
+    refusal(comma_list(long), "abc,de")
 
 
 def test_paths_expand_the_home_and_may_be_made_absolute() -> None:
