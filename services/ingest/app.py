@@ -30,25 +30,25 @@ from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
 from services.core.storage import open_partial_uploads, open_store
 from services.ingest.accounts import routes as auth
-from services.ingest.accounts.lockout import LoginLockout
-from services.ingest.accounts.queries import Accounts
+from services.ingest.adapters.accounts import Accounts
+from services.ingest.adapters.applied import AppliedWaiter
+from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.lockout import LoginLockout
+from services.ingest.adapters.media_urls import MediaUrls, derive_key
+from services.ingest.adapters.resumable import ResumableUploads
+from services.ingest.adapters.upload_records import UploadRecords
 from services.ingest.admin import routes as admin
-from services.ingest.admin.offsets import BrokerOffsets
-from services.ingest.bootstrap import Runtime, runtime
+from services.ingest.dependencies import Runtime, runtime
 from services.ingest.http.docs import asyncapi_yaml, docs_asset, docs_page
 from services.ingest.http.middleware import RequestContext
 from services.ingest.http.ratelimit import RateLimiter
 from services.ingest.http.resources import Health, Readiness
+from services.ingest.http.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 from services.ingest.jobs import bulk_routes as bulk
 from services.ingest.jobs import routes as jobs
-from services.ingest.jobs.applied import AppliedWaiter
 from services.ingest.media import routes as media
-from services.ingest.media.urls import MediaUrls, derive_key
 from services.ingest.uploads import tus_routes as tus
-from services.ingest.uploads.records import UploadRecords
-from services.ingest.uploads.resumable import ResumableUploads
 from services.ingest.uploads.routes import upload
-from services.ingest.uploads.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 
 @operation("Liveness", {200: Reply("ok", Health)})

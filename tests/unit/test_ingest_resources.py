@@ -9,8 +9,8 @@ from typing import Any
 
 from schemas.events import JobSubmitted
 from services.core.http.openapi import model_response
+from services.ingest.adapters.media_urls import MediaUrls, derive_key, signature
 from services.ingest.jobs.queries import pending_view, row_view
-from services.ingest.media.urls import MediaUrls, derive_key, signature
 
 JOB_ID = "0b5c3f9e-6a39-4c1b-9a8e-3f0e2f6b1d2a"
 USER_ID = "7d8e9f10-1112-4131-8415-161718192021"

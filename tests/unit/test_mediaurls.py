@@ -7,8 +7,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from services.ingest.media import urls as mediaurls
-from services.ingest.media.urls import Grant, MediaUrlRefused, MediaUrls, derive_key
+from services.ingest.adapters import media_urls as mediaurls
+from services.ingest.adapters.media_urls import Grant, MediaUrlRefused, MediaUrls, derive_key
 
 JOB = "0b5c3f9e-6a39-4c1b-9a8e-3f0e2f6b1d2a"
 OTHER_JOB = "7d8e9f10-1112-4131-8415-161718192021"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ingest.uploads.tus_protocol import (
+from services.ingest.http.tus_protocol import (
     BeyondLength,
     OffsetMismatch,
     TusHeaderError,

@@ -16,14 +16,14 @@ from services.core.access.tokens import issue_access_token
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Reply, model_response, operation
 from services.ingest.accounts.passwords import hash_password, password_problem, verify_password
-from services.ingest.accounts.queries import (
+from services.ingest.adapters.accounts import (
     REFRESH_TTL,
     AccountDisabled,
     NameTaken,
     RefreshRefused,
     User,
 )
-from services.ingest.bootstrap import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
 from services.ingest.http import resources
 from services.ingest.http.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
 from services.ingest.http.resources import BrowserSession, Tokens

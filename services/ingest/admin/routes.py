@@ -25,7 +25,7 @@ from services.core.db.accounts import users
 from services.core.db.readmodel import jobs, projector_offsets
 from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, Runtime, authenticate, runtime
 from services.ingest.http.bodies import BODY_ERRORS, RetryFailedBody, UserChange, read_body
 from services.ingest.http.resources import (
     AdminUser,

@@ -16,7 +16,7 @@ from schemas.events import Event
 from services.core.access.tokens import Principal
 from services.core.http.errors import ApiError
 from services.core.http.openapi import Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, Runtime, authenticate, runtime
 from services.ingest.http.bodies import BODY_ERRORS, BulkBody, read_body
 from services.ingest.http.resources import BulkResult, BulkResults
 from services.ingest.jobs.queries import owned_row

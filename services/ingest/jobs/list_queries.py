@@ -19,7 +19,7 @@ from schemas.events import JobStatus
 from services.core.db.accounts import users
 from services.core.db.readmodel import jobs
 from services.core.http.errors import ApiError
-from services.ingest.bootstrap import Runtime
+from services.ingest.dependencies import Runtime
 
 SORTS = ("created_at", "updated_at", "filename", "status")
 Sort = Literal["created_at", "updated_at", "filename", "status"]

@@ -13,11 +13,10 @@ from services.core.access.tokens import Principal
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Param, Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, authenticate, runtime
 from services.ingest.http.resources import JobList
 from services.ingest.jobs.list_queries import SORTS, JobQuery, list_rows, queue_positions
-from services.ingest.jobs.queries import row_view
-from services.ingest.uploads.rules import usage
+from services.ingest.jobs.queries import row_view, usage
 
 STATUSES = tuple(JobStatus)
 

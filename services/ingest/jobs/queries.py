@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.datastructures import URL
 
 from schemas.events import JobStatus, JobSubmitted
@@ -15,9 +15,9 @@ from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs, processing_history
 from services.core.http.errors import not_found
 from services.core.storage.keys import output_attempt, output_prefix
-from services.ingest.bootstrap import Runtime
-from services.ingest.http.resources import HistoryEntry, Job, JobMetadata, Output
-from services.ingest.media.urls import MediaUrls
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.dependencies import Runtime
+from services.ingest.http.resources import HistoryEntry, Job, JobMetadata, Output, Usage
 
 METADATA_KEYS = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
 
@@ -180,3 +180,22 @@ async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
         )
         for r in rows
     ]
+
+
+IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
+
+
+async def usage(rt: Runtime, user_id: str) -> Usage:
+    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
+    in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
+    query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
+        jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
+    )
+    async with rt.engine.connect() as conn:
+        stored, flying = (await conn.execute(query)).one()
+    return Usage(
+        storage_bytes=int(stored),
+        storage_quota_bytes=rt.settings.user_storage_quota,
+        jobs_in_flight=int(flying),
+        jobs_in_flight_quota=rt.settings.user_jobs_in_flight,
+    )

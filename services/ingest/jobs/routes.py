@@ -29,12 +29,12 @@ from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Param, Reply, model_response, operation
 from services.core.runtime.logs import current_correlation_id
 from services.core.storage import keys
-from services.ingest.bootstrap import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
 from services.ingest.http.bodies import BODY_ERRORS, ReprocessBody, read_body
+from services.ingest.http.delivery import stored_file
 from services.ingest.http.resources import Accepted, History, Job
 from services.ingest.jobs.list_routes import list_jobs
 from services.ingest.jobs.queries import history_rows, owned_row, row_view
-from services.ingest.media.delivery import stored_file
 
 BEARER = ("bearer",)
 ACCEPTED = {

@@ -1,7 +1,7 @@
 """``/media/...``: a job attempt's output tree through a signed, expiring URL.
 
 Players (``<video>``, hls.js, ffmpeg) send no Bearer header: the signature is the
-authorisation (``services.ingest.media.urls``). A URL opens only the files under
+authorisation (``services.ingest.adapters.media_urls``). A URL opens only the files under
 ``outputs/{job_id}/{attempt}/``, only while the job exists and that attempt holds its current
 outputs, and only until it expires. Media answers carry CORS for any origin (no credentials
 are involved, so ``*`` grants nothing a URL's holder does not already have).
@@ -23,10 +23,10 @@ from services.core.http.openapi import Reply, operation
 from services.core.storage import validate_key
 from services.core.storage.content import guess_content_type
 from services.core.storage.keys import output_attempt, output_key
-from services.ingest.bootstrap import RATE_LIMITED, Runtime, runtime
+from services.ingest.adapters.media_urls import PREFIX, Grant, MediaUrlRefused
+from services.ingest.dependencies import RATE_LIMITED, Runtime, runtime
+from services.ingest.http.delivery import stored_file
 from services.ingest.jobs.queries import job_row
-from services.ingest.media.delivery import stored_file
-from services.ingest.media.urls import PREFIX, Grant, MediaUrlRefused
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 EXPOSED = ["Accept-Ranges", "Content-Length", "Content-Range", "Content-Type"]

@@ -18,7 +18,7 @@ from schemas.options import PRESETS
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Reply, model_response, operation
 from services.core.storage import ObjectTooLarge, keys
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, Runtime, authenticate, runtime
 from services.ingest.http.resources import Job, UploadedJobs
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.uploads.multipart import MultipartReader, boundary_of

@@ -13,32 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from schemas.events import JobStatus
 from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs
 from services.core.http.errors import ApiError
 from services.core.media.probe import ProbeError
-from services.ingest.bootstrap import Runtime
+from services.ingest.dependencies import Runtime
 from services.ingest.http.resources import Usage
-
-IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
-
-
-async def usage(rt: Runtime, user_id: str) -> Usage:
-    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
-    in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
-    query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
-        jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
-    )
-    async with rt.engine.connect() as conn:
-        stored, flying = (await conn.execute(query)).one()
-    return Usage(
-        storage_bytes=int(stored),
-        storage_quota_bytes=rt.settings.user_storage_quota,
-        jobs_in_flight=int(flying),
-        jobs_in_flight_quota=rt.settings.user_jobs_in_flight,
-    )
-
+from services.ingest.jobs.queries import usage
 
 PRIORITY_WINDOW = timedelta(days=7)
 

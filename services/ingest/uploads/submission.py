@@ -25,7 +25,7 @@ from services.core.media.probe import MediaInfo, ProbeError, probe
 from services.core.runtime.logs import current_correlation_id
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, StoredObject, keys
-from services.ingest.bootstrap import EVENT_SOURCE, Runtime
+from services.ingest.dependencies import EVENT_SOURCE, Runtime
 from services.ingest.http.resources import Job
 from services.ingest.jobs.queries import job_view, pending_view
 from services.ingest.uploads.rules import media_refusal, recent_uploads

@@ -19,21 +19,11 @@ from starlette.routing import Route
 from services.core.access.tokens import Principal
 from services.core.http.errors import ApiError, not_found
 from services.core.http.openapi import model_response
-from services.ingest.bootstrap import Runtime, authenticate, runtime
+from services.ingest.adapters.resumable import ChecksumMismatch, UploadBusy, UploadLimitReached
+from services.ingest.adapters.upload_records import UploadRecord
+from services.ingest.dependencies import Runtime, authenticate, runtime
 from services.ingest.http.resources import Job
-from services.ingest.uploads.records import UploadRecord
-from services.ingest.uploads.resumable import ChecksumMismatch, UploadBusy, UploadLimitReached
-from services.ingest.uploads.rules import Allowance
-from services.ingest.uploads.submission import (
-    StoredSource,
-    discard_sources,
-    job_views,
-    parse_options_json,
-    publish_sources,
-    safe_filename,
-)
-from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
-from services.ingest.uploads.tus_protocol import (
+from services.ingest.http.tus_protocol import (
     CHECKSUM_ALGORITHMS,
     EXTENSIONS,
     OFFSET_CONTENT_TYPE,
@@ -47,6 +37,16 @@ from services.ingest.uploads.tus_protocol import (
     patch_budget,
     upload_fields,
 )
+from services.ingest.uploads.rules import Allowance
+from services.ingest.uploads.submission import (
+    StoredSource,
+    discard_sources,
+    job_views,
+    parse_options_json,
+    publish_sources,
+    safe_filename,
+)
+from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
 from services.ingest.uploads.tus_requests import ChunkBody, tus_endpoint
 
 

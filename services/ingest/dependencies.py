@@ -16,13 +16,13 @@ from services.core.http.openapi import Reply
 from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
-from services.ingest.accounts.lockout import LoginLockout
-from services.ingest.accounts.queries import Accounts
-from services.ingest.admin.offsets import BrokerOffsets
+from services.ingest.adapters.accounts import Accounts
+from services.ingest.adapters.applied import AppliedWaiter
+from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.lockout import LoginLockout
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.resumable import ResumableUploads
 from services.ingest.http.ratelimit import RateLimiter
-from services.ingest.jobs.applied import AppliedWaiter
-from services.ingest.media.urls import MediaUrls
-from services.ingest.uploads.resumable import ResumableUploads
 
 EVENT_SOURCE = "/vidpipe/ingest"
 RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}

@@ -25,8 +25,8 @@ from services.core.storage import (
     keys,
 )
 from services.core.storage.transfer import hash_file
-from services.ingest.uploads.records import UploadRecord, UploadRecords
-from services.ingest.uploads.tus_protocol import BeyondLength, Checksum, OffsetMismatch
+from services.ingest.adapters.upload_records import UploadRecord, UploadRecords
+from services.ingest.http.tus_protocol import BeyondLength, Checksum, OffsetMismatch
 
 HASH_BLOCK = 1024 * 1024  # hash (in a thread) and store this much at a time
 log = logging.getLogger(__name__)
