@@ -51,7 +51,7 @@ from services.ingest.uploads import tus_routes as tus
 from services.ingest.uploads.routes import upload
 
 
-@operation("Liveness", {200: Reply("ok", Health)})
+@operation("Liveness", {200: Reply("ok", Health)}, tag="ops")
 async def health(request: Request) -> Response:
     return model_response(Health(status="ok"))
 
@@ -59,6 +59,7 @@ async def health(request: Request) -> Response:
 @operation(
     "Readiness: PostgreSQL and the broker reachable",
     {200: Reply("ready", Readiness), 503: Reply("not ready: see checks", Readiness)},
+    tag="ops",
 )
 async def ready(request: Request) -> Response:
     rt = runtime(request)

@@ -140,6 +140,7 @@ class NotifierHealth(BaseModel):
 @operation(
     "Notifier health: 200 while its fan-out consumer runs",
     {200: Reply("running", NotifierHealth), 503: Reply("starting or failed", NotifierHealth)},
+    tag="ops",
 )
 async def health(request: Request) -> Response:
     """200 while the fan-out consumer runs, else 503."""
@@ -187,14 +188,19 @@ STREAM_ROUTES = [
                 RESUME,
             ),
             security=SSE_AUTH,
+            tag="events",
         )(StreamEndpoint(job_in_path=False)),
         methods=["GET"],
     ),
     Route(
         "/jobs/{job_id}/events",
-        operation("Live events of one job", STREAM_REPLIES, params=(RESUME,), security=SSE_AUTH)(
-            StreamEndpoint(job_in_path=True)
-        ),
+        operation(
+            "Live events of one job",
+            STREAM_REPLIES,
+            params=(RESUME,),
+            security=SSE_AUTH,
+            tag="events",
+        )(StreamEndpoint(job_in_path=True)),
         methods=["GET"],
     ),
 ]

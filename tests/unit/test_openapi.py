@@ -18,6 +18,7 @@ from services.cli.web import compose
 from services.core.http.openapi import (
     METHODS,
     REF_TEMPLATE,
+    TAGS,
     MissingOperation,
     Operation,
     Reply,
@@ -187,7 +188,37 @@ def test_a_route_without_an_operation_is_refused() -> None:
 
 
 def test_the_first_route_for_a_path_and_method_wins_as_in_routing() -> None:
-    first = operation("first", {200: Reply("ok")})(lambda request: Response())
-    second = operation("second", {200: Reply("ok")})(lambda request: Response())
+    first = operation("first", {200: Reply("ok")}, tag="ops")(lambda request: Response())
+    second = operation("second", {200: Reply("ok")}, tag="ops")(lambda request: Response())
     doc = document([Route("/x", first, methods=["GET"]), Route("/x", second, methods=["GET"])])
     assert doc["paths"]["/x"]["get"]["summary"] == "first"
+
+
+async def test_docs_groups_every_operation_by_its_capability(settings: Settings) -> None:
+    doc, _ = await served_document(settings)
+    declared = [t["name"] for t in doc["tags"]]
+    assert declared == [t for t in TAGS if t in declared]  # the catalogue's order
+    tag = {(p, m): op["tags"] for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert all(len(t) == 1 and t[0] in declared for t in tag.values())
+    assert tag[("/upload", "post")] == ["uploads"]
+    assert tag[("/uploads/", "post")] == ["uploads"]
+    assert tag[("/jobs", "get")] == ["jobs"]
+    assert tag[("/jobs/bulk", "post")] == ["jobs"]
+    assert tag[("/auth/login", "post")] == ["accounts"]
+    assert tag[("/admin/overview", "get")] == ["admin"]
+    assert tag[("/events", "get")] == ["events"]
+    assert tag[("/jobs/{job_id}/events", "get")] == ["events"]
+    assert tag[("/health", "get")] == ["ops"]
+    assert tag[("/openapi.json", "get")] == ["docs"]
+    assert {t[0] for t in tag.values()} >= {"accounts", "jobs", "uploads", "media", "admin"}
+
+
+def test_an_operation_outside_a_capability_needs_a_tag() -> None:
+    @operation("untagged", {200: Reply("ok")})
+    async def endpoint(request: Request) -> Response:
+        return Response()
+
+    with pytest.raises(MissingOperation, match="no tag"):
+        document([Route("/x", endpoint)])
+    tagged = operation("tagged", {200: Reply("ok")}, tag="ops")(endpoint)
+    assert document([Route("/x", tagged)])["paths"]["/x"]["get"]["tags"] == ["ops"]
