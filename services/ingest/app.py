@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -13,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.core.access.disabled import DisabledAccounts
-from services.core.db.engine import create_engine
 from services.core.http.errors import EXCEPTION_HANDLERS
 from services.core.http.openapi import (
     Reply,
@@ -25,20 +22,13 @@ from services.core.http.openapi import (
 )
 from services.core.http.ops import metrics_endpoint
 from services.core.http.security_headers import content_security_policy, media_origins
-from services.core.kafka.clients import KafkaEventPublisher, wait_for_broker
+from services.core.kafka.clients import wait_for_broker
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
-from services.core.storage import open_partial_uploads, open_store
 from services.ingest.accounts import routes as auth
-from services.ingest.adapters.accounts import Accounts
-from services.ingest.adapters.applied import AppliedWaiter
-from services.ingest.adapters.broker_offsets import BrokerOffsets
-from services.ingest.adapters.lockout import LoginLockout
-from services.ingest.adapters.media_urls import MediaUrls, derive_key
-from services.ingest.adapters.resumable import ResumableUploads
-from services.ingest.adapters.upload_records import UploadRecords
 from services.ingest.admin import routes as admin
-from services.ingest.dependencies import Runtime, runtime
+from services.ingest.bootstrap import bootstrap
+from services.ingest.dependencies import dependencies
 from services.ingest.http.docs import asyncapi_yaml, docs_asset, docs_page
 from services.ingest.http.middleware import RequestContext
 from services.ingest.http.ratelimit import RateLimiter
@@ -62,16 +52,16 @@ async def health(request: Request) -> Response:
     tag="ops",
 )
 async def ready(request: Request) -> Response:
-    rt = runtime(request)
+    deps = dependencies(request)
     checks: dict[str, str] = {}
     try:
-        async with rt.engine.connect() as conn:
+        async with deps.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         checks["postgres"] = "ok"
     except Exception as exc:  # any failure means "not ready"; say which
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     try:
-        await wait_for_broker(resolve(rt.settings).kafka_bootstrap_servers, 2.0)
+        await wait_for_broker(resolve(deps.settings).kafka_bootstrap_servers, 2.0)
         checks["kafka"] = "ok"
     except Exception as exc:
         checks["kafka"] = f"unavailable: {type(exc).__name__}"
@@ -90,52 +80,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        endpoints = resolve(settings)
-        engine = create_engine(endpoints.database_url)
-        publisher = KafkaEventPublisher(
-            endpoints.kafka_bootstrap_servers,
-            topic_prefix=settings.topic_prefix,
-            client_id="ingest",
-        )
-        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
-        partials = open_partial_uploads(
-            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
-        )
-        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
-        applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
-        async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(engine.dispose)
-            await publisher.start()
-            stack.push_async_callback(publisher.stop)
-            stack.callback(store.close)
-            stack.callback(partials.close)
-            await applied.start()
-            stack.push_async_callback(applied.stop)
-            broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
-            stack.push_async_callback(broker_offsets.close)
-            disabled = DisabledAccounts(engine)
-            await disabled.start()
-            stack.push_async_callback(disabled.stop)
-            secret = settings.secret()
-            app.state.runtime = Runtime(
-                settings=settings,
-                secret=secret,
-                engine=engine,
-                accounts=Accounts(engine),
-                publisher=publisher,
-                store=store,
-                applied=applied,
-                limiter=limiter,
-                access_ttl_s=settings.access_token_ttl_s,
-                read_your_writes_s=settings.read_your_writes_s,
-                media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
-                lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
-                resumable=resumable,
-                broker_offsets=broker_offsets,
-                disabled=disabled,
-            )
-            sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
-            stack.callback(sweeper.cancel)
+        async with bootstrap(settings, limiter) as deps:
+            app.state.dependencies = deps
             yield
 
     routes = [

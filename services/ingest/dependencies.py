@@ -1,4 +1,5 @@
-"""What the ingest handlers share: clients created once in the app's lifespan."""
+"""What ingest's handlers share: the typed set of dependencies ``bootstrap`` makes once per
+process, how a handler reaches it, and who the caller is."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from services.core.access.tokens import Principal
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
-from services.core.kafka.clients import KafkaEventPublisher
+from services.core.kafka.clients import EventPublisher
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
 from services.ingest.adapters.accounts import Accounts
@@ -34,14 +35,14 @@ AUTHENTICATED: Mapping[int, Reply] = {
 
 
 @dataclass
-class Runtime:
+class Dependencies:
     """The ingest process's clients and settings."""
 
     settings: Settings
     secret: str
     engine: AsyncEngine
     accounts: Accounts
-    publisher: KafkaEventPublisher
+    publisher: EventPublisher
     store: ObjectStore
     applied: AppliedWaiter
     limiter: RateLimiter
@@ -56,17 +57,17 @@ class Runtime:
     """The disabled accounts: their access tokens are refused."""
 
 
-def runtime(request: Request) -> Runtime:
-    rt = request.app.state.runtime
-    assert isinstance(rt, Runtime)
-    return rt
+def dependencies(request: Request) -> Dependencies:
+    deps = request.app.state.dependencies
+    assert isinstance(deps, Dependencies)
+    return deps
 
 
 def authenticate(request: Request) -> Principal:
     """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
-    rt = runtime(request)
+    deps = dependencies(request)
     principal = authenticate_bearer(
-        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled or ()
+        request, (deps.secret, *deps.settings.jwt_previous_secrets), disabled=deps.disabled or ()
     )
-    rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
+    deps.limiter.check(f"user:{principal.user_id}", deps.limiter.per_user)
     return principal

@@ -23,7 +23,13 @@ from services.ingest.adapters.accounts import (
     RefreshRefused,
     User,
 )
-from services.ingest.dependencies import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
+from services.ingest.dependencies import (
+    AUTHENTICATED,
+    RATE_LIMITED,
+    Dependencies,
+    authenticate,
+    dependencies,
+)
 from services.ingest.http import resources
 from services.ingest.http.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
 from services.ingest.http.resources import BrowserSession, Tokens
@@ -40,31 +46,31 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _limit_auth(request: Request) -> Runtime:
-    rt = runtime(request)
-    rt.limiter.check(f"auth:{client_address(request)}", rt.limiter.per_auth_address)
-    return rt
+def _limit_auth(request: Request) -> Dependencies:
+    deps = dependencies(request)
+    deps.limiter.check(f"auth:{client_address(request)}", deps.limiter.per_auth_address)
+    return deps
 
 
-def _access_token(rt: Runtime, user: User) -> str:
-    return issue_access_token(rt.secret, user.id, user.role, rt.access_ttl_s)  # type: ignore[arg-type]
+def _access_token(deps: Dependencies, user: User) -> str:
+    return issue_access_token(deps.secret, user.id, user.role, deps.access_ttl_s)  # type: ignore[arg-type]
 
 
-def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
+def _token_pair(deps: Dependencies, user: User, refresh_token: str) -> JSONResponse:
     tokens = Tokens(
-        access_token=_access_token(rt, user),
+        access_token=_access_token(deps, user),
         refresh_token=refresh_token,
-        expires_in=rt.access_ttl_s,
+        expires_in=deps.access_ttl_s,
     )
     return model_response(tokens, headers=NO_STORE)
 
 
 def _cookie_session(
-    request: Request, rt: Runtime, user: User, refresh_token: str, status_code: int = 200
+    request: Request, deps: Dependencies, user: User, refresh_token: str, status_code: int = 200
 ) -> JSONResponse:
     session = BrowserSession(
-        access_token=_access_token(rt, user),
-        expires_in=rt.access_ttl_s,
+        access_token=_access_token(deps, user),
+        expires_in=deps.access_ttl_s,
         user=resources.User.model_validate(user),
     )
     response = model_response(session, status_code=status_code, headers=NO_STORE)
@@ -122,22 +128,22 @@ TOKENS = {
     body=Registration,
 )
 async def register(request: Request) -> Response:
-    rt = _limit_auth(request)
+    deps = _limit_auth(request)
     body = await read_body(request, Registration)
     problem = password_problem(
-        body.password, body.username, body.email, rt.settings.password_min_length
+        body.password, body.username, body.email, deps.settings.password_min_length
     )
     if problem is not None:
         raise ApiError(422, "weak_password", problem)
     try:
-        user = await rt.accounts.create_user(
+        user = await deps.accounts.create_user(
             body.username, body.email, await hash_password(body.password), "user"
         )
     except NameTaken as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     if body.session == "cookie":
-        refresh_token = await rt.accounts.issue_refresh(user.id)
-        return _cookie_session(request, rt, user, refresh_token, status_code=201)
+        refresh_token = await deps.accounts.issue_refresh(user.id)
+        return _cookie_session(request, deps, user, refresh_token, status_code=201)
     return model_response(resources.User.model_validate(user), status_code=201)
 
 
@@ -152,25 +158,25 @@ async def register(request: Request) -> Response:
     body=Login,
 )
 async def login(request: Request) -> Response:
-    rt = _limit_auth(request)
+    deps = _limit_auth(request)
     body = await read_body(request, Login)
-    found = await rt.accounts.credentials(body.username)
+    found = await deps.accounts.credentials(body.username)
     # unknown names are counted under what was typed: the same answers as for an account
     account = found[0].id if found else f"unknown:{body.username.casefold()}"
     address = client_address(request)
-    rt.lockout.check(account, address)
+    deps.lockout.check(account, address)
     valid = await verify_password(found[1] if found else None, body.password)
     if found is None or not valid:
-        rt.lockout.failed(account, address)
+        deps.lockout.failed(account, address)
         raise ApiError(401, "invalid_credentials", "invalid username or password")
-    rt.lockout.succeeded(account)
+    deps.lockout.succeeded(account)
     user = found[0]
     if user.disabled:  # said only to whoever knows the password
         raise _disabled()
-    refresh_token = await rt.accounts.issue_refresh(user.id)
+    refresh_token = await deps.accounts.issue_refresh(user.id)
     if body.session == "cookie":
-        return _cookie_session(request, rt, user, refresh_token)
-    return _token_pair(rt, user, refresh_token)
+        return _cookie_session(request, deps, user, refresh_token)
+    return _token_pair(deps, user, refresh_token)
 
 
 @operation(
@@ -184,20 +190,22 @@ async def login(request: Request) -> Response:
     body_required=False,
 )
 async def refresh(request: Request) -> Response:
-    rt = _limit_auth(request)
+    deps = _limit_auth(request)
     body = await read_body(request, RefreshBody)
     token = body.refresh_token or _cookie_token(request)
     if token is None:
         raise ApiError(401, "invalid_refresh_token", f"no refresh token (cookie {COOKIE})")
     try:
-        user, rotated = await rt.accounts.rotate_refresh(token, rt.settings.refresh_reuse_grace_s)
+        user, rotated = await deps.accounts.rotate_refresh(
+            token, deps.settings.refresh_reuse_grace_s
+        )
     except RefreshRefused as exc:
         raise ApiError(401, "invalid_refresh_token", str(exc)) from None
     except AccountDisabled:
         raise _disabled() from None
     if body.refresh_token is None:
-        return _cookie_session(request, rt, user, rotated)
-    return _token_pair(rt, user, rotated)
+        return _cookie_session(request, deps, user, rotated)
+    return _token_pair(deps, user, rotated)
 
 
 @operation(
@@ -215,11 +223,11 @@ async def refresh(request: Request) -> Response:
     body_required=False,
 )
 async def logout(request: Request) -> Response:
-    rt = _limit_auth(request)
+    deps = _limit_auth(request)
     body = await read_body(request, RefreshBody)
     token = body.refresh_token or _cookie_token(request)
     if token is not None:
-        await rt.accounts.revoke(token)  # unknown tokens: nothing to do, same answer
+        await deps.accounts.revoke(token)  # unknown tokens: nothing to do, same answer
     response = Response(status_code=204)
     if body.refresh_token is None:
         response.delete_cookie(
@@ -239,7 +247,7 @@ async def logout(request: Request) -> Response:
 )
 async def me(request: Request) -> Response:
     principal = authenticate(request)
-    user = await runtime(request).accounts.user(principal.user_id)
+    user = await dependencies(request).accounts.user(principal.user_id)
     if user is None:  # a valid token of an account since removed
         raise ApiError(401, "unauthorized", "the account no longer exists")
     return model_response(resources.User.model_validate(user), headers=NO_STORE)

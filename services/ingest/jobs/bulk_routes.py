@@ -16,7 +16,7 @@ from schemas.events import Event
 from services.core.access.tokens import Principal
 from services.core.http.errors import ApiError
 from services.core.http.openapi import Reply, model_response, operation
-from services.ingest.dependencies import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, Dependencies, authenticate, dependencies
 from services.ingest.http.bodies import BODY_ERRORS, BulkBody, read_body
 from services.ingest.http.resources import BulkResult, BulkResults
 from services.ingest.jobs.queries import owned_row
@@ -40,7 +40,7 @@ BUILDS: dict[str, Build] = {
 
 async def run_bulk(
     request: Request,
-    rt: Runtime,
+    deps: Dependencies,
     principal: Principal,
     action: str,
     job_ids: Sequence[str],
@@ -55,10 +55,10 @@ async def run_bulk(
     accepted: list[str] = []
     for raw in dict.fromkeys(job_ids):  # each job once, in the order sent
         try:
-            row = await owned_row(rt, principal, raw)
+            row = await owned_row(deps, principal, raw)
             if only_status is not None and row.status != only_status:
                 raise ApiError(409, "illegal_state", f"job is {row.status}, not {only_status}")
-            events += await checked_events(request, rt, principal, row, build)
+            events += await checked_events(request, deps, principal, row, build)
         except ApiError as refusal:
             results.append(
                 BulkResult(job_id=raw, ok=False, error=refusal.message, code=refusal.code)
@@ -67,10 +67,10 @@ async def run_bulk(
         accepted.append(str(row.id))
         results.append(BulkResult(job_id=raw, ok=True, error=None, code=None))
     if events:
-        await publish(rt, events)
+        await publish(deps, events)
     if action == "delete":
         for job_id in accepted:
-            await delete_files(rt, job_id)
+            await delete_files(deps, job_id)
     return BulkResults(results=results)
 
 
@@ -86,9 +86,9 @@ async def run_bulk(
 )
 async def bulk(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
+    deps = dependencies(request)
     body = await read_body(request, BulkBody)
-    return model_response(await run_bulk(request, rt, principal, body.action, body.job_ids))
+    return model_response(await run_bulk(request, deps, principal, body.action, body.job_ids))
 
 
 routes = [Route("/jobs/bulk", bulk, methods=["POST"])]

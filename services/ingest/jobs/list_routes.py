@@ -13,7 +13,7 @@ from services.core.access.tokens import Principal
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Param, Reply, model_response, operation
-from services.ingest.dependencies import AUTHENTICATED, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, authenticate, dependencies
 from services.ingest.http.resources import JobList
 from services.ingest.jobs.list_queries import SORTS, JobQuery, list_rows, queue_positions
 from services.ingest.jobs.queries import row_view, usage
@@ -60,22 +60,22 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 )
 async def list_jobs(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
+    deps = dependencies(request)
     query = _job_query(request, principal)
-    rows, cursor = await list_rows(rt, query)
-    places = await queue_positions(rt, rows)
+    rows, cursor = await list_rows(deps, query)
+    places = await queue_positions(deps, rows)
     now = time.time()
     items = [
         row_view(
             r,
-            rt.media,
+            deps.media,
             now,
             queue_position=places.get(str(r.id)),
             username=r.username if query.with_usernames else None,
         )
         for r in rows
     ]
-    spent = await usage(rt, query.owner) if query.owner is not None else None
+    spent = await usage(deps, query.owner) if query.owner is not None else None
     return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 

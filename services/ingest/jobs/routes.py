@@ -29,7 +29,13 @@ from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Param, Reply, model_response, operation
 from services.core.runtime.logs import current_correlation_id
 from services.core.storage import keys
-from services.ingest.dependencies import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
+from services.ingest.dependencies import (
+    AUTHENTICATED,
+    EVENT_SOURCE,
+    Dependencies,
+    authenticate,
+    dependencies,
+)
 from services.ingest.http.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.http.delivery import stored_file
 from services.ingest.http.resources import Accepted, History, Job
@@ -53,9 +59,9 @@ log = logging.getLogger(__name__)
 )
 async def get_job(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    return model_response(row_view(row, rt.media, time.time()))
+    deps = dependencies(request)
+    row = await owned_row(deps, principal, request.path_params["job_id"])
+    return model_response(row_view(row, deps.media, time.time()))
 
 
 @operation(
@@ -69,9 +75,9 @@ async def get_job(request: Request) -> Response:
 )
 async def job_history(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    return model_response(History(items=await history_rows(rt, str(row.id))))
+    deps = dependencies(request)
+    row = await owned_row(deps, principal, request.path_params["job_id"])
+    return model_response(History(items=await history_rows(deps, str(row.id))))
 
 
 @operation(
@@ -90,8 +96,8 @@ async def job_history(request: Request) -> Response:
 )
 async def download(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
+    deps = dependencies(request)
+    row = await owned_row(deps, principal, request.path_params["job_id"])
     outputs: list[dict[str, Any]] = list(row.outputs or [])
     wanted = request.query_params.get("output")
     if not outputs:
@@ -103,7 +109,9 @@ async def download(request: Request) -> Response:
         raise not_found("output")
     filename = _download_name(row.original_filename, chosen["key"])
     content_type = chosen.get("content_type")
-    return await stored_file(rt.store, chosen["key"], content_type=content_type, filename=filename)
+    return await stored_file(
+        deps.store, chosen["key"], content_type=content_type, filename=filename
+    )
 
 
 def _download_name(original: str, key: str) -> str:
@@ -112,14 +120,14 @@ def _download_name(original: str, key: str) -> str:
     return f"{stem}-{name}"
 
 
-Build = Callable[[Request, Runtime, Principal, Any], Awaitable[list[Event]]]
+Build = Callable[[Request, Dependencies, Principal, Any], Awaitable[list[Event]]]
 
 
 async def checked_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any, build: Build
+    request: Request, deps: Dependencies, principal: Principal, row: Any, build: Build
 ) -> list[Event]:
     """The command's events, if legal in the job's state (else 409)."""
-    events = await build(request, rt, principal, row)
+    events = await build(request, deps, principal, row)
     state = job_state(row)
     for event in events:
         if not legal(state, event.type):
@@ -131,20 +139,20 @@ async def checked_events(
     return events
 
 
-async def publish(rt: Runtime, events: list[Event]) -> None:
+async def publish(deps: Dependencies, events: list[Event]) -> None:
     """Publish the events and wait (bounded) until the read model shows them."""
     envelopes = [
         new_envelope(e, source=EVENT_SOURCE, correlation_id=current_correlation_id())
         for e in events
     ]
-    positions = await rt.publisher.publish_many(envelopes)
-    await rt.applied.wait(rt.settings.topic(JOBS.name), positions, rt.read_your_writes_s)
+    positions = await deps.publisher.publish_many(envelopes)
+    await deps.applied.wait(deps.settings.topic(JOBS.name), positions, deps.read_your_writes_s)
 
 
-async def delete_files(rt: Runtime, job_id: str) -> None:
+async def delete_files(deps: Dependencies, job_id: str) -> None:
     for prefix in keys.job_prefixes(job_id):
         try:
-            await rt.store.delete_prefix(prefix)
+            await deps.store.delete_prefix(prefix)
         except Exception:  # the job is already deleted in the log; files can be swept later
             log.exception("could not delete %s", prefix)
 
@@ -152,22 +160,22 @@ async def delete_files(rt: Runtime, job_id: str) -> None:
 async def _command(request: Request, build: Build) -> Response:
     """Check the command is legal for the job's state (409 if not), publish, answer 202."""
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    events = await checked_events(request, rt, principal, row, build)
-    await publish(rt, events)
+    deps = dependencies(request)
+    row = await owned_row(deps, principal, request.path_params["job_id"])
+    events = await checked_events(request, deps, principal, row, build)
+    await publish(deps, events)
     accepted = Accepted(id=str(row.id), accepted=[e.type for e in events])
     return model_response(accepted, status_code=202)
 
 
 async def cancel_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, deps: Dependencies, principal: Principal, row: Any
 ) -> list[Event]:
     return [CancelRequested(job_id=str(row.id), requested_by=principal.user_id)]
 
 
 async def retry_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, deps: Dependencies, principal: Principal, row: Any
 ) -> list[Event]:
     if not may_retry(job_state(row)):
         raise ApiError(409, "illegal_state", f"cannot retry: job is {row.status}")
@@ -184,7 +192,9 @@ async def retry_events(
     ]
 
 
-async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+async def _reprocess(
+    request: Request, deps: Dependencies, principal: Principal, row: Any
+) -> list[Event]:
     body = await read_body(request, ReprocessBody)
     try:
         options = parse_options(body.options or row.processing_options)
@@ -201,7 +211,7 @@ async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: A
 
 
 async def delete_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, deps: Dependencies, principal: Principal, row: Any
 ) -> list[Event]:
     events: list[Event] = []
     if delete_requires_cancel(job_state(row)):
@@ -234,7 +244,7 @@ async def reprocess_job(request: Request) -> Response:
 @operation("Cancel if running, delete files, hide the job", ACCEPTED, security=BEARER)
 async def delete_job(request: Request) -> Response:
     response = await _command(request, delete_events)
-    await delete_files(runtime(request), request.path_params["job_id"])
+    await delete_files(dependencies(request), request.path_params["job_id"])
     return response
 
 

@@ -24,7 +24,7 @@ from services.core.storage import validate_key
 from services.core.storage.content import guess_content_type
 from services.core.storage.keys import output_attempt, output_key
 from services.ingest.adapters.media_urls import PREFIX, Grant, MediaUrlRefused
-from services.ingest.dependencies import RATE_LIMITED, Runtime, runtime
+from services.ingest.dependencies import RATE_LIMITED, Dependencies, dependencies
 from services.ingest.http.delivery import stored_file
 from services.ingest.jobs.queries import job_row
 
@@ -45,19 +45,19 @@ EXPOSED = ["Accept-Ranges", "Content-Length", "Content-Range", "Content-Type"]
     },
 )
 async def media_file(request: Request) -> Response:
-    rt = runtime(request)
+    deps = dependencies(request)
     params = request.path_params
     now = time.time()
     try:
-        grant = rt.media.verify(
+        grant = deps.media.verify(
             params["job_id"], params["attempt"], params["expires"], params["signature"], now
         )
     except MediaUrlRefused as exc:
         raise ApiError(403, exc.code, exc.message) from None
-    key, content_type = await _granted_file(rt, grant, params["path"])
+    key, content_type = await _granted_file(deps, grant, params["path"])
     remaining = max(1, int(grant.expires - now))
     return await stored_file(
-        rt.store,
+        deps.store,
         key,
         content_type=content_type,
         proxy=content_type == PLAYLIST,
@@ -69,13 +69,13 @@ async def media_file(request: Request) -> Response:
     )
 
 
-async def _granted_file(rt: Runtime, grant: Grant, path: str) -> tuple[str, str]:
+async def _granted_file(deps: Dependencies, grant: Grant, path: str) -> tuple[str, str]:
     """The key and content type of ``path`` in the granted tree; 404 for anything else."""
     try:
         key = output_key(grant.job_id, grant.attempt, validate_key(path))
     except ValueError:  # "..", empty segments, control characters: outside any tree
         raise not_found("file") from None
-    row = await job_row(rt, grant.job_id)  # deleted jobs and superseded attempts open nothing
+    row = await job_row(deps, grant.job_id)  # deleted jobs and superseded attempts open nothing
     outputs: list[dict[str, Any]] = list(row.outputs or []) if row is not None else []
     if grant.attempt not in {output_attempt(grant.job_id, o["key"]) for o in outputs}:
         raise not_found("file")

@@ -18,7 +18,7 @@ from schemas.options import PRESETS
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Reply, model_response, operation
 from services.core.storage import ObjectTooLarge, keys
-from services.ingest.dependencies import AUTHENTICATED, Runtime, authenticate, runtime
+from services.ingest.dependencies import AUTHENTICATED, Dependencies, authenticate, dependencies
 from services.ingest.http.resources import Job, UploadedJobs
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.uploads.multipart import MultipartReader, boundary_of
@@ -69,25 +69,25 @@ class UploadForm(BaseModel):
 )
 async def upload(request: Request) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
+    deps = dependencies(request)
     reader = MultipartReader(request.stream(), boundary_of(request.headers.get("content-type")))
     sources: list[StoredSource] = []
     started = asyncio.get_running_loop().time()
-    allowance = await Allowance.of(rt, principal)  # before a byte is stored
+    allowance = await Allowance.of(deps, principal)  # before a byte is stored
     try:
-        options_raw = await _read_parts(rt, reader, sources, allowance)
+        options_raw = await _read_parts(deps, reader, sources, allowance)
         if not sources:
             raise ApiError(422, "missing_file", "the request has no 'file' part")
         options = parse_options_json(options_raw)
         batch_id = str(uuid.uuid4()) if len(sources) > 1 else None
         envelopes, positions = await publish_sources(
-            rt, principal.user_id, sources, options, batch_id
+            deps, principal.user_id, sources, options, batch_id
         )
     except BaseException:
-        await discard_sources(rt.store, sources)
+        await discard_sources(deps.store, sources)
         raise
     UPLOAD_SECONDS.observe(asyncio.get_running_loop().time() - started)
-    views = await job_views(rt, envelopes, positions)
+    views = await job_views(deps, envelopes, positions)
     if len(views) == 1:
         return model_response(
             views[0], status_code=202, headers={"Location": f"/jobs/{views[0].id}"}
@@ -96,7 +96,7 @@ async def upload(request: Request) -> Response:
 
 
 async def _read_parts(
-    rt: Runtime, reader: MultipartReader, sources: list[StoredSource], allowance: Allowance
+    deps: Dependencies, reader: MultipartReader, sources: list[StoredSource], allowance: Allowance
 ) -> bytes | None:
     options_raw: bytes | None = None
     while (part := await reader.next_part()) is not None:
@@ -108,7 +108,7 @@ async def _read_parts(
             allowance.check_next_file()
             job_id = str(uuid.uuid4())
             try:
-                stored = await rt.store.put_stream(
+                stored = await deps.store.put_stream(
                     keys.source_key(job_id), _counted(reader), max_bytes=allowance.max_bytes()
                 )
             except ObjectTooLarge:
@@ -117,7 +117,7 @@ async def _read_parts(
                 raise ApiError(
                     413,
                     "file_too_large",
-                    f"file exceeds MAX_FILE_SIZE ({rt.settings.max_file_size} bytes)",
+                    f"file exceeds MAX_FILE_SIZE ({deps.settings.max_file_size} bytes)",
                 ) from None
             allowance.add(stored.size_bytes)
             sources.append(StoredSource(job_id, safe_filename(part.filename), stored))

@@ -25,7 +25,7 @@ from services.core.media.probe import MediaInfo, ProbeError, probe
 from services.core.runtime.logs import current_correlation_id
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, StoredObject, keys
-from services.ingest.dependencies import EVENT_SOURCE, Runtime
+from services.ingest.dependencies import EVENT_SOURCE, Dependencies
 from services.ingest.http.resources import Job
 from services.ingest.jobs.queries import job_view, pending_view
 from services.ingest.uploads.rules import media_refusal, recent_uploads
@@ -66,7 +66,7 @@ def parse_options_json(raw: bytes | None) -> ProcessingOptions:
 
 
 async def publish_sources(
-    rt: Runtime,
+    deps: Dependencies,
     user_id: str,
     sources: Sequence[StoredSource],
     options: ProcessingOptions,
@@ -74,8 +74,8 @@ async def publish_sources(
 ) -> tuple[list[Envelope], list[tuple[int, int]]]:
     """Probe every source (415 if one is not a video), then publish their ``submitted`` events
     with acks=all. Removes nothing on failure: the caller decides."""
-    await asyncio.gather(*(_validate(rt.store, rt.settings, source) for source in sources))
-    recent = await recent_uploads(rt, user_id)
+    await asyncio.gather(*(_validate(deps.store, deps.settings, source) for source in sources))
+    recent = await recent_uploads(deps, user_id)
     envelopes = [
         new_envelope(
             _submitted(user_id, s, options, batch_id, priority=recent + i),
@@ -84,16 +84,16 @@ async def publish_sources(
         )
         for i, s in enumerate(sources)
     ]
-    return envelopes, await rt.publisher.publish_many(envelopes)
+    return envelopes, await deps.publisher.publish_many(envelopes)
 
 
 async def job_views(
-    rt: Runtime, envelopes: Sequence[Envelope], positions: Sequence[tuple[int, int]]
+    deps: Dependencies, envelopes: Sequence[Envelope], positions: Sequence[tuple[int, int]]
 ) -> list[Job]:
     """The new jobs as ``GET /jobs/{id}`` shows them, once projected (bounded wait)."""
-    topic = rt.settings.topic(JOBS.name)
-    applied = await rt.applied.wait(topic, list(positions), rt.read_your_writes_s)
-    return [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
+    topic = deps.settings.topic(JOBS.name)
+    applied = await deps.applied.wait(topic, list(positions), deps.read_your_writes_s)
+    return [await _view(deps, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
 
 
 async def discard_sources(store: ObjectStore, sources: Sequence[StoredSource]) -> None:
@@ -141,9 +141,9 @@ def _submitted(
     )
 
 
-async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> Job:
+async def _view(deps: Dependencies, event: JobSubmitted, applied: bool) -> Job:
     if applied:
-        found = await job_view(rt, event.job_id)
+        found = await job_view(deps, event.job_id)
         if found is not None:
             return found
     return pending_view(event, datetime.now(UTC))

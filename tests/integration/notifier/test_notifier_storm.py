@@ -29,7 +29,7 @@ from services.cli.client.store import Session, SessionStore
 from services.core.db.engine import plain_url
 from services.notifier import cursor
 from services.notifier.settings import NotifierConfig
-from services.notifier.stream import Runtime
+from services.notifier.stream import Dependencies
 from tests.support.notifier import (
     PublishEvents,
     RunningNotifier,
@@ -53,9 +53,9 @@ def buffer_replays() -> float:
     return counter("vidpipe_notifier_replays_total", source="buffer")
 
 
-def runtime(notifier: RunningNotifier) -> Runtime:
+def runtime(notifier: RunningNotifier) -> Dependencies:
     app = notifier.server.config.app
-    return app.state.runtime  # type: ignore[union-attr, no-any-return]
+    return app.state.dependencies  # type: ignore[union-attr, no-any-return]
 
 
 @contextlib.asynccontextmanager

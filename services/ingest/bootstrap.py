@@ -1,0 +1,84 @@
+"""Ingest's composition root: every client of the process made in one place and order, and
+closed in the reverse order. The app's lifespan enters it; tests may hand in their own publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from services.core.access.disabled import DisabledAccounts
+from services.core.db.engine import create_engine
+from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import resolve
+from services.core.storage import open_partial_uploads, open_store
+from services.ingest.adapters.accounts import Accounts
+from services.ingest.adapters.applied import AppliedWaiter
+from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.lockout import LoginLockout
+from services.ingest.adapters.media_urls import MediaUrls, derive_key
+from services.ingest.adapters.resumable import ResumableUploads
+from services.ingest.adapters.upload_records import UploadRecords
+from services.ingest.dependencies import Dependencies
+from services.ingest.http.ratelimit import RateLimiter
+
+
+@contextlib.asynccontextmanager
+async def bootstrap(
+    settings: Settings, limiter: RateLimiter, *, publisher: EventPublisher | None = None
+) -> AsyncIterator[Dependencies]:
+    """The ingest process's dependencies, open for the body of the ``async with``.
+
+    ``limiter`` comes from the caller because the middleware, built before the lifespan runs,
+    counts requests with the same one.
+    """
+    endpoints = resolve(settings)
+    engine = create_engine(endpoints.database_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        if publisher is None:
+            kafka = KafkaEventPublisher(
+                endpoints.kafka_bootstrap_servers,
+                topic_prefix=settings.topic_prefix,
+                client_id="ingest",
+            )
+            await kafka.start()
+            stack.push_async_callback(kafka.stop)
+            publisher = kafka
+        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        stack.callback(store.close)
+        partials = open_partial_uploads(
+            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        stack.callback(partials.close)
+        applied = AppliedWaiter(engine, endpoints.database_url, settings.group("projector"))
+        await applied.start()
+        stack.push_async_callback(applied.stop)
+        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+        stack.push_async_callback(broker_offsets.close)
+        disabled = DisabledAccounts(engine)
+        await disabled.start()
+        stack.push_async_callback(disabled.stop)
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        secret = settings.secret()
+        dependencies = Dependencies(
+            settings=settings,
+            secret=secret,
+            engine=engine,
+            accounts=Accounts(engine),
+            publisher=publisher,
+            store=store,
+            applied=applied,
+            limiter=limiter,
+            access_ttl_s=settings.access_token_ttl_s,
+            read_your_writes_s=settings.read_your_writes_s,
+            media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
+            lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
+            resumable=resumable,
+            broker_offsets=broker_offsets,
+            disabled=disabled,
+        )
+        sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
+        stack.callback(sweeper.cancel)
+        yield dependencies
