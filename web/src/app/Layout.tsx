@@ -7,7 +7,7 @@ import { session } from "../auth/session";
 import { useSession } from "../auth/useSession";
 import { Notifications } from "../components/Notifications";
 import { UploadsProvider } from "../features/upload/UploadsProvider";
-import { LiveEvents } from "../live/LiveEvents";
+import { LiveEvents } from "./LiveEvents";
 
 /** Restores a session from the refresh cookie once per page load. */
 let restoring: Promise<unknown> | null = null;

@@ -2,7 +2,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api, unwrap, type HistoryEntry } from "../../api/client";
-import { reconcile } from "../../live/cache";
+import { reconcile } from "./live";
 import type { JobView, Status } from "./types";
 
 export const SORTS = ["created_at", "updated_at", "filename", "status"] as const;

@@ -1,8 +1,8 @@
 import { QueryClient } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
 
-import type { JobView } from "../features/jobs/types";
-import { applyLiveEvent, reconcile } from "./cache";
+import { applyLiveEvent, reconcile } from "./live";
+import type { JobView } from "./types";
 
 function job(id: string, change: Partial<JobView> = {}): JobView {
   return {

@@ -9,8 +9,8 @@
  */
 import type { QueryClient } from "@tanstack/react-query";
 
-import type { JobView } from "../features/jobs/types";
-import type { LiveEvent } from "./events";
+import type { LiveEvent } from "../../live/events";
+import type { JobView } from "./types";
 
 interface Paged {
   items: JobView[];
@@ -81,8 +81,10 @@ export function applyLiveEvent(client: QueryClient, { event, data }: LiveEvent):
     };
     refresh();
     setTimeout(refresh, 1500); // the read model may still be behind the stream on the first read
-    if (data.status && TERMINAL.has(data.status)) {
-      void client.invalidateQueries({ queryKey: ["admin"] });
-    }
   }
+}
+
+/** A live (not replayed) event that ends a job: what other views (the admin's) refresh on. */
+export function endsJob({ event, data }: LiveEvent): boolean {
+  return event !== "progress_update" && !data.snapshot && !!data.status && TERMINAL.has(data.status);
 }
