@@ -1,4 +1,4 @@
-/** The admin API (role admin only): overview, users, bulk retry of failed jobs. */
+/** The admin API (role admin only): overview and users (retrying failed jobs is in features/jobs). */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api, unwrap } from "../../api/client";
@@ -26,14 +26,5 @@ export function useUpdateUser() {
     mutationFn: async ({ id, change }: { id: string; change: { role?: "admin" | "user"; disabled?: boolean } }) =>
       unwrap(await api.PATCH("/admin/users/{user_id}", { params: { path: { user_id: id } }, body: change })),
     onSettled: () => client.invalidateQueries({ queryKey: ["admin", "users"] }),
-  });
-}
-
-export function useRetryFailed() {
-  const client = useQueryClient();
-  return useMutation({
-    mutationFn: async (ids?: string[]) =>
-      unwrap(await api.POST("/admin/jobs/retry-failed", { body: ids ? { job_ids: ids } : {} })),
-    onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
   });
 }

@@ -99,3 +99,13 @@ export function useBulkAction() {
     onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
   });
 }
+
+/** Retries failed jobs, every user's (admins only): the given ones, or all of them. */
+export function useRetryFailed() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: async (ids?: string[]) =>
+      unwrap(await api.POST("/admin/jobs/retry-failed", { body: ids ? { job_ids: ids } : {} })),
+    onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
+  });
+}
