@@ -1,5 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Button } from "react-aria-components";
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from "react-router";
 
@@ -36,6 +36,7 @@ export function Layout() {
     client.clear();
     await navigate("/login");
   };
+  const onUploaded = useCallback(() => void client.invalidateQueries({ queryKey: ["jobs"] }), [client]);
   return (
     <>
       <a className="skip-link" href="#main">
@@ -65,7 +66,7 @@ export function Layout() {
         {!ready ? (
           <p role="status">Loading…</p>
         ) : current ? (
-          <UploadsProvider key={current.user.id}>
+          <UploadsProvider key={current.user.id} onUploaded={onUploaded}>
             <Outlet />
           </UploadsProvider>
         ) : (
