@@ -6,6 +6,7 @@ import { Navigate, NavLink, Outlet, useLocation, useNavigate } from "react-route
 import { session } from "../auth/session";
 import { useSession } from "../auth/useSession";
 import { Notifications } from "../components/Notifications";
+import { jobQueries } from "../features/jobs/queries";
 import { UploadsProvider } from "../features/upload/UploadsProvider";
 import { LiveEvents } from "./LiveEvents";
 
@@ -36,7 +37,7 @@ export function Layout() {
     client.clear();
     await navigate("/login");
   };
-  const onUploaded = useCallback(() => void client.invalidateQueries({ queryKey: ["jobs"] }), [client]);
+  const onUploaded = useCallback(() => void client.invalidateQueries({ queryKey: jobQueries.lists() }), [client]);
   return (
     <>
       <a className="skip-link" href="#main">

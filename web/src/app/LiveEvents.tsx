@@ -2,6 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 
 import { session } from "../auth/session";
+import { adminQueries } from "../features/admin/queries";
 import { applyLiveEvent, endsJob } from "../features/jobs/live";
 import { notifyOutcome } from "../features/jobs/outcomes";
 import { openLiveEvents } from "../live/events";
@@ -16,7 +17,7 @@ export function LiveEvents() {
         session,
         onEvent: (event) => {
           applyLiveEvent(client, event);
-          if (endsJob(event)) void client.invalidateQueries({ queryKey: ["admin"] });
+          if (endsJob(event)) void client.invalidateQueries({ queryKey: adminQueries.all() });
           notifyOutcome(client, event);
         },
       }),

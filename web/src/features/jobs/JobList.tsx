@@ -6,7 +6,8 @@ import { Alert } from "../../components/fields";
 import { Choose, Confirm, Progress, StatusBadge } from "../../components/controls";
 import { formatDuration, formatTime } from "../../components/format";
 import { notify } from "../../components/notifications";
-import { SORTS, useBulkAction, useJobs, type JobAction, type Sort } from "./api";
+import { useBulkAction, useJobs, type JobAction } from "./api";
+import { SORTS, type Sort } from "./queries";
 import { STATUSES, type JobView, type Status } from "./types";
 
 const PAGE_SIZE = 20;

@@ -4,15 +4,14 @@ import type { QueryClient } from "@tanstack/react-query";
 import { api } from "../../api/client";
 import { notify } from "../../components/notifications";
 import type { LiveEvent } from "../../live/events";
+import { jobQueries, type JobsPage } from "./queries";
 
 /** The job's file name, from the cache or else the API (a job may finish before any page
  * showed it). */
 async function filenameOf(client: QueryClient, jobId: string): Promise<string> {
-  const job = client.getQueryData<{ original_filename: string }>(["job", jobId]);
+  const job = client.getQueryData(jobQueries.detail(jobId).queryKey);
   if (job) return job.original_filename;
-  for (const [, list] of client.getQueriesData<{ items: { id: string; original_filename: string }[] }>({
-    queryKey: ["jobs"],
-  })) {
+  for (const [, list] of client.getQueriesData<JobsPage>({ queryKey: jobQueries.lists() })) {
     const found = list?.items.find((item) => item.id === jobId);
     if (found) return found.original_filename;
   }
