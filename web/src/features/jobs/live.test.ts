@@ -1,8 +1,10 @@
 import { QueryClient } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
 
-import type { JobView } from "../features/jobs/types";
-import { applyLiveEvent, reconcile } from "./cache";
+import { reconcile } from "./heard";
+import { applyLiveEvent } from "./live";
+import { jobQueries } from "./queries";
+import type { JobView } from "./types";
 
 function job(id: string, change: Partial<JobView> = {}): JobView {
   return {
@@ -28,15 +30,16 @@ function job(id: string, change: Partial<JobView> = {}): JobView {
   } as JobView;
 }
 
+const firstPage = jobQueries.list({ sort: "created_at", order: "desc", limit: 20 }).queryKey;
+
 function seeded(...jobs: JobView[]): QueryClient {
   const client = new QueryClient();
-  client.setQueryData(["jobs", { page: 1 }], { items: jobs, next_cursor: null });
-  for (const j of jobs) client.setQueryData(["job", j.id], j);
+  client.setQueryData(firstPage, { items: jobs, next_cursor: null });
+  for (const j of jobs) client.setQueryData(jobQueries.detail(j.id).queryKey, j);
   return client;
 }
 
-const items = (client: QueryClient) =>
-  client.getQueryData<{ items: JobView[] }>(["jobs", { page: 1 }])?.items ?? [];
+const items = (client: QueryClient) => client.getQueryData(firstPage)?.items ?? [];
 
 describe("live events in the query cache", () => {
   it("moves the progress bar, stage and ETA of the job in every list and its page", () => {
@@ -48,7 +51,7 @@ describe("live events in the query cache", () => {
     });
     expect(items(client)[0]).toMatchObject({ progress: 42, stage: "transcode", eta_seconds: 7 });
     expect(items(client)[1]?.progress).toBe(10);
-    expect(client.getQueryData<JobView>(["job", "a"])?.progress).toBe(42);
+    expect(client.getQueryData(jobQueries.detail("a").queryKey)?.progress).toBe(42);
   });
 
   it("keeps a completed job at 100 when a tick arrives late", () => {

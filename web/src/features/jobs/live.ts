@@ -9,41 +9,15 @@
  */
 import type { QueryClient } from "@tanstack/react-query";
 
-import type { JobView } from "../features/jobs/types";
-import type { LiveEvent } from "./events";
-
-interface Paged {
-  items: JobView[];
-}
-
-interface Heard {
-  status: JobView["status"];
-  progress?: number;
-  time: number; // epoch ms of the event
-}
-
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-const heard = new Map<string, Heard>();
-
-function ms(time: string | null | undefined): number {
-  const value = time ? Date.parse(time) : NaN;
-  return Number.isNaN(value) ? 0 : value;
-}
-
-/** A job read from the API, with the newer lifecycle status the stream already told. */
-export function reconcile<T extends JobView>(job: T): T {
-  const live = heard.get(job.id);
-  if (!live || live.time <= ms(job.updated_at) || live.status === job.status) return job;
-  return { ...job, status: live.status, progress: live.progress ?? job.progress };
-}
-
-export function forgetHeard(): void {
-  heard.clear();
-}
+import type { LiveEvent } from "../../live/events";
+import { refreshJob } from "./api";
+import { hear, lastHeard, ms, TERMINAL } from "./heard";
+import { jobQueries, type JobsPage } from "./queries";
+import type { JobView } from "./types";
 
 export function applyLiveEvent(client: QueryClient, { event, data }: LiveEvent): void {
   const id = data.job_id;
-  const known = heard.get(id);
+  const known = lastHeard(id);
   if (event === "progress_update" && known && TERMINAL.has(known.status)) return; // a late tick
   const patch: Partial<JobView> = {};
   if (typeof data.progress === "number") patch.progress = data.progress;
@@ -55,9 +29,7 @@ export function applyLiveEvent(client: QueryClient, { event, data }: LiveEvent):
   } else if (data.status) {
     patch.status = data.status as JobView["status"];
     const time = ms(data.time) || Date.now();
-    if (!known || time >= known.time) {
-      heard.set(id, { status: patch.status, ...(patch.progress !== undefined && { progress: patch.progress }), time });
-    }
+    hear(id, { status: patch.status, ...(patch.progress !== undefined && { progress: patch.progress }), time });
   }
   if (event === "error_notification") {
     patch.error_message = data.error_message ?? null;
@@ -68,21 +40,19 @@ export function applyLiveEvent(client: QueryClient, { event, data }: LiveEvent):
     if (event === "progress_update" && TERMINAL.has(job.status)) return job;
     return { ...job, ...patch };
   };
-  client.setQueriesData<Paged>({ queryKey: ["jobs"] }, (old) =>
+  client.setQueriesData<JobsPage>({ queryKey: jobQueries.lists() }, (old) =>
     old ? { ...old, items: old.items.map(update) } : old,
   );
-  client.setQueryData<JobView>(["job", id], (old) => (old ? update(old) : old));
+  client.setQueryData(jobQueries.detail(id).queryKey, (old) => (old ? update(old) : old));
   // a change of status brings new fields (outputs, URLs, history, positions): read them again
   if (event !== "progress_update" && !data.snapshot) {
-    const refresh = () => {
-      void client.invalidateQueries({ queryKey: ["job", id] });
-      void client.invalidateQueries({ queryKey: ["history", id] });
-      void client.invalidateQueries({ queryKey: ["jobs"] });
-    };
+    const refresh = () => refreshJob(client, id);
     refresh();
     setTimeout(refresh, 1500); // the read model may still be behind the stream on the first read
-    if (data.status && TERMINAL.has(data.status)) {
-      void client.invalidateQueries({ queryKey: ["admin"] });
-    }
   }
+}
+
+/** A live (not replayed) event that ends a job: what other views (the admin's) refresh on. */
+export function endsJob({ event, data }: LiveEvent): boolean {
+  return event !== "progress_update" && !data.snapshot && !!data.status && TERMINAL.has(data.status);
 }
