@@ -1,5 +1,5 @@
 """``GET /jobs``: the caller's jobs (an admin's: everyone's with ``all=true``), searched,
-sorted and paged (the queries are in ``joblist.py``)."""
+sorted and paged (the queries are in ``list_queries.py``)."""
 
 from __future__ import annotations
 
