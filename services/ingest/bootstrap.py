@@ -1,5 +1,6 @@
 """Ingest's composition root: every client of the process made in one place and order, and
-closed in the reverse order. The app's lifespan enters it; tests may hand in their own publisher."""
+closed in the reverse order. The app's lifespan enters it; tests may hand in their own publisher
+and clock (``tests/support/fakes.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
 from services.core.storage import open_partial_uploads, open_store
@@ -26,7 +28,11 @@ from services.ingest.http.ratelimit import RateLimiter
 
 @contextlib.asynccontextmanager
 async def bootstrap(
-    settings: Settings, limiter: RateLimiter, *, publisher: EventPublisher | None = None
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    publisher: EventPublisher | None = None,
+    clock: Clock = system_clock,
 ) -> AsyncIterator[Dependencies]:
     """The ingest process's dependencies, open for the body of the ``async with``.
 
@@ -78,6 +84,7 @@ async def bootstrap(
             resumable=resumable,
             broker_offsets=broker_offsets,
             disabled=disabled,
+            clock=clock,
         )
         sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
         stack.callback(sweeper.cancel)

@@ -15,6 +15,7 @@ from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
 from services.core.kafka.clients import EventPublisher
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
 from services.ingest.adapters.accounts import Accounts
@@ -55,6 +56,8 @@ class Dependencies:
     """The admin overview's reader of topic and group offsets (opened on first use)."""
     disabled: DisabledAccounts | None = None
     """The disabled accounts: their access tokens are refused."""
+    clock: Clock = system_clock
+    """What "now" is for the handlers (expiry of media URLs and uploads, ages, retry times)."""
 
 
 def dependencies(request: Request) -> Dependencies:

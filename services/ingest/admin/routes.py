@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -147,7 +147,7 @@ async def _log_figures(deps: Dependencies) -> tuple[list[ConsumerLag], int | Non
 )
 async def overview(request: Request) -> Response:
     deps, _ = require_admin(request)
-    by_status, throughput = await _job_figures(deps, datetime.now(UTC))
+    by_status, throughput = await _job_figures(deps, deps.clock())
     lags, dead = await _log_figures(deps)
     return model_response(
         Overview(

@@ -3,8 +3,6 @@ sorted and paged (the queries are in ``list_queries.py``)."""
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -64,7 +62,7 @@ async def list_jobs(request: Request) -> Response:
     query = _job_query(request, principal)
     rows, cursor = await list_rows(deps, query)
     places = await queue_positions(deps, rows)
-    now = time.time()
+    now = deps.clock().timestamp()
     items = [
         row_view(
             r,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -147,7 +146,7 @@ async def job_row(deps: Dependencies, job_id: str) -> Any:
 
 async def job_view(deps: Dependencies, job_id: str) -> Job | None:
     row = await job_row(deps, job_id)
-    return row_view(row, deps.media, time.time()) if row is not None else None
+    return row_view(row, deps.media, deps.clock().timestamp()) if row is not None else None
 
 
 async def owned_row(deps: Dependencies, principal: Principal, raw_id: str) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -61,7 +59,7 @@ async def get_job(request: Request) -> Response:
     principal = authenticate(request)
     deps = dependencies(request)
     row = await owned_row(deps, principal, request.path_params["job_id"])
-    return model_response(row_view(row, deps.media, time.time()))
+    return model_response(row_view(row, deps.media, deps.clock().timestamp()))
 
 
 @operation(
@@ -183,7 +181,7 @@ async def retry_events(
         RetryScheduled(
             job_id=str(row.id),
             attempt=row.attempts + 1,
-            not_before=datetime.now(UTC),
+            not_before=deps.clock(),
             reason="requested by user",
             requested_by=principal.user_id,
             # a worker that never saw this job's submission still knows what to run

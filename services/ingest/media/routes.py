@@ -9,7 +9,6 @@ are involved, so ``*`` grants nothing a URL's holder does not already have).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
@@ -47,7 +46,7 @@ EXPOSED = ["Accept-Ranges", "Content-Length", "Content-Range", "Content-Type"]
 async def media_file(request: Request) -> Response:
     deps = dependencies(request)
     params = request.path_params
-    now = time.time()
+    now = deps.clock().timestamp()
     try:
         grant = deps.media.verify(
             params["job_id"], params["attempt"], params["expires"], params["signature"], now

@@ -9,7 +9,7 @@ little, so two uploads racing may both pass: the quota is a fence against abuse,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -27,7 +27,7 @@ PRIORITY_WINDOW = timedelta(days=7)
 async def recent_uploads(deps: Dependencies, user_id: str) -> int:
     """The user's jobs created in the last :data:`PRIORITY_WINDOW` (deleted ones count too):
     a new job's turn order, as PeerTube orders transcoding (fewer recent uploads go first)."""
-    since = datetime.now(UTC) - PRIORITY_WINDOW
+    since = deps.clock() - PRIORITY_WINDOW
     query = select(func.count()).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
     async with deps.engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())

@@ -13,7 +13,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from schemas.envelope import Envelope, new_envelope
 from schemas.events import JobSubmitted
@@ -146,4 +145,4 @@ async def _view(deps: Dependencies, event: JobSubmitted, applied: bool) -> Job:
         found = await job_view(deps, event.job_id)
         if found is not None:
             return found
-    return pending_view(event, datetime.now(UTC))
+    return pending_view(event, deps.clock())

@@ -10,7 +10,6 @@ except on HEAD (no body). Rules of the wire format: ``tus_protocol``; of storage
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -195,7 +194,7 @@ async def _owned(
     record = await deps.resumable.records.get(upload_id)
     if record is None or record.user_id != principal.user_id:
         raise not_found("upload")
-    expired = record.completed_at is None and record.expires_at <= datetime.now(UTC)
+    expired = record.completed_at is None and record.expires_at <= deps.clock()
     if expired and not expired_ok:
         raise ApiError(410, "upload_expired", "the upload expired; start a new one")
     return record
