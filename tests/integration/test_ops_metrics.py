@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from tests.support import media
+from tests.support.repo import ROOT
 from tests.support.up import Up, User, until
 from tools import dashboard
 
 pytestmark = pytest.mark.slow
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
+INFRA = ROOT / "infra"
 # Label values that exist only once another feature is deployed (split-and-stitch's topic).
 FUTURE_VALUES = {("topic", "video.chunks")}
 

@@ -15,8 +15,9 @@ import pytest
 
 from schemas.events import JobStatus
 from schemas.topics import CATALOGUE
+from tests.support.repo import ROOT
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+SERVICES = ROOT / "services"
 TOPIC_NAMES = frozenset(topic.name for topic in CATALOGUE)
 STATUS_VALUES = frozenset(status.value for status in JobStatus)
 _COLLECTIONS = frozenset({"frozenset", "set", "tuple", "list"})

@@ -6,7 +6,6 @@ No Docker here: the files are parsed and cross-checked, not started.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ import yaml
 
 from services.cli.registry import SERVICE_NAMES
 from services.core.runtime.settings import parse_size
+from tests.support.repo import ROOT
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
+INFRA = ROOT / "infra"
 
 
 def _yaml(name: str) -> Any:

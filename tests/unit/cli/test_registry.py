@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 from services.cli.registry import SERVICES
+from tests.support.repo import ROOT
 
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+SERVICES_DIR = ROOT / "services"
 
 
 def test_every_service_package_is_registered() -> None:

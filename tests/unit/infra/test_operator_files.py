@@ -26,9 +26,9 @@ from services.cli.registry import SERVICE_NAMES
 from services.core.runtime.settings import Settings
 from services.transcoder.bootstrap import TranscoderConfig
 from services.transcoder.metrics import LAG_GROUP
+from tests.support.repo import ROOT
 from tools import dashboard
 
-ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 K8S = INFRA / "k8s"
 CHUNKS_TOPIC = "video.chunks"  # split-and-stitch's topic, consumed by the transcoder group

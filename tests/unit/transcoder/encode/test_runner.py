@@ -1,10 +1,11 @@
-"""Which limit a failed ffmpeg run hit, from its exit status and what its stderr said."""
+"""How the transcoder reads an ffmpeg run (``services.transcoder.encode.runner``): its progress
+blocks, and which limit a failed run hit from its exit status and what its stderr said."""
 
 from __future__ import annotations
 
 import signal
 
-from services.transcoder.encode.runner import FfmpegLimits
+from services.transcoder.encode.runner import FfmpegLimits, parse_block
 
 LIMITS = FfmpegLimits(2, 256 * 1024**2, 7)
 CPU = "ffmpeg exceeded the CPU time limit (7s, FFMPEG_CPU_SECONDS)"
@@ -26,3 +27,13 @@ def test_memory_is_told_apart_from_a_signal() -> None:
 def test_other_failures_are_no_limit() -> None:
     assert LIMITS.exceeded(1, set()) is None
     assert LIMITS.exceeded(-signal.SIGKILL, set()) is None  # ours: a cancel or a shutdown
+
+
+def test_progress_blocks() -> None:
+    tick = parse_block(
+        {"out_time_us": "1500000", "fps": "31.5", "speed": "1.2x", "progress": "continue"}
+    )
+    assert (tick.out_time_s, tick.fps, tick.speed, tick.done) == (1.5, 31.5, 1.2, False)
+    early = parse_block({"out_time_ms": "-23000", "speed": "N/A", "progress": "continue"})
+    assert (early.out_time_s, early.speed) == (0.0, None)
+    assert parse_block({"out_time_us": "N/A", "progress": "end"}).out_time_s is None
