@@ -1,5 +1,5 @@
 """JSON log lines and the Prometheus ops endpoints (the app in-process; ``serve_ops`` on a
-real socket is in ``tests/integration/test_serve_ops.py``)."""
+real socket is in ``tests/integration/core/test_serve_ops.py``)."""
 
 from __future__ import annotations
 
