@@ -41,7 +41,7 @@ async def test_bad_uploads(
         "truncated MP4": ("cut.mp4", video[: len(video) // 3]),
         "random bytes .mp4": ("noise.mp4", os.urandom(64_000)),
         "PDF": ("doc.pdf", media.PDF),
-        "PNG": ("image.png", media.make_png(tmp_path / "i.png").read_bytes()),
+        "PNG": ("image.png", media.make_still(tmp_path / "i.png").read_bytes()),
         "audio only": ("sound.m4a", media.make_audio(tmp_path / "s.m4a").read_bytes()),
         "valid header, corrupt frames": ("corrupt.mp4", corrupt_frames(video)),
         "header claims 4 h (1 s file)": (

@@ -26,22 +26,13 @@ def hostile_files(tmp: Path, victim: Path) -> dict[str, tuple[str, bytes, int, s
         "</Period></MPD>"
     )
     concat = f"ffconcat version 1.0\nfile '{clip}'\nfile '{victim}'\n"
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=1",
-        "-c:v", "mjpeg", "-f", "image2pipe", str(tmp / "frames.jpg"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "color=black:size=8192x4352:rate=1", "-frames:v", "1",
-        "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", str(tmp / "bomb.mp4"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1000:duration=0.2",
-        "-c:v", "libx264", "-preset", "ultrafast", str(tmp / "fast.mp4"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=2:duration=0.5",
-        *["-map", "0:v"] * 24, "-c:v", "libx264", "-preset", "ultrafast", str(tmp / "many.mkv"),
-    )  # fmt: skip
+    make = media.make_video
+    make(tmp / "frames.jpg", size="64x48", fps=5, audio=False, codec="mjpeg", muxer="image2pipe")
+    make(
+        tmp / "bomb.mp4", picture="black", size="8192x4352", fps=1, frames=1, audio=False, threads=1
+    )
+    make(tmp / "fast.mp4", seconds=0.2, size="64x48", fps=1000, audio=False)
+    make(tmp / "many.mkv", seconds=0.5, size="32x32", fps=2, audio=False, video_streams=24)
     media.ffmpeg("-i", str(clip), "-c", "copy", str(tmp / "clip.mkv"))
     lie = mkv_claims_hours((tmp / "clip.mkv").read_bytes(), hours=100)
 

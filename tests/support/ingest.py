@@ -1,17 +1,21 @@
-"""An ingest server on a real socket (uvicorn, 127.0.0.1:0) and an HTTP client for it."""
+"""An ingest server on a real socket (uvicorn, 127.0.0.1:0), an HTTP client for it with account
+helpers (``Api``), and the fixtures that start them (``make_api``, ``api``, ``public_origin``)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 import uvicorn
 
+from services.cli.registry import SERVICES
+from services.cli.web import compose
 from services.core.access.tokens import issue_access_token
 from services.core.runtime.settings import Settings
 from services.ingest.app import create_app
@@ -98,3 +102,46 @@ def stored_files(api: Api) -> list[Path]:
     """Every file in the local store of ``api``'s deployment."""
     root = Path(urlparse(api.settings.storage_url).path)
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+def ingest_env(test_env: dict[str, str]) -> dict[str, str]:
+    # no projector runs for these tests: do not wait long for read-your-writes
+    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "100"}
+
+
+@pytest.fixture
+async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_api(**env_overrides)``: as many ingest servers as a test needs."""
+    stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(**overrides: str) -> Api:
+        api, stop = await start_api({**ingest_env, **overrides})
+        stops.append(stop)
+        return api
+
+    yield make
+    for stop in stops:
+        await stop()
+
+
+@pytest.fixture
+async def api(make_api: Callable[..., Any]) -> Api:
+    """One ingest server for this test's slice."""
+    return await make_api()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def public_origin(ingest_env: dict[str, str]) -> AsyncIterator[Api]:
+    """The public origin as ``vidpipe web`` serves it (ingest and notifier composed), on a real
+    socket, with a client for it."""
+    settings = Settings.from_env(ingest_env)
+    apps = [service.create_app(settings) for service in SERVICES if service.public]
+    server, task, base = await start_server(compose(apps))
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield Api(client, settings)
+    server.should_exit = True
+    await task

@@ -7,29 +7,17 @@ from pathlib import Path
 import pytest
 
 from services.core.media.probe import ProbeError, probe
-from tests.support.media import ffmpeg
+from tests.support.media import make_audio, make_still, make_video
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("probe")
-    video = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=1"]
-    sine = ["-f", "lavfi", "-i", "sine=duration=1"]
-    ffmpeg(
-        *video, *sine, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-shortest", str(root / "av.mp4")
-    )
-    ffmpeg(*video, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(root / "silent.mp4"))
-    ffmpeg(
-        "-display_rotation",
-        "90",
-        "-i",
-        str(root / "silent.mp4"),
-        "-c",
-        "copy",
-        str(root / "rot.mp4"),
-    )
-    ffmpeg(*video, "-frames:v", "1", str(root / "still.png"))
-    ffmpeg(*sine, str(root / "sound.m4a"))
+    make_video(root / "av.mp4")  # 1 s, 160x120 at 15 fps, H.264 and AAC
+    make_video(root / "silent.mp4", audio=False)
+    make_video(root / "rot.mp4", audio=False, rotate=90)
+    make_still(root / "still.png", size="160x120")
+    make_audio(root / "sound.m4a")
     data = (root / "av.mp4").read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
     (root / "noise.bin").write_bytes(bytes(range(256)) * 100)

@@ -95,7 +95,7 @@ async def test_refusals_leave_nothing_in_storage(api: Api, video: bytes, media_d
     headers = await api.user()
     cases: list[tuple[str, bytes, int, str]] = [
         ("doc.mp4", media.PDF, 415, "not_a_video"),
-        ("image.mp4", media.make_png(media_dir / "i.png").read_bytes(), 415, "not_a_video"),
+        ("image.mp4", media.make_still(media_dir / "i.png").read_bytes(), 415, "not_a_video"),
         ("sound.mp4", media.make_audio(media_dir / "s.m4a").read_bytes(), 415, "not_a_video"),
         ("noise.mp4", os.urandom(50_000), 415, "not_a_video"),
         ("empty.mp4", b"", 415, "not_a_video"),
