@@ -19,6 +19,7 @@ from services.cli.web import compose
 from services.core.access.tokens import issue_access_token
 from services.core.runtime.settings import Settings
 from services.ingest.app import create_app
+from tests.support.eventually import eventually
 
 
 class Api:
@@ -70,10 +71,14 @@ async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], st
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+            task.result()  # the server's start-up error
+            raise RuntimeError("the server stopped during start-up")
+        return server.started
+
+    await eventually(started, timeout=30, message="the server to start")
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://127.0.0.1:{port}"
 

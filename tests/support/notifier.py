@@ -28,6 +28,7 @@ from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
 from services.notifier.main import create_app
 from services.notifier.settings import NotifierConfig
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
 
 PublishEvents = Callable[..., Awaitable[None]]
@@ -68,13 +69,14 @@ async def start_notifier(
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 30
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
             raise RuntimeError("notifier stopped during start-up")
-        assert time.monotonic() < deadline, "notifier did not start"
-        await asyncio.sleep(0.01)
+        return server.started
+
+    await eventually(started, timeout=30, message="the notifier to start")
     return RunningNotifier(f"http://127.0.0.1:{sock.getsockname()[1]}", server, task)
 
 
@@ -171,19 +173,6 @@ def tick(job_id: str, progress: int, stage: str = "transcode") -> JobProgress:
     return JobProgress(
         job_id=job_id, attempt=1, progress=progress, stage=stage, fps=30.0, eta_s=5.0
     )
-
-
-async def wait_for(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll an (async) predicate until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def _b64(data: dict[str, object]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 from services.projector.bootstrap import run_projector
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
 
 PublishEnvelopes = Callable[[list[Envelope]], Awaitable[None]]
@@ -29,17 +29,6 @@ Running = Callable[[], AbstractAsyncContextManager[None]]
 """``async with running_projector():`` the live projector runs in-process until the block ends."""
 CatchUp = Callable[[], Awaitable[None]]
 """``await catch_up()``: until the projector's stored offsets reach the topics' current ends."""
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll ``check`` until true; fail after ``timeout`` seconds (no sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -160,7 +149,7 @@ def running_projector(settings: Settings, endpoints: Endpoints) -> Running:
             run_projector(settings, endpoints, started=started, session_timeout_ms=1500)
         )
         try:
-            await wait_for(lambda: _started(started, task), 30, "projector start")
+            await eventually(lambda: _started(started, task), timeout=30, message="projector start")
             yield
         finally:
             task.cancel()
@@ -183,6 +172,8 @@ def catch_up(settings: Settings, endpoints: Endpoints) -> CatchUp:
         topics = [settings.topic("video.jobs"), settings.topic("video.progress")]
         ends = await end_offsets(endpoints.kafka_bootstrap_servers, topics)
         group = settings.group("projector")
-        await wait_for(lambda: caught_up(endpoints.database_url, group, ends), 60, "catch-up")
+        await eventually(
+            lambda: caught_up(endpoints.database_url, group, ends), timeout=60, message="catch-up"
+        )
 
     return wait

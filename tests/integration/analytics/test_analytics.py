@@ -14,8 +14,9 @@ from services.analytics.processor import run_analytics
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 from tests.support.cli import vidpipe
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
-from tests.support.projector import PublishEnvelopes, wait_for
+from tests.support.projector import PublishEnvelopes
 from tests.support.stream import recorded_stream
 
 
@@ -66,7 +67,7 @@ async def test_minute_aggregates_per_preset_and_user(
             per_user = sum(a.jobs_submitted for a in latest.values() if a.dimension == "user")
             return got == expected and per_user == 20
 
-        await wait_for(complete, 90, "aggregates per preset and per user")
+        await eventually(complete, timeout=90, message="aggregates per preset and per user")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -23,8 +23,9 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from services.core.db.engine import plain_url
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.projector import checksums
-from tests.support.up import Up, User, until
+from tests.support.up import Up, User
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ async def test_restart_keeps_log_and_read_model(data_dir: Path) -> None:
             status, count = await event_count(db_url, job_id)
             return status == "completed" and count > seen + 2
 
-        await until(reprocessed, 90, "the pre-restart job reprocessed")
+        await eventually(reprocessed, timeout=90, message="the pre-restart job reprocessed")
 
         # A log that lost its first records cannot reproduce the tables: refused, untouched.
         await _delete_first_record(again.address("kafka"), partition)

@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.repo import ROOT
-from tests.support.up import Up, User, until
+from tests.support.up import Up, User
 from tools import dashboard
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ async def test_every_metric_of_the_dashboard_and_alerts_is_exported(data_dir: Pa
             jobs = exported.labels.get("vidpipe_jobs", {})
             return exported if "pending" in jobs.get("status", set()) else None
 
-        exported: Exported = await until(scrape, 60, "the projector's gauges")
+        exported: Exported = await eventually(scrape, timeout=60, message="the projector's gauges")
     except BaseException:
         up.dump()
         raise

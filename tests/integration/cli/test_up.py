@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,6 +22,7 @@ from schemas.events import JobSubmitted
 from services.core.db.engine import plain_url
 from services.core.kafka.clients import KafkaEventPublisher
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.up import READY_DEADLINE_S, Up
 
 pytestmark = pytest.mark.slow
@@ -150,13 +150,13 @@ async def _whole_pipeline(base: str, tmp: Path) -> None:
                 if names and names[-1] in ("job_complete", "error_notification"):
                     break
         assert names[-1] == "job_complete", names
+
+        async def completed() -> dict[str, Any] | None:
+            job: dict[str, Any] = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
+            return job if job["status"] == "completed" else None
+
         # SSE can be ahead of the read model: wait (bounded) for the projector
-        deadline = time.monotonic() + 30
-        while (job := (await client.get(f"/jobs/{job_id}", headers=headers)).json())[
-            "status"
-        ] != "completed":
-            assert time.monotonic() < deadline, job
-            await asyncio.sleep(0.1)
+        job = await eventually(completed, timeout=30, message=f"job {job_id} completed")
         assert job["progress"] == 100
         assert {o["name"] for o in job["outputs"]} >= {"thumbnail.jpg", "preview.mp4"}
         video = await client.get(f"/jobs/{job_id}/download", headers=headers)

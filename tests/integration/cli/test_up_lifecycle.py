@@ -6,7 +6,6 @@ Phases are read from ``up``'s own output; every wait is a condition with a deadl
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -26,6 +25,7 @@ import pytest
 from services.cli.broker import EmbeddedBroker
 from services.cli.stack import SHUTDOWN_GRACE_S
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.up import READY_DEADLINE_S, User
 
 pytestmark = pytest.mark.slow
@@ -243,14 +243,18 @@ async def test_a_killed_service_is_restarted_while_the_api_stays_up(data_dir: Pa
 
 async def restarted(stack: Stack, name: str, old_pid: int, api: str) -> None:
     """Wait until ``name`` runs again (a new pid, healthy); the public API answers meanwhile."""
-    deadline = time.monotonic() + READY_DEADLINE_S
     async with httpx.AsyncClient(timeout=5) as client:
-        while True:
+
+        async def back() -> bool:
             assert (await client.get(f"{api}/health")).status_code == 200, "the API went down"
             status = stack.status()[name]
-            if status["pid"] != old_pid and status["restarts"] == 1 and status["port"]:
-                health = await client.get(f"http://127.0.0.1:{status['port']}/health")
-                if health.status_code == 200:
-                    return
-            assert time.monotonic() < deadline, f"{name} not restarted: {stack.lines}"
-            await asyncio.sleep(0.1)
+            if status["pid"] == old_pid or status["restarts"] != 1 or not status["port"]:
+                return False
+            health = await client.get(f"http://127.0.0.1:{status['port']}/health")
+            return health.status_code == 200
+
+        await eventually(
+            back,
+            timeout=READY_DEADLINE_S,
+            message=lambda: f"{name} restarted; up printed: {stack.lines}",
+        )

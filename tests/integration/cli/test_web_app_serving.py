@@ -16,8 +16,8 @@ from services.cli.web import compose
 from services.cli.webapp import WebApp
 from services.core.runtime.process import free_port
 from services.core.runtime.settings import Settings
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, start_server
-from tests.support.up import until
 
 PAGE = '<!doctype html><html><head><script type="module" src="/assets/app-1a2b.js"></script>'
 ASSET = "console.log('vidpipe');"
@@ -149,7 +149,9 @@ async def test_vidpipe_web_serves_the_build_it_is_pointed_at(
                     return None  # not listening yet
                 return response if response.status_code == 200 else None
 
-            assert (await until(page, 60, "vidpipe web answering")).text == PAGE
+            assert (
+                await eventually(page, timeout=60, message="vidpipe web answering")
+            ).text == PAGE
             asset = await client.get("/assets/app-1a2b.js")
             assert asset.text == ASSET and "immutable" in asset.headers["Cache-Control"]
             assert (await client.get("/jobs", headers={"Accept": "*/*"})).status_code == 401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from schemas.envelope import decode, new_envelope
 from schemas.events import JobStarted, JobSubmitted
 from schemas.topics import CATALOGUE, JOBS
 from services.core.kafka.clients import KafkaEventPublisher, ensure_topics, make_consumer
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
 
 
@@ -61,21 +61,16 @@ async def test_published_events_come_back_decoded_in_order(infra: Infra, topic_p
     )
     await consumer.start()
     received = []
-    deadline = time.monotonic() + 20
+
+    async def both() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for r in records:
+                envelope = decode(r.key, r.value, r.headers, partition=r.partition, offset=r.offset)
+                received.append((envelope, dict(r.headers)))
+        return len(received) >= 2
+
     try:
-        while len(received) < 2 and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for r in records:
-                    received.append(
-                        (
-                            decode(
-                                r.key, r.value, r.headers, partition=r.partition, offset=r.offset
-                            ),
-                            dict(r.headers),
-                        )
-                    )
-            await asyncio.sleep(0)
+        await eventually(both, timeout=20, message="both events")
     finally:
         await consumer.stop()
     assert [env.event for env, _ in received] == [submitted, started]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from services.core.runtime import heap
 from services.core.runtime.ports import read_report
+from tests.support.eventually import eventually_sync
 
 SERVER = """
 import asyncio, gc, sys
 from pathlib import Path
+from typing import Any
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -32,18 +34,21 @@ def test_the_start_up_heap_is_frozen_and_the_thresholds_raised(tmp_path: Path) -
     report = tmp_path / "port"
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(report)])
     try:
-        deadline = time.monotonic() + 30
-        state = None
-        while state is None and time.monotonic() < deadline:
-            port = read_report(report, proc.pid) if report.exists() else None
-            if port is not None:
-                try:
-                    state = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json()
-                except httpx.TransportError:
-                    pass  # bound, not serving yet
+
+        def answer() -> dict[str, Any] | None:
             assert proc.poll() is None, "the server exited"
-            time.sleep(0.05)
-        assert state is not None, "the server never answered"
+            port = read_report(report, proc.pid) if report.exists() else None
+            if port is None:
+                return None
+            state: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json()
+            return state
+
+        state = eventually_sync(
+            answer,
+            timeout=30,
+            message="the server to answer",
+            ignoring=(httpx.TransportError,),  # bound, not serving yet
+        )
         assert tuple(state["thresholds"]) == heap.THRESHOLDS
         # what start-up built (starlette, uvicorn, the settings) is out of the collector's sight
         assert state["frozen"] > 10_000

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -29,6 +28,7 @@ from services.ingest.app import create_app
 from services.projector.bootstrap import run_projector
 from services.transcoder.bootstrap import Transcoder, TranscoderConfig
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, start_server
 
 pytestmark = pytest.mark.slow
@@ -76,15 +76,6 @@ async def pipeline(settings: Settings) -> AsyncIterator[tuple[Api, Recorder]]:
         await asyncio.gather(task, worker, projector, return_exceptions=True)
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float) -> Any:
-    """Poll ``check`` (a public interface) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (found := await check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.2)
-    return found
-
-
 async def finished_job(api: Api, source: Path) -> tuple[dict[str, Any], dict[str, str]]:
     headers = await api.user()
     upload = await api.upload(
@@ -98,7 +89,7 @@ async def finished_job(api: Api, source: Path) -> tuple[dict[str, Any], dict[str
         assert job["status"] in ("pending", "processing", "completed"), job
         return job if job["status"] == "completed" else None
 
-    return await until(completed, 240), headers
+    return await eventually(completed, timeout=240, message=f"job {job_id} completed"), headers
 
 
 async def segments(api: Api, playback_url: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from prometheus_client import REGISTRY
 from schemas.envelope import decode
 from services.core.kafka.clients import make_consumer
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, stored_files
 
 
@@ -31,11 +31,14 @@ async def submitted_events(api: Api, count: int) -> list[Any]:
     )
     await consumer.start()
     found: list[Any] = []
-    deadline = time.monotonic() + 20
+
+    async def all_found() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            found.extend(decode(r.key, r.value, r.headers) for r in records)
+        return len(found) >= count
+
     try:
-        while len(found) < count and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [decode(r.key, r.value, r.headers) for r in records]
+        await eventually(all_found, timeout=20, message=f"{count} submitted events")
     finally:
         await consumer.stop()
     return found

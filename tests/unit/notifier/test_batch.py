@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from services.notifier.batch import Batcher
+from tests.support.eventually import eventually
 
 
 class Fetches:
@@ -34,9 +35,9 @@ async def test_keys_arriving_during_a_fetch_form_the_next_batch() -> None:
     fetch.release.clear()
     batcher = Batcher[str, str](fetch, "none")
     first = asyncio.gather(*(batcher.get(k) for k in "ab"))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: fetch.calls == [["a", "b"]], message="the first fetch")
     later = asyncio.gather(*(batcher.get(k) for k in "cde"))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one turn of the loop: the three callers join the pending keys
     fetch.release.set()
     assert await first == ["A", "B"] and await later == ["C", "D", "E"]
     assert fetch.calls == [["a", "b"], ["c", "d", "e"]]
@@ -79,7 +80,7 @@ async def test_a_caller_leaving_does_not_cancel_the_others() -> None:
     batcher = Batcher[str, str](fetch, "none")
     leaving = asyncio.create_task(batcher.get("a"))
     staying = asyncio.create_task(batcher.get("a"))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: fetch.calls == [["a"]], message="the fetch to start")
     leaving.cancel()
     fetch.release.set()
     assert await staying == "A"

@@ -5,14 +5,13 @@ slot back while it waits for its chunks, and chunks of an ended attempt stop sil
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 from aiokafka import TopicPartition
 
 from schemas.events import ChunkRequested, Event
 from services.transcoder.attempt.model import Attempt
 from services.transcoder.consume.pool import JobPool, JobRun
+from tests.support.eventually import eventually
 
 TP = TopicPartition("video.jobs", 0)
 CHUNKS = TopicPartition("video.chunks", 0)
@@ -42,13 +41,6 @@ class Pipeline:
         self.emitted.append(event)
 
 
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.001)
-
-
 def chunk(job_id: str, index: int, priority: int, attempt: int = 1) -> Attempt:
     task = ChunkRequested(
         job_id=job_id,
@@ -76,16 +68,16 @@ def make(capacity: int = 1, buffer: int = 4) -> tuple[JobPool, Pipeline, list[in
 async def test_the_buffer_starts_the_lowest_priority_first_then_arrival_order() -> None:
     pool, pipeline, _ = make(capacity=1, buffer=4)
     pool.submit(JobRun(chunk("flood", 0, priority=2), CHUNKS, [0]))
-    await until(lambda: pipeline.started == ["flood#0"])
+    await eventually(lambda: pipeline.started == ["flood#0"], timeout=5)
     for i in (1, 2):
         pool.submit(JobRun(chunk("flood", i, priority=2), CHUNKS, [i]))
     assert not pool.busy()  # two waiting, the buffer holds four: keep fetching
     pool.submit(JobRun(Attempt("short", 1, {}, None, priority=0), TP, [10]))
     pipeline_order = ["flood#0", "short", "flood#1", "flood#2"]
     for key in pipeline_order[:-1]:
-        await until(lambda k=key: k in pipeline.started)
+        await eventually(lambda k=key: k in pipeline.started, timeout=5)
         pipeline.end(key)
-    await until(lambda: len(pipeline.started) == 4)
+    await eventually(lambda: len(pipeline.started) == 4, timeout=5)
     assert pipeline.started == pipeline_order
     await pool.release([TP, CHUNKS], 0)
 
@@ -94,11 +86,11 @@ async def test_the_consumer_pauses_only_when_the_buffer_is_full() -> None:
     pool, pipeline, _ = make(capacity=1, buffer=2)
     for i in range(3):
         pool.submit(JobRun(chunk("a", i, priority=1), CHUNKS, [i]))
-    await until(lambda: pipeline.started == ["a#0"])
+    await eventually(lambda: pipeline.started == ["a#0"], timeout=5)
     assert pool.busy()  # one running, two waiting
     unbuffered, unbuffered_pipeline, _ = make(capacity=1, buffer=0)
     unbuffered.submit(JobRun(chunk("a", 0, priority=1), CHUNKS, [0]))
-    await until(lambda: unbuffered_pipeline.started == ["a#0"])
+    await eventually(lambda: unbuffered_pipeline.started == ["a#0"], timeout=5)
     assert unbuffered.busy()  # the old rule: no free slot, pause
     await pool.release([TP, CHUNKS], 0)
     await unbuffered.release([TP, CHUNKS], 0)
@@ -107,13 +99,13 @@ async def test_the_consumer_pauses_only_when_the_buffer_is_full() -> None:
 async def test_a_detached_split_attempt_frees_its_slot_for_chunks() -> None:
     pool, pipeline, _ = make(capacity=1, buffer=4)
     pool.submit(JobRun(Attempt("long", 1, {}, None), TP, [0]))
-    await until(lambda: pipeline.started == ["long"])
+    await eventually(lambda: pipeline.started == ["long"], timeout=5)
     pool.submit(JobRun(chunk("long", 0, priority=0), CHUNKS, [0]))
     assert pipeline.started == ["long"]
     detach = pipeline.jobs["long"].detach
     assert detach is not None
     detach()
-    await until(lambda: pipeline.started == ["long", "long#0"])
+    await eventually(lambda: pipeline.started == ["long", "long#0"], timeout=5)
     assert pool.has("long") and pool.running == 1  # the chunk holds the one slot
     await pool.release([TP, CHUNKS], 0)
 
@@ -123,11 +115,11 @@ async def test_chunks_of_an_ended_attempt_stop_without_an_event_and_finish_their
     pool.submit(JobRun(chunk("j", 0, priority=0), CHUNKS, [5]))
     pool.submit(JobRun(chunk("j", 1, priority=0), CHUNKS, [6]))
     pool.submit(JobRun(chunk("j", 2, priority=0, attempt=2), CHUNKS, [7]))
-    await until(lambda: pipeline.started == ["j#0"])
+    await eventually(lambda: pipeline.started == ["j#0"], timeout=5)
     pool.stop_chunks("j", below_attempt=2)  # attempt 1 ended (retry scheduled)
-    await until(lambda: sorted(finished) == [5, 6])
+    await eventually(lambda: sorted(finished) == [5, 6], timeout=5)
     assert pipeline.emitted == []  # no cancelled event for a chunk
-    await until(lambda: "j#2" in pipeline.started)
+    await eventually(lambda: "j#2" in pipeline.started, timeout=5)
     assert pool.adopt("j#2", CHUNKS, [8])  # the same chunk delivered twice: one run
     pipeline.end("j#2")
-    await until(lambda: sorted(finished) == [5, 6, 7, 8])
+    await eventually(lambda: sorted(finished) == [5, 6, 7, 8], timeout=5)

@@ -6,8 +6,6 @@ handed over. Fast (no broker, no ffmpeg): the slow hand-over tests check the sam
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import TopicPartition
@@ -16,6 +14,7 @@ from schemas.events import Event, JobCancelled
 from services.transcoder.attempt.model import Attempt
 from services.transcoder.consume.offsets import PartitionOffsets
 from services.transcoder.consume.pool import JobPool, JobRun
+from tests.support.eventually import eventually
 
 TP = TopicPartition("video.jobs", 0)
 
@@ -46,15 +45,6 @@ class ScriptedPipeline:
         self.emitted.append(event)
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Let the loop run until ``check`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.001)
-
-
 class Worker:
     """A pool wired to an offset tracker as the transcoder's consumer wires them."""
 
@@ -73,10 +63,14 @@ class Worker:
         self.pool.submit(JobRun(attempt, TP, [offset], not_before=not_before))
 
     async def running(self, job_id: str) -> None:
-        await until(lambda: job_id in self.pipeline.endings, f"{job_id} to start")
+        await eventually(
+            lambda: job_id in self.pipeline.endings, timeout=5, message=f"{job_id} to start"
+        )
 
     async def gone(self, job_id: str) -> None:
-        await until(lambda: not self.pool.has(job_id), f"{job_id} to leave the pool")
+        await eventually(
+            lambda: not self.pool.has(job_id), timeout=5, message=f"{job_id} to leave the pool"
+        )
 
 
 async def test_offset_committable_only_after_the_outcome_is_published() -> None:
