@@ -15,9 +15,8 @@ import pytest
 
 from schemas.events import JobStatus
 from schemas.topics import CATALOGUE
-from tests.support.repo import ROOT
 
-SERVICES = ROOT / "services"
+SERVICES = Path(__file__).resolve().parents[2] / "services"
 TOPIC_NAMES = frozenset(topic.name for topic in CATALOGUE)
 STATUS_VALUES = frozenset(status.value for status in JobStatus)
 _COLLECTIONS = frozenset({"frozenset", "set", "tuple", "list"})
