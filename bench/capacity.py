@@ -15,12 +15,14 @@ import argparse
 import asyncio
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+# the repo root, for tests.support.media (imported where the presets are measured)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # -- measured on one 2-core machine (the project's CI box), each with its source ---------------
 
@@ -174,41 +176,20 @@ def measure_presets(seconds: float, size: str) -> dict[str, float]:
     from services.core.runtime.settings import resolve_ffmpeg
     from services.transcoder.encode.command_lines import main_command
     from services.transcoder.encode.runner import run_ffmpeg
+    from tests.support.media import make_video
 
     ffmpeg = resolve_ffmpeg(None)
     found = {}
     with tempfile.TemporaryDirectory(prefix="vpcap") as tmp:
         source = Path(tmp) / "source.mp4"
-        lavfi = f"testsrc2=size={size}:rate=30:duration={seconds}"
-        subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                lavfi,
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency=440:duration={seconds}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-b:v",
-                "8M",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-shortest",
-                str(source),
-            ],
-            check=True,
+        make_video(
+            source,
+            seconds=seconds,
+            size=size,
+            fps=30,
+            preset="veryfast",
+            bitrate="8M",
+            timeout=None,
         )
         info = probe(str(source))
         for name in PRESETS:

@@ -324,7 +324,7 @@ def test_the_check_tells_stale_references_from_live_ones() -> None:
     assert check("services/core/domain/jobstate.py") is None
     assert check("services.core.domain.jobstate.apply") is None
     assert check("jobstate.apply") is None
-    assert check("tests/unit/test_jobstate.py::test_legality_matrix") is None
+    assert check("tests/unit/core/domain/test_jobstate.py::test_legality_matrix") is None
     assert check("services/core/jobstate.py") == "no such file"
     assert check("services.core.jobstate") == "no module services.core.jobstate"
     assert check("services.core.domain.jobstate.PUBLIC") is not None
