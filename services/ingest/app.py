@@ -22,7 +22,8 @@ from services.core.http.openapi import (
 )
 from services.core.http.ops import metrics_endpoint
 from services.core.http.security_headers import content_security_policy, media_origins
-from services.core.kafka.clients import wait_for_broker
+from services.core.kafka.clients import EventPublisher, wait_for_broker
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
 from services.ingest.accounts import routes as auth
@@ -70,8 +71,14 @@ async def ready(request: Request) -> Response:
     return model_response(readiness, status_code=200 if ok else 503)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The public API; clients are created in the lifespan, never at import time."""
+def create_app(
+    settings: Settings,
+    *,
+    publisher: EventPublisher | None = None,
+    clock: Clock = system_clock,
+) -> Starlette:
+    """The public API; clients are created in the lifespan, never at import time (``publisher``
+    and ``clock`` replace the Kafka publisher and the system clock in the fast tests)."""
     limiter = RateLimiter(
         settings.rate_limit_per_minute,
         settings.user_rate_limit_per_minute,
@@ -80,7 +87,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with bootstrap(settings, limiter) as deps:
+        async with bootstrap(settings, limiter, publisher=publisher, clock=clock) as deps:
             app.state.dependencies = deps
             yield
 

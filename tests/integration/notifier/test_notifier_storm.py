@@ -28,8 +28,8 @@ from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.store import Session, SessionStore
 from services.core.db.engine import plain_url
 from services.notifier import cursor
-from services.notifier.settings import NotifierConfig
 from services.notifier.dependencies import Dependencies
+from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
 from tests.support.notifier import (
     PublishEvents,
