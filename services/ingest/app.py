@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from services.core.stack.discovery import resolve
 from services.ingest.accounts import routes as auth
 from services.ingest.admin import routes as admin
 from services.ingest.bootstrap import bootstrap
-from services.ingest.dependencies import dependencies
+from services.ingest.dependencies import endpoint
 from services.ingest.http.docs import asyncapi_yaml, docs_asset, docs_page
 from services.ingest.http.middleware import RequestContext
 from services.ingest.http.ratelimit import RateLimiter
@@ -52,17 +53,17 @@ async def health(request: Request) -> Response:
     {200: Reply("ready", Readiness), 503: Reply("not ready: see checks", Readiness)},
     tag="ops",
 )
-async def ready(request: Request) -> Response:
-    deps = dependencies(request)
+@endpoint
+async def ready(request: Request, engine: AsyncEngine, settings: Settings) -> Response:
     checks: dict[str, str] = {}
     try:
-        async with deps.engine.connect() as conn:
+        async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         checks["postgres"] = "ok"
     except Exception as exc:  # any failure means "not ready"; say which
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     try:
-        await wait_for_broker(resolve(deps.settings).kafka_bootstrap_servers, 2.0)
+        await wait_for_broker(resolve(settings).kafka_bootstrap_servers, 2.0)
         checks["kafka"] = "ok"
     except Exception as exc:
         checks["kafka"] = f"unavailable: {type(exc).__name__}"
