@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from schemas.topics import JOBS
 from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
@@ -18,6 +19,7 @@ from services.core.storage import open_partial_uploads, open_store
 from services.ingest.adapters.accounts import Accounts
 from services.ingest.adapters.applied import AppliedWaiter
 from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls, derive_key
 from services.ingest.adapters.resumable import ResumableUploads
@@ -73,12 +75,12 @@ async def bootstrap(
             secret=secret,
             engine=engine,
             accounts=Accounts(engine),
-            publisher=publisher,
+            job_log=JobLog(
+                publisher, applied, settings.topic(JOBS.name), settings.read_your_writes_s
+            ),
             store=store,
-            applied=applied,
             limiter=limiter,
             access_ttl_s=settings.access_token_ttl_s,
-            read_your_writes_s=settings.read_your_writes_s,
             media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
             lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
             resumable=resumable,

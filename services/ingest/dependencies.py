@@ -20,13 +20,12 @@ from services.core.access.tokens import Principal
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
-from services.core.kafka.clients import EventPublisher
 from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
 from services.ingest.adapters.accounts import Accounts
-from services.ingest.adapters.applied import AppliedWaiter
 from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls
 from services.ingest.adapters.resumable import ResumableUploads
@@ -49,12 +48,10 @@ class Dependencies:
     secret: str
     engine: AsyncEngine
     accounts: Accounts
-    publisher: EventPublisher
+    job_log: JobLog
     store: ObjectStore
-    applied: AppliedWaiter
     limiter: RateLimiter
     access_ttl_s: int
-    read_your_writes_s: float
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads

@@ -3,6 +3,7 @@ sorted and paged (the queries are in ``list_queries.py``)."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,7 +12,10 @@ from services.core.access.tokens import Principal
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Param, Reply, model_response, operation
-from services.ingest.dependencies import AUTHENTICATED, authenticate, dependencies
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
 from services.ingest.http.resources import JobList
 from services.ingest.jobs.list_queries import SORTS, JobQuery, list_rows, queue_positions
 from services.ingest.jobs.queries import row_view, usage
@@ -56,24 +60,26 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     ),
     security=("bearer",),
 )
-async def list_jobs(request: Request) -> Response:
+@endpoint
+async def list_jobs(
+    request: Request, engine: AsyncEngine, settings: Settings, media: MediaUrls, clock: Clock
+) -> Response:
     principal = authenticate(request)
-    deps = dependencies(request)
     query = _job_query(request, principal)
-    rows, cursor = await list_rows(deps, query)
-    places = await queue_positions(deps, rows)
-    now = deps.clock().timestamp()
+    rows, cursor = await list_rows(engine, query)
+    places = await queue_positions(engine, rows)
+    now = clock().timestamp()
     items = [
         row_view(
             r,
-            deps.media,
+            media,
             now,
             queue_position=places.get(str(r.id)),
             username=r.username if query.with_usernames else None,
         )
         for r in rows
     ]
-    spent = await usage(deps, query.owner) if query.owner is not None else None
+    spent = await usage(engine, settings, query.owner) if query.owner is not None else None
     return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 

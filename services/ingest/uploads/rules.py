@@ -12,40 +12,42 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs
 from services.core.http.errors import ApiError
 from services.core.media.probe import ProbeError
-from services.ingest.dependencies import Dependencies
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
 from services.ingest.http.resources import Usage
 from services.ingest.jobs.queries import usage
 
 PRIORITY_WINDOW = timedelta(days=7)
 
 
-async def recent_uploads(deps: Dependencies, user_id: str) -> int:
+async def recent_uploads(engine: AsyncEngine, clock: Clock, user_id: str) -> int:
     """The user's jobs created in the last :data:`PRIORITY_WINDOW` (deleted ones count too):
     a new job's turn order, as PeerTube orders transcoding (fewer recent uploads go first)."""
-    since = deps.clock() - PRIORITY_WINDOW
+    since = clock() - PRIORITY_WINDOW
     query = select(func.count()).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
-    async with deps.engine.connect() as conn:
+    async with engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())
 
 
 class Allowance:
     """What one upload request may still add for its user (unbounded for admins)."""
 
-    def __init__(self, deps: Dependencies, principal: Principal, current: Usage | None) -> None:
-        self.deps = deps
+    def __init__(self, max_file_size: int, current: Usage | None) -> None:
+        self.max_file_size = max_file_size
         self.current = current
         self.files = 0
         self.bytes = 0
 
     @classmethod
-    async def of(cls, deps: Dependencies, principal: Principal) -> Allowance:
-        current = None if principal.is_admin else await usage(deps, principal.user_id)
-        allowance = cls(deps, principal, current)
+    async def of(cls, engine: AsyncEngine, settings: Settings, principal: Principal) -> Allowance:
+        current = None if principal.is_admin else await usage(engine, settings, principal.user_id)
+        allowance = cls(settings.max_file_size, current)
         allowance.check_next_file()
         return allowance
 
@@ -66,16 +68,16 @@ class Allowance:
 
     def bytes_left(self) -> int:
         if self.current is None:
-            return self.deps.settings.max_file_size
+            return self.max_file_size
         left = self.current.storage_quota_bytes - self.current.storage_bytes - self.bytes
         return max(left, 0)
 
     def max_bytes(self) -> int:
         """The most the next file may hold: the file size limit or what the quota leaves."""
-        return min(self.deps.settings.max_file_size, self.bytes_left())
+        return min(self.max_file_size, self.bytes_left())
 
     def quota_binds(self) -> bool:
-        return self.bytes_left() < self.deps.settings.max_file_size
+        return self.bytes_left() < self.max_file_size
 
     def storage_refusal(self) -> ApiError:
         assert self.current is not None
