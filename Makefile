@@ -127,7 +127,7 @@ fuzz: $(BIN)/vidpipe  ## the parsers' property tests at length (FUZZ_EXAMPLES, d
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 # Not part of `make test` (minutes, not seconds): mutmut over the pure cores ([tool.mutmut] in
-# pyproject.toml), against their unit tests only; docs/testing.md records the figures.
+# pyproject.toml), against their unit tests only; docs/measurements/mutation.md records the runs.
 mutation: $(BIN)/vidpipe  ## mutation testing of the pure cores; prints the kill rate per module
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
 	rm -rf mutants

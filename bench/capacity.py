@@ -15,37 +15,40 @@ import argparse
 import asyncio
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# the repo root, for tests.support.media (imported where the presets are measured)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 # -- measured on one 2-core machine (the project's CI box), each with its source ---------------
 
 MEASURED = {
-    # docs/ingest.md "Measured": python bench/upload.py (1 GB through POST /upload, local store)
+    # docs/measurements/ingest.md: python bench/upload.py (1 GB through POST /upload, local store)
     "ingest_mb_s": 141.0,
-    # docs/projector.md "Throughput": python bench/projector.py, lowest of nine one-process runs
+    # docs/measurements/projector.md: python bench/projector.py, lowest of nine one-process runs
     # (17,600-21,800 events/s); two processes 23,800-29,700 (the lowest: 23,800)
     "projector_events_s": 17_600.0,
     "projector_events_s_2": 23_800.0,
-    # docs/notifier.md "Benchmark": python bench/sse_fanout.py --connections 1000 10000: 10,000
+    # docs/measurements/notifier.md: python bench/sse_fanout.py --connections 1000 10000: 10,000
     # streams held by one notifier (p99 87-295 ms, 243 MiB); the bench's limit, not the notifier's
     "notifier_streams": 10_000.0,
-    # docs/scaling.md: python bench/sse_fanout.py --connections 100 --rate 800 --duration 10:
-    # events per second one notifier read from the log and delivered, all of them, p99 145 ms
+    # docs/measurements/capacity.md:
+    # python bench/sse_fanout.py --connections 100 --rate 800 --duration 10: events per second
+    # one notifier read from the log and delivered, all of them, p99 145 ms
     # (at --rate 1500 all arrived, but p50 1.2 s: it fell behind; load average 13 both times)
     "notifier_events_s": 800.0,
-    # docs/transcoder.md "Benchmark": python bench/transcode_overhead.py, pipeline / bare ffmpeg
+    # docs/measurements/transcoder.md: python bench/transcode_overhead.py, pipeline / bare ffmpeg
     "pipeline_overhead": 1.041,
 }
 
 # Seconds of video one CPU second of ffmpeg transcodes, by preset (the transcoder's own command,
 # FFMPEG_THREADS=2, a 1920x1080 30 fps 8 Mbit/s testsrc2 source of 6 s), measured as ffmpeg's
 # CPU time so that other tenants of the machine do not change it; the lower of two runs:
-# python bench/capacity.py --measure-presets --seconds 6 (docs/scaling.md)
+# python bench/capacity.py --measure-presets --seconds 6 (docs/measurements/capacity.md)
 MEDIA_S_PER_CPU_S = {
     "h264-480p": 2.369,
     "h264-720p": 1.669,
@@ -173,41 +176,20 @@ def measure_presets(seconds: float, size: str) -> dict[str, float]:
     from services.core.runtime.settings import resolve_ffmpeg
     from services.transcoder.encode.command_lines import main_command
     from services.transcoder.encode.runner import run_ffmpeg
+    from tests.support.media import make_video
 
     ffmpeg = resolve_ffmpeg(None)
     found = {}
     with tempfile.TemporaryDirectory(prefix="vpcap") as tmp:
         source = Path(tmp) / "source.mp4"
-        lavfi = f"testsrc2=size={size}:rate=30:duration={seconds}"
-        subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                lavfi,
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency=440:duration={seconds}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-b:v",
-                "8M",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-shortest",
-                str(source),
-            ],
-            check=True,
+        make_video(
+            source,
+            seconds=seconds,
+            size=size,
+            fps=30,
+            preset="veryfast",
+            bitrate="8M",
+            timeout=None,
         )
         info = probe(str(source))
         for name in PRESETS:

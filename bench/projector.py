@@ -129,7 +129,7 @@ async def stored_total(conn: asyncpg.Connection) -> tuple[int, int]:
 async def time_members(env: dict[str, str], db_url: str, members: int, total: int) -> float:
     """Run ``members`` projector processes until the stored offsets reach ``total``."""
     env = {**os.environ, **env, "DATABASE_URL": db_url}
-    command = [sys.executable, "-m", "services.cli", "projector", "--no-analytics"]
+    command = [sys.executable, "-m", "services.cli", "projector"]
     processes = [
         subprocess.Popen(command, env=env, preexec_fn=die_with_parent) for _ in range(members)
     ]

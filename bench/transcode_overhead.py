@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,37 +35,12 @@ from services.transcoder.bootstrap import Transcoder, TranscoderConfig
 from services.transcoder.encode.command_lines import main_command
 from services.transcoder.encode.runner import run_ffmpeg
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+from tests.support.media import make_video
+
 
 def make_inputs(root: Path, count: int, seconds: float, size: str) -> list[Path]:
-    first = root / "input0.mp4"
-    subprocess.run(
-        [
-            resolve_ffmpeg(None),
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={size}:rate=30:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:duration={seconds}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(first),
-        ],
-        check=True,
-    )
+    first = make_video(root / "input0.mp4", seconds=seconds, size=size, fps=30, timeout=None)
     paths = [first]
     for i in range(1, count):  # distinct files, same content: no page-cache favouritism
         paths.append(root / f"input{i}.mp4")

@@ -28,7 +28,9 @@ from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.core.db.engine import migrate
 from services.core.kafka.clients import ensure_topics
 from services.core.runtime.process import free_port
-from services.core.runtime.settings import resolve_ffmpeg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+from tests.support.media import make_video
 
 CHUNK = 1024 * 1024
 EXTRA_ENV = dict(
@@ -38,24 +40,9 @@ EXTRA_ENV = dict(
 
 def make_source(path: Path, size_gb: float) -> None:
     """Raw 720p video: 1.38 MB a frame, so ~750 frames per GB, decodable by any probe."""
-    seconds = max(1.0, size_gb * 1e9 / (1280 * 720 * 1.5 * 25))
-    subprocess.run(
-        [
-            resolve_ffmpeg(None),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size=1280x720:rate=25:duration={seconds:.2f}",
-            "-c:v",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
+    seconds = round(max(1.0, size_gb * 1e9 / (1280 * 720 * 1.5 * 25)), 2)
+    make_video(
+        path, seconds=seconds, size="1280x720", fps=25, audio=False, codec="rawvideo", timeout=None
     )
 
 

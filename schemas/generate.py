@@ -3,8 +3,8 @@
 ``python -m schemas.generate`` writes ``schemas/json/{type}.v{version}.schema.json`` for every
 event type and every version still in the log, one for ``MinuteAggregate``, and
 ``schemas/asyncapi.yaml``. ``python -m schemas.generate --check`` writes nothing and exits 1,
-listing the files that differ, so CI (and ``tests/unit/test_schema_drift.py``) catches a type
-changed without regenerating. Output is deterministic: regenerating is byte-identical.
+listing the files that differ, so CI (and ``tests/unit/schemas/test_schema_drift.py``) catches
+a type changed without regenerating. Output is deterministic: regenerating is byte-identical.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Writes ``infra/grafana/dashboards/vidpipe.json`` (provisioned into Grafana by
 ``infra/grafana/provisioning``); ``--check`` fails when the file differs from what this
 module generates (``make infra-check``). Queries name only metrics a service exports
-(tests/integration/test_ops_metrics.py scrapes a running stack for each of them).
+(tests/integration/cli/test_ops_metrics.py scrapes a running stack for each of them).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,15 +196,35 @@ def expose(value: MinuteAggregate) -> None:
         )
 
 
+def changelogs(app: faust.App) -> list[Topic]:
+    """The changelog topics of ``app``'s tables, as faust would declare them: compacted, with
+    the table's partition count (its source topic's)."""
+    return [
+        Topic(
+            name=table.changelog_topic_name,
+            partitions=table.partitions or JOBS.partitions,
+            key="table key",
+            description=f"Internal: the changelog of the {name} table.",
+            config={"cleanup.policy": "compact"},
+        )
+        for name, table in app.tables.items()
+    ]
+
+
 async def run_analytics(settings: Settings, endpoints: Endpoints) -> None:
     """Run the analytics app until cancelled."""
-    # Created here, not on first send: the broker's default partition count would not match.
+    app = create_app(settings, endpoints)
+    # Its internal topics are created here, each partition with a leader, before the app
+    # starts: on first send the broker's default partition count would not match, and a
+    # changelog that faust creates itself may be in its consumer's first metadata with no
+    # partitions, after which every write to the table fails (PartitionsMismatch).
     await ensure_topics(
         endpoints.kafka_bootstrap_servers,
-        topic_prefix=settings.topic_prefix,
-        catalogue=[WINDOW_DELTAS],
+        catalogue=[
+            replace(WINDOW_DELTAS, name=settings.topic(WINDOW_DELTAS.name)),
+            *changelogs(app),
+        ],
     )
-    app = create_app(settings, endpoints)
     try:  # stopped even when cancelled while starting (joining its group, recovering tables)
         await app.start()
         log.info("analytics stream processor %s running", app.conf.id)

@@ -218,8 +218,9 @@ class EmbeddedBroker:
         """Start the broker (formatting its storage the first time); return its address.
 
         Returns once the broker process itself listens on its port; callers then wait for a
-        metadata answer (``services.core.kafka.clients.wait_for_broker``). With ``retry_ports``, a port
-        taken before the broker could bind it is replaced by another free one (a few times).
+        metadata answer (``services.core.kafka.clients.wait_for_broker``). With ``retry_ports``,
+        a port taken before the broker could bind it is replaced by another free one (a few
+        times).
         ``abort()`` from another thread makes it stop the broker and raise BrokerStartAborted.
         """
         deadline = time.monotonic() + timeout_s

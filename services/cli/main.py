@@ -66,7 +66,7 @@ def build_parser(
     tap.add_argument("--idle-exit", type=float, help="stop after N seconds without records")
     replay = commands.add_parser("replay", help="reprocess selected jobs (reprocess_requested)")
     if wanted("replay"):
-        from services.cli import replay as replay_cli  # the command lives with the projector
+        from services.cli import replay as replay_cli  # an operator command, beside `tap`
 
         replay_cli.add_arguments(replay)
     user = commands.add_parser("user", help="manage accounts")

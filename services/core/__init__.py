@@ -1,1 +1,5 @@
-"""Shared building blocks: config, Kafka, database, storage, logging, metrics, job state."""
+"""Shared building blocks, by role: domain, db, kafka, media, storage, access, runtime, stack, http.
+
+Imports no service. Inside, layers run from the pure ``domain`` at the bottom up to ``http``
+(the contracts in ``pyproject.toml``).
+"""

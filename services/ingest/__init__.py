@@ -1,4 +1,1 @@
-"""The ingest service.
-
-`vidpipe up` starts it once `services/ingest/main.py` exists (see its issue).
-"""
+"""The ingest service: the public REST API, the only door for clients (``vidpipe ingest``)."""

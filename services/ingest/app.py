@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from schemas.groups import PROJECTOR
-from services.core.access.disabled import DisabledAccounts
-from services.core.db.engine import create_engine
 from services.core.http.errors import EXCEPTION_HANDLERS
 from services.core.http.openapi import (
     Reply,
@@ -26,33 +23,27 @@ from services.core.http.openapi import (
 )
 from services.core.http.ops import metrics_endpoint
 from services.core.http.security_headers import content_security_policy, media_origins
-from services.core.kafka.clients import KafkaEventPublisher, wait_for_broker
+from services.core.kafka.clients import EventPublisher, wait_for_broker
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
-from services.core.storage import open_partial_uploads, open_store
 from services.ingest.accounts import routes as auth
-from services.ingest.accounts.lockout import LoginLockout
-from services.ingest.accounts.queries import Accounts
 from services.ingest.admin import routes as admin
-from services.ingest.admin.offsets import BrokerOffsets
-from services.ingest.bootstrap import Runtime, runtime
+from services.ingest.bootstrap import bootstrap
+from services.ingest.dependencies import endpoint
 from services.ingest.http.docs import asyncapi_yaml, docs_asset, docs_page
 from services.ingest.http.middleware import RequestContext
 from services.ingest.http.ratelimit import RateLimiter
 from services.ingest.http.resources import Health, Readiness
+from services.ingest.http.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 from services.ingest.jobs import bulk_routes as bulk
 from services.ingest.jobs import routes as jobs
-from services.ingest.jobs.applied import AppliedWaiter
 from services.ingest.media import routes as media
-from services.ingest.media.urls import MediaUrls, derive_key
 from services.ingest.uploads import tus_routes as tus
-from services.ingest.uploads.records import UploadRecords
-from services.ingest.uploads.resumable import ResumableUploads
 from services.ingest.uploads.routes import upload
-from services.ingest.uploads.tus_protocol import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 
-@operation("Liveness", {200: Reply("ok", Health)})
+@operation("Liveness", {200: Reply("ok", Health)}, tag="ops")
 async def health(request: Request) -> Response:
     return model_response(Health(status="ok"))
 
@@ -60,18 +51,19 @@ async def health(request: Request) -> Response:
 @operation(
     "Readiness: PostgreSQL and the broker reachable",
     {200: Reply("ready", Readiness), 503: Reply("not ready: see checks", Readiness)},
+    tag="ops",
 )
-async def ready(request: Request) -> Response:
-    rt = runtime(request)
+@endpoint
+async def ready(request: Request, engine: AsyncEngine, settings: Settings) -> Response:
     checks: dict[str, str] = {}
     try:
-        async with rt.engine.connect() as conn:
+        async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         checks["postgres"] = "ok"
     except Exception as exc:  # any failure means "not ready"; say which
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     try:
-        await wait_for_broker(resolve(rt.settings).kafka_bootstrap_servers, 2.0)
+        await wait_for_broker(resolve(settings).kafka_bootstrap_servers, 2.0)
         checks["kafka"] = "ok"
     except Exception as exc:
         checks["kafka"] = f"unavailable: {type(exc).__name__}"
@@ -80,8 +72,14 @@ async def ready(request: Request) -> Response:
     return model_response(readiness, status_code=200 if ok else 503)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The public API; clients are created in the lifespan, never at import time."""
+def create_app(
+    settings: Settings,
+    *,
+    publisher: EventPublisher | None = None,
+    clock: Clock = system_clock,
+) -> Starlette:
+    """The public API; clients are created in the lifespan, never at import time (``publisher``
+    and ``clock`` replace the Kafka publisher and the system clock in the fast tests)."""
     limiter = RateLimiter(
         settings.rate_limit_per_minute,
         settings.user_rate_limit_per_minute,
@@ -90,52 +88,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        endpoints = resolve(settings)
-        engine = create_engine(endpoints.database_url)
-        publisher = KafkaEventPublisher(
-            endpoints.kafka_bootstrap_servers,
-            topic_prefix=settings.topic_prefix,
-            client_id="ingest",
-        )
-        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
-        partials = open_partial_uploads(
-            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
-        )
-        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
-        applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
-        async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(engine.dispose)
-            await publisher.start()
-            stack.push_async_callback(publisher.stop)
-            stack.callback(store.close)
-            stack.callback(partials.close)
-            await applied.start()
-            stack.push_async_callback(applied.stop)
-            broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
-            stack.push_async_callback(broker_offsets.close)
-            disabled = DisabledAccounts(engine)
-            await disabled.start()
-            stack.push_async_callback(disabled.stop)
-            secret = settings.secret()
-            app.state.runtime = Runtime(
-                settings=settings,
-                secret=secret,
-                engine=engine,
-                accounts=Accounts(engine),
-                publisher=publisher,
-                store=store,
-                applied=applied,
-                limiter=limiter,
-                access_ttl_s=settings.access_token_ttl_s,
-                read_your_writes_s=settings.read_your_writes_s,
-                media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
-                lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
-                resumable=resumable,
-                broker_offsets=broker_offsets,
-                disabled=disabled,
-            )
-            sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
-            stack.callback(sweeper.cancel)
+        async with bootstrap(settings, limiter, publisher=publisher, clock=clock) as deps:
+            app.state.dependencies = deps
             yield
 
     routes = [

@@ -1,72 +1,94 @@
-"""What the ingest handlers share: clients created once in the app's lifespan."""
+"""Ingest's composition root: every client of the process made in one place and order, and
+closed in the reverse order. The app's lifespan enters it; tests may hand in their own publisher
+and clock (``tests/support/fakes.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
-
+from schemas.groups import PROJECTOR
+from schemas.topics import JOBS
 from services.core.access.disabled import DisabledAccounts
-from services.core.access.tokens import Principal
-from services.core.http.auth import authenticate as authenticate_bearer
-from services.core.http.errors import error_reply
-from services.core.http.openapi import Reply
-from services.core.kafka.clients import KafkaEventPublisher
+from services.core.db.engine import create_engine
+from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
-from services.core.storage import ObjectStore
-from services.ingest.accounts.lockout import LoginLockout
-from services.ingest.accounts.queries import Accounts
-from services.ingest.admin.offsets import BrokerOffsets
+from services.core.stack.discovery import resolve
+from services.core.storage import open_partial_uploads, open_store
+from services.ingest.adapters.accounts import Accounts
+from services.ingest.adapters.applied import AppliedWaiter
+from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.job_log import JobLog
+from services.ingest.adapters.lockout import LoginLockout
+from services.ingest.adapters.media_urls import MediaUrls, derive_key
+from services.ingest.adapters.resumable import ResumableUploads
+from services.ingest.adapters.upload_records import UploadRecords
+from services.ingest.dependencies import Dependencies
 from services.ingest.http.ratelimit import RateLimiter
-from services.ingest.jobs.applied import AppliedWaiter
-from services.ingest.media.urls import MediaUrls
-from services.ingest.uploads.resumable import ResumableUploads
-
-EVENT_SOURCE = "/vidpipe/ingest"
-RATE_LIMITED: Mapping[int, Reply] = {429: error_reply("rate limited; see Retry-After")}
-# what every route that calls ``authenticate`` may answer besides its own replies
-AUTHENTICATED: Mapping[int, Reply] = {
-    401: error_reply("missing, invalid or expired token"),
-    **RATE_LIMITED,
-}
 
 
-@dataclass
-class Runtime:
-    """The ingest process's clients and settings."""
+@contextlib.asynccontextmanager
+async def bootstrap(
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    publisher: EventPublisher | None = None,
+    clock: Clock = system_clock,
+) -> AsyncIterator[Dependencies]:
+    """The ingest process's dependencies, open for the body of the ``async with``.
 
-    settings: Settings
-    secret: str
-    engine: AsyncEngine
-    accounts: Accounts
-    publisher: KafkaEventPublisher
-    store: ObjectStore
-    applied: AppliedWaiter
-    limiter: RateLimiter
-    access_ttl_s: int
-    read_your_writes_s: float
-    media: MediaUrls
-    lockout: LoginLockout
-    resumable: ResumableUploads
-    broker_offsets: BrokerOffsets | None = None
-    """The admin overview's reader of topic and group offsets (opened on first use)."""
-    disabled: DisabledAccounts | None = None
-    """The disabled accounts: their access tokens are refused."""
-
-
-def runtime(request: Request) -> Runtime:
-    rt = request.app.state.runtime
-    assert isinstance(rt, Runtime)
-    return rt
-
-
-def authenticate(request: Request) -> Principal:
-    """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
-    rt = runtime(request)
-    principal = authenticate_bearer(
-        request, (rt.secret, *rt.settings.jwt_previous_secrets), disabled=rt.disabled or ()
-    )
-    rt.limiter.check(f"user:{principal.user_id}", rt.limiter.per_user)
-    return principal
+    ``limiter`` comes from the caller because the middleware, built before the lifespan runs,
+    counts requests with the same one.
+    """
+    endpoints = resolve(settings)
+    engine = create_engine(endpoints.database_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        if publisher is None:
+            kafka = KafkaEventPublisher(
+                endpoints.kafka_bootstrap_servers,
+                topic_prefix=settings.topic_prefix,
+                client_id="ingest",
+            )
+            await kafka.start()
+            stack.push_async_callback(kafka.stop)
+            publisher = kafka
+        store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        stack.callback(store.close)
+        partials = open_partial_uploads(
+            settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        stack.callback(partials.close)
+        applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
+        await applied.start()
+        stack.push_async_callback(applied.stop)
+        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+        stack.push_async_callback(broker_offsets.close)
+        disabled = DisabledAccounts(engine)
+        await disabled.start()
+        stack.push_async_callback(disabled.stop)
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        secret = settings.secret()
+        dependencies = Dependencies(
+            settings=settings,
+            secret=secret,
+            engine=engine,
+            accounts=Accounts(engine),
+            job_log=JobLog(
+                publisher, applied, settings.topic(JOBS.name), settings.read_your_writes_s
+            ),
+            store=store,
+            limiter=limiter,
+            access_ttl_s=settings.access_token_ttl_s,
+            media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
+            lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
+            resumable=resumable,
+            broker_offsets=broker_offsets,
+            disabled=disabled,
+            clock=clock,
+        )
+        sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
+        stack.callback(sweeper.cancel)
+        yield dependencies

@@ -1,4 +1,1 @@
-"""The notifier service.
-
-`vidpipe up` starts it once `services/notifier/main.py` exists (see its issue).
-"""
+"""The notifier service: live job events to browsers over SSE (``vidpipe notifier``)."""

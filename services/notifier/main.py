@@ -15,21 +15,13 @@ from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from schemas.topics import JOBS, PROGRESS
-from services.core.access.disabled import DisabledAccounts
-from services.core.db.engine import create_engine
 from services.core.http.auth import VerifiedTokens
 from services.core.http.ops import serve_ops
 from services.core.http.serving import serve
 from services.core.runtime.settings import Settings
-from services.core.stack.discovery import resolve
-from services.notifier.admission import Admission
-from services.notifier.hub import Hub
-from services.notifier.queries import ReadModel
-from services.notifier.resume import LogReader
+from services.notifier.bootstrap import bootstrap
 from services.notifier.routes import ROUTES, STREAM_ROUTES
 from services.notifier.settings import NotifierConfig
-from services.notifier.stream import Runtime
 
 
 class NotifierApp(Starlette):
@@ -61,34 +53,10 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        endpoints = resolve(settings)
-        engine = create_engine(endpoints.database_url, pool_size=5)
-        reads = ReadModel(engine, snapshot_limit=config.snapshot_limit)
-        topics = (settings.topic(JOBS.name), settings.topic(PROGRESS.name))
-        disabled = DisabledAccounts(engine)
-        hub = Hub(
-            endpoints.kafka_bootstrap_servers,
-            topics,
-            reads,
-            ring_size=config.ring_size,
-            queue_size=config.queue_size,
-            heartbeat_s=config.heartbeat_s,
-            seed_s=config.seed_s,
-            disabled=disabled,
-        )
-        log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
-        admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
-        try:
-            await disabled.start()
-            app.state.disabled = disabled
-            await hub.start()
-            app.state.runtime = Runtime(hub, reads, config, log_reader, admission, topics)
+        async with bootstrap(settings, config) as deps:
+            app.state.disabled = deps.disabled
+            app.state.dependencies = deps
             yield
-        finally:
-            await log_reader.stop()
-            await hub.stop()
-            await disabled.stop()
-            await engine.dispose()
 
     app = NotifierApp(routes=ROUTES, lifespan=lifespan)
     app.state.secret = settings.verification_secrets()
@@ -101,10 +69,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     app = create_app(settings)
 
     async def health() -> dict[str, Any]:
-        runtime = getattr(app.state, "runtime", None)
-        if runtime is None:
+        deps = getattr(app.state, "dependencies", None)
+        if deps is None:
             return {"status": "starting"}
-        return {"status": "ok" if runtime.hub.healthy else "error"}
+        return {"status": "ok" if deps.hub.healthy else "error"}
 
     ops = await serve_ops(settings.host, settings.ops_port, health, report_to=settings.port_report)
     try:

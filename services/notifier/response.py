@@ -20,8 +20,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.notifier import cursor
 from services.notifier.admission import jittered, retry_frame
+from services.notifier.dependencies import Dependencies
 from services.notifier.metrics import CONNECTED_CLIENTS
-from services.notifier.stream import Runtime, live_frame, opening_frames
+from services.notifier.stream import live_frame, opening_frames
 from services.notifier.subscriber import Subscriber
 
 # sse-starlette's headers (text/event-stream, Cache-Control: no-store, X-Accel-Buffering: no,
@@ -44,9 +45,9 @@ class LiveEventSource(EventSourceResponse):
     raw_headers: ClassVar[list[tuple[bytes, bytes]]] = _HEADERS  # type: ignore[misc]
 
     def __init__(
-        self, runtime: Runtime, sub: Subscriber, resume_from: cursor.Offsets | None
+        self, deps: Dependencies, sub: Subscriber, resume_from: cursor.Offsets | None
     ) -> None:
-        self._runtime = runtime
+        self._runtime = deps
         self._sub = sub
         self._resume_from = resume_from
 
@@ -55,33 +56,33 @@ class LiveEventSource(EventSourceResponse):
             self._runtime.admission.leave()
             await EventSourceResponse(iter(()))(scope, receive, send)
             return
-        runtime, sub = self._runtime, self._sub
-        config = runtime.config
-        admitted = True  # holds one of ``runtime.admission``'s slots until the opening is sent
+        deps, sub = self._runtime, self._sub
+        config = deps.config
+        admitted = True  # holds one of ``deps.admission``'s slots until the opening is sent
         listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, sub))
         CONNECTED_CLIENTS.inc()
         # Subscribing and unsubscribing around the whole response: no entry slips in between.
-        attachment = runtime.hub.subscribe(sub, with_recent=self._resume_from is not None)
+        attachment = deps.hub.subscribe(sub, with_recent=self._resume_from is not None)
         try:
             await self._send(send, {"type": "http.response.start", "status": 200})
             # clients cut off together (a crash) come back spread over the jitter window
             retry = retry_frame(jittered(config.retry_ms, config.retry_jitter_ms))
             await self._send_opening(
-                send, retry, opening_frames(runtime, sub, attachment, self._resume_from)
+                send, retry, opening_frames(deps, sub, attachment, self._resume_from)
             )
             del attachment  # its copies of the ring and positions are not needed any more
             self._resume_from = None
             admitted = False
-            runtime.admission.leave()
+            deps.admission.leave()
             await self._live(send)
             # the farewell and the end of the body in one write: 10,000 streams end at once
             last = self._farewell() if AppStatus.should_exit and not sub.ended else b""
             await self._send(send, {"type": "http.response.body", "body": last, "more_body": False})
         finally:
             if admitted:
-                runtime.admission.leave()
+                deps.admission.leave()
             listener.cancel()
-            runtime.hub.unsubscribe(sub)
+            deps.hub.unsubscribe(sub)
             CONNECTED_CLIENTS.dec()
 
     def _farewell(self) -> bytes:

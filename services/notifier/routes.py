@@ -24,9 +24,9 @@ from services.core.http.ops import metrics_endpoint
 from services.core.runtime.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from services.notifier import cursor
 from services.notifier.admission import jittered
+from services.notifier.dependencies import Dependencies
 from services.notifier.metrics import ADMISSION_WAITING, CONNECTED_CLIENTS_METRIC, STREAMS_REFUSED
 from services.notifier.response import LiveEventSource
-from services.notifier.stream import Runtime
 from services.notifier.subscriber import Subscriber
 
 
@@ -44,11 +44,11 @@ def authenticate(request: Request) -> Principal:
     )
 
 
-async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) -> Subscriber:
+async def _subscriber(request: Request, deps: Dependencies, job_id: str | None) -> Subscriber:
     principal = authenticate(request)
-    limit = runtime.config.queue_size
+    limit = deps.config.queue_size
     if job_id is not None:
-        owner = await runtime.reads.job_owner(job_id)
+        owner = await deps.reads.job_owner(job_id)
         if owner is None or (owner != principal.user_id and not principal.is_admin):
             raise not_found()  # existence never leaks
         return Subscriber(job_id=job_id, user_id=None, limit=limit, principal=principal.user_id)
@@ -60,10 +60,10 @@ async def _subscriber(request: Request, runtime: Runtime, job_id: str | None) ->
     return Subscriber(job_id=None, user_id=user_id, limit=limit, principal=principal.user_id)
 
 
-def overloaded(runtime: Runtime) -> Response:
+def overloaded(deps: Dependencies) -> Response:
     """503 with a jittered ``Retry-After``: refused clients come back spread out."""
     STREAMS_REFUSED.inc()
-    config = runtime.config
+    config = deps.config
     seconds = jittered(config.retry_ms, config.retry_jitter_ms) / 1000
     headers = {"Retry-After": str(max(1, round(seconds)))}
     message = "too many streams are opening; retry after the Retry-After delay"
@@ -71,14 +71,14 @@ def overloaded(runtime: Runtime) -> Response:
 
 
 async def _open_stream(request: Request, job_id: str | None) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    deps: Dependencies = request.app.state.dependencies
     try:
-        sub = await _subscriber(request, runtime, job_id)
+        sub = await _subscriber(request, deps, job_id)
     except ApiError as refusal:  # answered here: streams skip Starlette's exception middleware
         return error_response(refusal.status, refusal.code, refusal.message, refusal.headers)
     last_id = request.headers.get("last-event-id")
-    resume_from = cursor.decode(last_id, runtime.hub.layout) if last_id else None
-    return LiveEventSource(runtime, sub, resume_from)
+    resume_from = cursor.decode(last_id, deps.hub.layout) if last_id else None
+    return LiveEventSource(deps, sub, resume_from)
 
 
 class StreamEndpoint:
@@ -97,14 +97,14 @@ class StreamEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        runtime: Runtime = scope["app"].state.runtime
-        admission = runtime.admission
+        deps: Dependencies = scope["app"].state.dependencies
+        admission = deps.admission
         ADMISSION_WAITING.set(admission.waiting + 1)
         admitted = await admission.enter()  # a storm waits here, bounded, or is refused
         ADMISSION_WAITING.set(admission.waiting)
         if not admitted:
             self._count(scope, 503, started)
-            await overloaded(runtime)(scope, receive, send)
+            await overloaded(deps)(scope, receive, send)
             return
         try:
             request = Request(scope, receive)
@@ -140,16 +140,17 @@ class NotifierHealth(BaseModel):
 @operation(
     "Notifier health: 200 while its fan-out consumer runs",
     {200: Reply("running", NotifierHealth), 503: Reply("starting or failed", NotifierHealth)},
+    tag="ops",
 )
 async def health(request: Request) -> Response:
     """200 while the fan-out consumer runs, else 503."""
-    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    deps: Dependencies | None = getattr(request.app.state, "dependencies", None)
     body = NotifierHealth(status="starting")
-    if runtime is not None:
+    if deps is not None:
         body = NotifierHealth(
-            status="ok" if runtime.hub.healthy else "error",
+            status="ok" if deps.hub.healthy else "error",
             clients=int(REGISTRY.get_sample_value(CONNECTED_CLIENTS_METRIC) or 0),
-            position=cursor.encode(runtime.hub.position),
+            position=cursor.encode(deps.hub.position),
         )
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True),
@@ -187,14 +188,19 @@ STREAM_ROUTES = [
                 RESUME,
             ),
             security=SSE_AUTH,
+            tag="events",
         )(StreamEndpoint(job_in_path=False)),
         methods=["GET"],
     ),
     Route(
         "/jobs/{job_id}/events",
-        operation("Live events of one job", STREAM_REPLIES, params=(RESUME,), security=SSE_AUTH)(
-            StreamEndpoint(job_in_path=True)
-        ),
+        operation(
+            "Live events of one job",
+            STREAM_REPLIES,
+            params=(RESUME,),
+            security=SSE_AUTH,
+            tag="events",
+        )(StreamEndpoint(job_in_path=True)),
         methods=["GET"],
     ),
 ]

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 
 from services.notifier import cursor
-from services.notifier.admission import Admission
-from services.notifier.hub import Attachment, Hub
+from services.notifier.dependencies import Dependencies
+from services.notifier.hub import Attachment
 from services.notifier.metrics import DELIVERY_LATENCY, EVENTS_DELIVERED
 from services.notifier.notifications import from_row, render
-from services.notifier.queries import ReadModel
-from services.notifier.resume import LogReader, replay
-from services.notifier.settings import NotifierConfig
+from services.notifier.resume import replay
 from services.notifier.subscriber import LogEntry, Subscriber
 
 _LIVE = EVENTS_DELIVERED.labels("live")
@@ -24,25 +21,13 @@ _REPLAY = EVENTS_DELIVERED.labels("replay")
 _SNAPSHOT = EVENTS_DELIVERED.labels("snapshot")
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What every stream of one notifier instance shares (built in the app's lifespan)."""
-
-    hub: Hub
-    reads: ReadModel
-    config: NotifierConfig
-    log_reader: LogReader
-    admission: Admission
-    topics: tuple[str, ...]
-
-
 async def opening_frames(
-    runtime: Runtime, sub: Subscriber, attachment: Attachment, resume_from: cursor.Offsets | None
+    deps: Dependencies, sub: Subscriber, attachment: Attachment, resume_from: cursor.Offsets | None
 ) -> AsyncGenerator[bytes, None]:
     """The frames before the live ones: the followed jobs' current state, or what was missed."""
     if resume_from is None:
-        rows = await runtime.reads.current_states(
-            job_id=sub.job_id, user_id=sub.user_id, limit=runtime.config.snapshot_limit
+        rows = await deps.reads.current_states(
+            job_id=sub.job_id, user_id=sub.user_id, limit=deps.config.snapshot_limit
         )
         # a fresh stream on a hub still reading its seed starts at the log's end (its floor)
         start = attachment.position if sub.floor is None else sub.floor
@@ -55,9 +40,9 @@ async def opening_frames(
         sub,
         resume_from,
         attachment,
-        reads=runtime.reads,
-        log_reader=runtime.log_reader,
-        topics=runtime.topics,
+        reads=deps.reads,
+        log_reader=deps.log_reader,
+        topics=deps.topics,
     )
     async for frame in missed:
         _REPLAY.inc()

@@ -1,4 +1,1 @@
-"""The projector service.
-
-`vidpipe up` starts it once `services/projector/main.py` exists (see its issue).
-"""
+"""The projector service: the read model in PostgreSQL, from the log (``vidpipe projector``)."""

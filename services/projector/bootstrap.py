@@ -1,14 +1,16 @@
-"""Wiring of the live projector: clients created here, at start-up, and closed on the way out."""
+"""The projector's composition root: its clients made in one place and order, closed in reverse."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 
 from schemas.envelope import KafkaRecord
 from schemas.groups import PROJECTOR
@@ -66,6 +68,57 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(plain_url(database_url), command_timeout=120)
 
 
+@dataclass(frozen=True)
+class Dependencies:
+    """What a running projector is made of, open for as long as ``bootstrap`` runs."""
+
+    projector: Projector
+    store: ReadModelStore
+    consumer: AIOKafkaConsumer
+    publisher: KafkaEventPublisher
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    tables: ReadModelTables = LIVE_TABLES,
+    session_timeout_ms: int = 10000,
+) -> AsyncIterator[Dependencies]:
+    """The projector's clients, made in one order and closed in reverse; the consumer has
+    joined the group (seeking to the stored offsets) when the body runs."""
+    async with AsyncExitStack() as stack:
+        conn = await connect(endpoints.database_url)
+        stack.push_async_callback(conn.close)
+        publisher = KafkaEventPublisher(
+            endpoints.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix, client_id=GROUP
+        )
+        stack.push_async_callback(publisher.stop)
+        consumer = make_consumer(
+            endpoints.kafka_bootstrap_servers,
+            group_id=settings.group(GROUP),
+            client_id=GROUP,
+            session_timeout_ms=session_timeout_ms,
+            **CONSUMER_OPTIONS,
+        )
+        stack.push_async_callback(consumer.stop)
+
+        async def send_dead_letters(records: Sequence[KafkaRecord]) -> None:
+            await asyncio.gather(*(publisher.send_record(r) for r in records))
+
+        store = ReadModelStore(conn, tables, settings.group(GROUP))
+        projector = Projector(consumer, store, send_dead_letters)
+        await store.prepare()
+        await publisher.start()
+        consumer.subscribe(
+            [settings.topic(JOBS.name), settings.topic(PROGRESS.name)],
+            listener=SeekToStoredOffsets(projector),
+        )
+        await consumer.start()
+        yield Dependencies(projector, store, consumer, publisher)
+
+
 async def run_projector(
     settings: Settings,
     endpoints: Endpoints,
@@ -75,37 +128,11 @@ async def run_projector(
     session_timeout_ms: int = 10000,
 ) -> None:
     """Consume ``video.jobs`` and ``video.progress`` as the projector group until cancelled."""
-    conn = await connect(endpoints.database_url)
-    publisher = KafkaEventPublisher(
-        endpoints.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix, client_id=GROUP
-    )
-    consumer = make_consumer(
-        endpoints.kafka_bootstrap_servers,
-        group_id=settings.group(GROUP),
-        client_id=GROUP,
-        session_timeout_ms=session_timeout_ms,
-        **CONSUMER_OPTIONS,
-    )
-
-    async def send_dead_letters(records: Sequence[KafkaRecord]) -> None:
-        await asyncio.gather(*(publisher.send_record(r) for r in records))
-
-    store = ReadModelStore(conn, tables, settings.group(GROUP))
-    projector = Projector(consumer, store, send_dead_letters)
-    try:
-        await store.prepare()
-        await publisher.start()
-        consumer.subscribe(
-            [settings.topic(JOBS.name), settings.topic(PROGRESS.name)],
-            listener=SeekToStoredOffsets(projector),
-        )
-        await consumer.start()
+    async with bootstrap(
+        settings, endpoints, tables=tables, session_timeout_ms=session_timeout_ms
+    ) as deps:
         log.info("projector consuming as group %s", settings.group(GROUP))
         if started is not None:
             started.set()
         with fewer_collections():
-            await projector.run(BATCH_RECORDS)
-    finally:
-        await consumer.stop()
-        await publisher.stop()
-        await conn.close()
+            await deps.projector.run(BATCH_RECORDS)

@@ -2,7 +2,7 @@
 
 Pure: no I/O. ``JOB_COLUMNS`` / ``HISTORY_COLUMNS`` list the columns in table order so the
 PostgreSQL adapter can bulk-copy rows without naming them twice. Reading a row into a
-``JobState`` is ``services.core.db.readmodel.job_state``, shared with ingest.
+``JobState`` is ``services.core.domain.columns.job_state``, shared with ingest.
 """
 
 from __future__ import annotations

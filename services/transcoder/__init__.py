@@ -1,4 +1,1 @@
-"""The transcoder service.
-
-`vidpipe up` starts it once `services/transcoder/main.py` exists (see its issue).
-"""
+"""The transcoder service: the ``transcoder`` consumer group's workers (``vidpipe transcoder``)."""

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +37,6 @@ def service_env(env: dict[str, str], **extra: str) -> dict[str, str]:
     full.update(env)
     full.update(extra)
     return full
-
-
-async def until(
-    check: Callable[[], Any], timeout: float = 30.0, what: str = "condition", every: float = 0.1
-) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 @dataclasses.dataclass

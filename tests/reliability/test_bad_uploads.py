@@ -12,8 +12,9 @@ import pytest
 
 from services.core.media.probe import probe
 from tests.reliability.badmedia import corrupt_frames, mkv_claims_hours
-from tests.reliability.harness import Processes, all_terminal, fetch, healthy, until
+from tests.reliability.harness import Processes, all_terminal, fetch, healthy
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, bearer
 
 MAX = 2_000_000  # MAX_FILE_SIZE of the ingest fixture ("2MB")
@@ -32,7 +33,7 @@ async def test_bad_uploads(
     worker = procs.start(
         "transcoder", ["transcoder", "--retry-delay", "0.2"], {**test_env, "WORKER_COUNT": "1"}
     )
-    await until(lambda: healthy(worker), 30, "transcoder up")
+    await eventually(lambda: healthy(worker), timeout=30, message="transcoder up")
     headers = bearer(ingest, str(uuid.uuid4()))
     video = media.make_video(tmp_path / "ok.mp4").read_bytes()
     media.ffmpeg("-i", str(tmp_path / "ok.mp4"), "-c", "copy", str(tmp_path / "ok.mkv"))
@@ -41,7 +42,7 @@ async def test_bad_uploads(
         "truncated MP4": ("cut.mp4", video[: len(video) // 3]),
         "random bytes .mp4": ("noise.mp4", os.urandom(64_000)),
         "PDF": ("doc.pdf", media.PDF),
-        "PNG": ("image.png", media.make_png(tmp_path / "i.png").read_bytes()),
+        "PNG": ("image.png", media.make_still(tmp_path / "i.png").read_bytes()),
         "audio only": ("sound.m4a", media.make_audio(tmp_path / "s.m4a").read_bytes()),
         "valid header, corrupt frames": ("corrupt.mp4", corrupt_frames(video)),
         "header claims 4 h (1 s file)": (
@@ -93,7 +94,9 @@ async def test_bad_uploads(
     db = test_env["DATABASE_URL"]
     ids = list(accepted.values())
     terminal = ("completed", "failed", "cancelled")
-    await until(lambda: all_terminal(db, ids, terminal), 120, "accepted uploads finished")
+    await eventually(
+        lambda: all_terminal(db, ids, terminal), timeout=120, message="accepted uploads finished"
+    )
     rows = {
         str(r["id"]): r for r in await fetch(db, "SELECT * FROM jobs WHERE id::text = ANY($1)", ids)
     }

@@ -25,7 +25,8 @@ from services.core.stack.discovery import Endpoints
 from services.core.storage import keys, open_store
 from services.projector.rebuild import rebuild
 from tests.reliability import netns
-from tests.reliability.harness import Processes, Service, fetch, fold, until
+from tests.reliability.harness import Processes, Service, fetch, fold
+from tests.support.eventually import eventually
 from tests.support.infra import Infra, create_database, drop_database, slice_env
 from tests.support.projector import caught_up, checksums, end_offsets
 from tests.support.transcoder import watch_log
@@ -79,7 +80,9 @@ async def test_transcoder_cut_off_mid_job(
         prefix=ns.exec_prefix,
         ops=False,
     )
-    await until(lambda: _log_has(isolated, "assigned"), 30, "the isolated worker assigned")
+    await eventually(
+        lambda: _log_has(isolated, "assigned"), timeout=30, message="the isolated worker assigned"
+    )
     store = open_store(settings.storage_url)
     publisher = KafkaEventPublisher(bootstrap, topic_prefix=settings.topic_prefix)
     await publisher.start()
@@ -128,7 +131,9 @@ async def test_transcoder_cut_off_mid_job(
                 rows = await fetch(db, "SELECT status FROM jobs WHERE id = $1", job)
                 return bool(rows) and rows[0]["status"] == "completed"
 
-            await until(completed_in_read_model, 60, "the job redone on the other host")
+            await eventually(
+                completed_in_read_model, timeout=60, message="the job redone on the other host"
+            )
             redone_s = time.monotonic() - cut_at
             # The projector may apply the completion before this test's own consumer reads it.
             await log.wait(lambda: bool(fold(log.of(job, topic="jobs"))[1]), 30)
@@ -139,10 +144,10 @@ async def test_transcoder_cut_off_mid_job(
 
             ns.restore()
             # the isolated worker finishes or abandons its attempt and rejoins the group
-            await until(
+            await eventually(
                 lambda: _log_has(isolated, job, "attempt") and _log_has_after_assign(isolated),
-                60,
-                "the isolated worker back in the group",
+                timeout=60,
+                message="the isolated worker back in the group",
             )
             late = [e for e in log.of(job)[seen_at_cut:] if marker in _worker(e.event)]
             # a fresh job still runs to completion with the host back
@@ -151,7 +156,9 @@ async def test_transcoder_cut_off_mid_job(
             topics = [settings.topic("video.jobs"), settings.topic("video.progress")]
             ends = await end_offsets(bootstrap, topics)
             group = settings.group("projector")
-            await until(lambda: caught_up(db, group, ends), 60, "projector caught up")
+            await eventually(
+                lambda: caught_up(db, group, ends), timeout=60, message="projector caught up"
+            )
             assert await _job_rows(db, job) == before, "the late host changed the read model"
             _state, completions = fold(log.of(job, topic="jobs"))
             assert len(completions) == 1, log.summary(job)

@@ -18,7 +18,8 @@ import httpx
 from schemas.envelope import new_envelope
 from schemas.events import JobCompleted, JobOutput, JobProgress, JobStarted
 from services.core.kafka.clients import KafkaEventPublisher
-from tests.reliability.harness import Processes, fetch, until
+from tests.reliability.harness import Processes, fetch
+from tests.support.eventually import eventually
 from tests.support.ingest import Api
 from tests.support.notifier import StartNotifier, bad_tokens, sse
 
@@ -121,7 +122,9 @@ async def test_another_users_ids_leak_nothing(
     job = upload.json()["id"]
     mine = (await ingest.upload(stranger, ("own.mp4", clip))).json()["id"]
     db = test_env["DATABASE_URL"]
-    await until(lambda: _in_read_model(db, job, mine), 30, "both jobs projected")
+    await eventually(
+        lambda: _in_read_model(db, job, mine), timeout=30, message="both jobs projected"
+    )
     publisher = KafkaEventPublisher(
         test_env["KAFKA_BOOTSTRAP_SERVERS"], topic_prefix=test_env["KAFKA_TOPIC_PREFIX"]
     )

@@ -9,9 +9,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tests.reliability.badmedia import mkv_claims_hours
-from tests.reliability.harness import Processes, all_terminal, fetch, healthy, until
+from tests.reliability.harness import Processes, all_terminal, fetch, healthy
 from tests.reliability.test_bad_uploads import stored
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, bearer, start_api
 
 
@@ -26,22 +27,13 @@ def hostile_files(tmp: Path, victim: Path) -> dict[str, tuple[str, bytes, int, s
         "</Period></MPD>"
     )
     concat = f"ffconcat version 1.0\nfile '{clip}'\nfile '{victim}'\n"
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=1",
-        "-c:v", "mjpeg", "-f", "image2pipe", str(tmp / "frames.jpg"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "color=black:size=8192x4352:rate=1", "-frames:v", "1",
-        "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", str(tmp / "bomb.mp4"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1000:duration=0.2",
-        "-c:v", "libx264", "-preset", "ultrafast", str(tmp / "fast.mp4"),
-    )  # fmt: skip
-    media.ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=2:duration=0.5",
-        *["-map", "0:v"] * 24, "-c:v", "libx264", "-preset", "ultrafast", str(tmp / "many.mkv"),
-    )  # fmt: skip
+    make = media.make_video
+    make(tmp / "frames.jpg", size="64x48", fps=5, audio=False, codec="mjpeg", muxer="image2pipe")
+    make(
+        tmp / "bomb.mp4", picture="black", size="8192x4352", fps=1, frames=1, audio=False, threads=1
+    )
+    make(tmp / "fast.mp4", seconds=0.2, size="64x48", fps=1000, audio=False)
+    make(tmp / "many.mkv", seconds=0.5, size="32x32", fps=2, audio=False, video_streams=24)
     media.ffmpeg("-i", str(clip), "-c", "copy", str(tmp / "clip.mkv"))
     lie = mkv_claims_hours((tmp / "clip.mkv").read_bytes(), hours=100)
 
@@ -68,7 +60,7 @@ async def test_hostile_media_is_refused_and_the_worker_keeps_serving(
     worker = procs.start(
         "transcoder", ["transcoder", "--retry-delay", "0.2"], {**test_env, "WORKER_COUNT": "1"}
     )
-    await until(lambda: healthy(worker), 30, "transcoder up")
+    await eventually(lambda: healthy(worker), timeout=30, message="transcoder up")
     victim_user, attacker = bearer(ingest, str(uuid.uuid4())), bearer(ingest, str(uuid.uuid4()))
     clip = media.make_video(tmp_path / "victim.mp4").read_bytes()
     victim_job = (await ingest.upload(victim_user, ("mine.mp4", clip))).json()["id"]
@@ -87,7 +79,9 @@ async def test_hostile_media_is_refused_and_the_worker_keeps_serving(
     assert after.status_code == 202
     db = test_env["DATABASE_URL"]
     jobs = [victim_job, after.json()["id"]]
-    await until(lambda: all_terminal(db, jobs, ("completed",)), 120, "honest jobs completed")
+    await eventually(
+        lambda: all_terminal(db, jobs, ("completed",)), timeout=120, message="honest jobs completed"
+    )
     assert worker.alive() and await healthy(worker), "the worker did not survive"
     print("\n" + "\n".join(f"{case:52} -> {what}" for case, what in results.items()))
 
@@ -110,7 +104,9 @@ async def test_quotas_answer_before_anything_is_stored(
     try:
         user, busy = bearer(api, str(uuid.uuid4())), bearer(api, str(uuid.uuid4()))
         first = (await api.upload(user, ("a.mp4", clip))).json()["id"]
-        await until(lambda: _projected(db, first), 30, "first job in the read model")
+        await eventually(
+            lambda: _projected(db, first), timeout=30, message="first job in the read model"
+        )
         before = stored(api)
         over = await api.upload(user, ("b.mp4", clip))
         assert over.status_code == 413 and over.json()["error"]["code"] == "storage_quota"

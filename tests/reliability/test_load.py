@@ -10,14 +10,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.reliability.harness import (
-    Processes,
-    all_terminal,
-    fetch,
-    fold,
-    healthy,
-    until,
-)
+from tests.reliability.harness import Processes, all_terminal, fetch, fold, healthy
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, bearer
 from tests.support.transcoder import watch_log
 
@@ -40,7 +34,7 @@ async def test_burst_of_200_jobs(
         for _ in range(WORKERS)
     ]
     for worker in workers:
-        await until(lambda w=worker: healthy(w), 30, "transcoder up")
+        await eventually(lambda w=worker: healthy(w), timeout=30, message="transcoder up")
     ids: list[str] = []
     upload_s: list[float] = []
 
@@ -57,7 +51,12 @@ async def test_burst_of_200_jobs(
     await asyncio.gather(*(client(n) for n in range(CLIENTS)))
     submitted_s = time.monotonic() - started
     db = test_env["DATABASE_URL"]
-    await until(lambda: all_terminal(db, ids, TERMINAL), 420, "every job terminal", every=0.5)
+    await eventually(
+        lambda: all_terminal(db, ids, TERMINAL),
+        timeout=420,
+        message="every job terminal",
+        interval=0.5,
+    )
     elapsed = time.monotonic() - started
     assert len(set(ids)) == JOBS
     rows = {str(r["id"]): r for r in await fetch(db, "SELECT * FROM jobs")}

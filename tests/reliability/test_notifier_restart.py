@@ -15,7 +15,8 @@ from schemas.events import JobProgress, JobStarted, StageCompleted
 from services.core.access.tokens import issue_access_token
 from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.process import free_port
-from tests.reliability.harness import Processes, Service, until
+from tests.reliability.harness import Processes, Service
+from tests.support.eventually import eventually
 from tests.support.notifier import SseEvent, insert_job, sse
 
 JOBS = 3
@@ -72,7 +73,7 @@ async def test_resume_through_restarts_loses_nothing(
             return False
 
     notifier = start()
-    await until(up, 30, "notifier up")
+    await eventually(up, timeout=30, message="notifier up")
     token = issue_access_token(test_env["JWT_SECRET"], user, "user")
     publisher = KafkaEventPublisher(
         test_env["KAFKA_BOOTSTRAP_SERVERS"], topic_prefix=test_env["KAFKA_TOPIC_PREFIX"]
@@ -103,7 +104,7 @@ async def test_resume_through_restarts_loses_nothing(
                 if isinstance(exc, AssertionError) and "snapshot" in str(exc):
                     raise
                 reconnects += 1
-                await until(up, 30, "notifier back")
+                await eventually(up, timeout=30, message="notifier back")
 
     total = len(plan)
     fifth = total // 5
@@ -117,7 +118,11 @@ async def test_resume_through_restarts_loses_nothing(
                 sent += len(chunks[2 * n])
                 # cut the client off with part of what was sent still unread
                 mark = sent - len(chunks[2 * n]) // 2
-                await until(lambda m=mark: len(received) >= m, 30, "events before the restart")
+                await eventually(
+                    lambda m=mark: len(received) >= m,
+                    timeout=30,
+                    message="events before the restart",
+                )
                 notifier.proc.send_signal(how)
                 notifier.proc.wait(20)
                 await produce(chunks[2 * n + 1])  # while no notifier runs
@@ -160,7 +165,7 @@ async def test_a_notifier_shutting_down_spreads_its_clients_comebacks(
         except httpx.HTTPError:
             return False
 
-    await until(up, 30, "notifier up")
+    await eventually(up, timeout=30, message="notifier up")
     token = issue_access_token(test_env["JWT_SECRET"], user, "user")
     headers = {"Authorization": f"Bearer {token}"}
     opened = asyncio.Event()

@@ -14,7 +14,8 @@ from services.core.db.engine import plain_url
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 from services.projector.rebuild import rebuild
-from tests.reliability.harness import Processes, until
+from tests.reliability.harness import Processes
+from tests.support.eventually import eventually
 from tests.support.projector import CatchUp, PublishEnvelopes, checksums, fetch_jobs
 from tests.support.stream import EXPECTED_STATUS, job_uuid, kind_of, recorded_stream
 
@@ -82,7 +83,9 @@ async def test_killed_mid_batch_with_duplicates_equals_clean_rebuild(
         projector = procs.start("projector", ["projector"], test_env)
         for _ in range(KILLS):
             # SIGKILL while the projector writes a batch's rows inside its transaction
-            await until(spy.in_transaction, 60, "a batch transaction", 0.002)
+            await eventually(
+                spy.in_transaction, timeout=60, message="a batch transaction", interval=0.002
+            )
             procs.kill(projector)
             kills_at.append(await spy.applied())
             await spy.mark()

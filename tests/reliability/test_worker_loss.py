@@ -22,8 +22,8 @@ from tests.reliability.harness import (
     gather_limited,
     health,
     healthy,
-    until,
 )
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, bearer
 from tests.support.transcoder import watch_log
 
@@ -50,7 +50,7 @@ async def test_sigkill_a_worker_every_few_seconds(
     # a job can lose its worker several times in a row; the retry budget is not what is tested
     workers = [start_transcoder(procs, test_env, 8) for _ in range(3)]
     for worker in workers:
-        await until(lambda w=worker: healthy(w), 30, "transcoder up")
+        await eventually(lambda w=worker: healthy(w), timeout=30, message="transcoder up")
     headers = bearer(ingest, str(uuid.uuid4()))
 
     async def submit(n: int) -> str:
@@ -78,14 +78,24 @@ async def test_sigkill_a_worker_every_few_seconds(
             return None
 
         while kills < KILLS and not await all_terminal(db, ids, ("completed", "failed")):
-            victim = await until(busy_victim, 60, "a worker busy with a job")
+            victim = await eventually(busy_victim, timeout=60, message="a worker busy with a job")
             procs.kill(victim)
             kills += 1
             workers[workers.index(victim)] = fresh = start_transcoder(procs, test_env, 8)
-            await until(lambda w=fresh: healthy(w), 30, "restarted transcoder up")
+            await eventually(
+                lambda w=fresh: healthy(w), timeout=30, message="restarted transcoder up"
+            )
             # the next kill waits until the new member holds partitions (the group settled)
-            await until(lambda w=fresh: _has_partitions(w), 60, "restarted transcoder assigned")
-        await until(lambda: all_terminal(db, ids, ("completed", "failed")), 180, "all jobs done")
+            await eventually(
+                lambda w=fresh: _has_partitions(w),
+                timeout=60,
+                message="restarted transcoder assigned",
+            )
+        await eventually(
+            lambda: all_terminal(db, ids, ("completed", "failed")),
+            timeout=180,
+            message="all jobs done",
+        )
         elapsed = time.monotonic() - started
         rows = {
             str(r["id"]): r
@@ -97,7 +107,9 @@ async def test_sigkill_a_worker_every_few_seconds(
         root = Path(urlparse(ingest.settings.storage_url).path)
         redone = 0
         for job_id in ids:
-            await until(lambda j=job_id: "completed" in log.types(j), 30, "log caught up")
+            await eventually(
+                lambda j=job_id: "completed" in log.types(j), timeout=30, message="log caught up"
+            )
             state, completions = fold(log.of(job_id, topic="jobs"))
             assert len(completions) == 1, log.summary(job_id)
             assert state is not None and state.status == "completed"

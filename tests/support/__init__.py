@@ -1,1 +1,2 @@
-"""Plain helpers shared by the test suites: import them; fixtures live in ``tests/fixtures``."""
+"""What the suites share, one module per area: helpers to import, and the fixtures of the modules
+that ``tests/conftest.py`` registers through ``pytest_plugins``."""

@@ -1,4 +1,6 @@
-"""The session's real servers and the per-test slices of them (databases, topic prefixes).
+"""The session's real servers and the per-test slices of them (databases, topic prefixes),
+and the fixtures that hand them out (``infra``, ``db_url``, ``topic_prefix``, ``test_env``,
+``settings``, ``s3_endpoint``).
 
 Backends, chosen by environment (see :func:`start_servers`):
 
@@ -12,18 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.core.db.engine import migrate, plain_url
 from services.core.kafka.clients import ensure_topics, wait_for_broker
 from services.core.runtime.process import free_port
+from services.core.runtime.settings import Settings
 
 TEMPLATE_DB = "vidpipe_template"
 
@@ -153,3 +159,57 @@ async def own_slice(infra: Infra, root: Path, **extra: str) -> AsyncIterator[dic
         yield {**slice_env(infra, db_url, await create_topics(infra), root), **extra}
     finally:
         await drop_database(infra, db_url)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    """The session's broker and PostgreSQL (started on first use; see :func:`start_servers`)."""
+    # short path: PostgreSQL's Unix socket lives in its data dir (~100 character limit)
+    root = Path(tempfile.mkdtemp(prefix="vpt", dir="/tmp"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, True)
+        yield start_servers(stack, root)
+
+
+@pytest.fixture
+async def db_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    url = await create_database(infra)
+    yield url
+    await drop_database(infra, url)
+
+
+@pytest.fixture
+async def topic_prefix(infra: Infra) -> str:
+    """A unique prefix with the whole topic catalogue created under it."""
+    return await create_topics(infra)
+
+
+@pytest.fixture
+def test_env(infra: Infra, db_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """Environment variables that point a vidpipe process at this test's isolated slice."""
+    return slice_env(infra, db_url, topic_prefix, tmp_path)
+
+
+@pytest.fixture
+def settings(test_env: dict[str, str]) -> Settings:
+    return Settings.from_env(test_env)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 endpoint: moto in server mode on loopback (no in-process mocking)."""
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in AWS_ENV.items():
+            env.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+            env.delenv(name, raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()

@@ -1,20 +1,25 @@
-"""An ingest server on a real socket (uvicorn, 127.0.0.1:0) and an HTTP client for it."""
+"""An ingest server on a real socket (uvicorn, 127.0.0.1:0), an HTTP client for it with account
+helpers (``Api``), and the fixtures that start them (``make_api``, ``api``, ``public_origin``)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 import uvicorn
 
+from services.cli.registry import SERVICES
+from services.cli.web import compose
 from services.core.access.tokens import issue_access_token
 from services.core.runtime.settings import Settings
 from services.ingest.app import create_app
+from tests.support.eventually import eventually
 
 
 class Api:
@@ -66,10 +71,14 @@ async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], st
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+            task.result()  # the server's start-up error
+            raise RuntimeError("the server stopped during start-up")
+        return server.started
+
+    await eventually(started, timeout=30, message="the server to start")
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://127.0.0.1:{port}"
 
@@ -98,3 +107,46 @@ def stored_files(api: Api) -> list[Path]:
     """Every file in the local store of ``api``'s deployment."""
     root = Path(urlparse(api.settings.storage_url).path)
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+def ingest_env(test_env: dict[str, str]) -> dict[str, str]:
+    # no projector runs for these tests: do not wait long for read-your-writes
+    return {**test_env, "MAX_FILE_SIZE": "2MB", "READ_YOUR_WRITES_TIMEOUT_MS": "100"}
+
+
+@pytest.fixture
+async def make_api(ingest_env: dict[str, str]) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_api(**env_overrides)``: as many ingest servers as a test needs."""
+    stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(**overrides: str) -> Api:
+        api, stop = await start_api({**ingest_env, **overrides})
+        stops.append(stop)
+        return api
+
+    yield make
+    for stop in stops:
+        await stop()
+
+
+@pytest.fixture
+async def api(make_api: Callable[..., Any]) -> Api:
+    """One ingest server for this test's slice."""
+    return await make_api()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def public_origin(ingest_env: dict[str, str]) -> AsyncIterator[Api]:
+    """The public origin as ``vidpipe web`` serves it (ingest and notifier composed), on a real
+    socket, with a client for it."""
+    settings = Settings.from_env(ingest_env)
+    apps = [service.create_app(settings) for service in SERVICES if service.public]
+    server, task, base = await start_server(compose(apps))
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield Api(client, settings)
+    server.should_exit = True
+    await task

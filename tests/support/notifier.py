@@ -1,4 +1,5 @@
-"""A real notifier over real HTTP for the tests, and a small SSE client to read it."""
+"""A real notifier over real HTTP for the tests, a small SSE client to read it, and the fixtures
+``notifiers`` (instances on loopback ports), ``publish_events``, ``token`` and ``http``."""
 
 from __future__ import annotations
 
@@ -16,14 +17,19 @@ from typing import Any
 import asyncpg
 import httpx
 import jwt
+import pytest
 import uvicorn
 
-from schemas.events import JobProgress
-from services.core.access.tokens import AUDIENCE, ISSUER, issue_access_token
+from schemas.envelope import new_envelope
+from schemas.events import Event, JobProgress
+from services.core.access.tokens import AUDIENCE, ISSUER, Role, issue_access_token
 from services.core.db.engine import plain_url
+from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
 from services.notifier.main import create_app
 from services.notifier.settings import NotifierConfig
+from tests.support.eventually import eventually
+from tests.support.infra import Infra
 
 PublishEvents = Callable[..., Awaitable[None]]
 """``await publish_events(*events)``: each published and acknowledged before the next."""
@@ -63,13 +69,14 @@ async def start_notifier(
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 30
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
             raise RuntimeError("notifier stopped during start-up")
-        assert time.monotonic() < deadline, "notifier did not start"
-        await asyncio.sleep(0.01)
+        return server.started
+
+    await eventually(started, timeout=30, message="the notifier to start")
     return RunningNotifier(f"http://127.0.0.1:{sock.getsockname()[1]}", server, task)
 
 
@@ -168,19 +175,6 @@ def tick(job_id: str, progress: int, stage: str = "transcode") -> JobProgress:
     )
 
 
-async def wait_for(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll an (async) predicate until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -202,3 +196,48 @@ def bad_tokens(secret: str, user_id: str) -> dict[str, str]:
         "wrong issuer": jwt.encode(_claims(user_id, iss="elsewhere"), secret, "HS256"),
         "garbage": "not-a-token",
     }
+
+
+@pytest.fixture
+async def notifiers(settings: Settings) -> AsyncIterator[StartNotifier]:
+    """Start as many notifier instances as a test needs; all stop at teardown."""
+    running: list[RunningNotifier] = []
+
+    async def start(config: NotifierConfig | None = None, **options: object) -> RunningNotifier:
+        instance = await start_notifier(settings, config, **options)  # type: ignore[arg-type]
+        running.append(instance)
+        return instance
+
+    yield start
+    for instance in running:
+        await instance.stop()
+
+
+@pytest.fixture
+async def publish_events(infra: Infra, topic_prefix: str) -> AsyncIterator[PublishEvents]:
+    """Produce events to this test's topics, in order, each acknowledged before the next."""
+    publisher = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=topic_prefix)
+    await publisher.start()
+
+    async def publish(*events: Event) -> None:
+        for event in events:
+            await publisher.publish(new_envelope(event, source="/tests/notifier"))
+
+    yield publish
+    await publisher.stop()
+
+
+@pytest.fixture
+def token(test_env: dict[str, str]) -> Callable[..., str]:
+    """``token(user_id, role="user", ttl_s=600)``: an access token for this test's secret."""
+
+    def mint(user_id: str, role: Role = "user", ttl_s: int = 600) -> str:
+        return issue_access_token(test_env["JWT_SECRET"], user_id, role, ttl_s)
+
+    return mint
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client:
+        yield client

@@ -1,20 +1,27 @@
-"""Drive and inspect the projector: publish and catch up, offsets, read-model checksums."""
+"""Drive and inspect the projector: publish and catch up, offsets, read-model checksums; the
+fixtures ``publish_envelopes``, ``running_projector`` (in-process) and ``catch_up``."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.envelope import Envelope
 from services.core.db.engine import plain_url
+from services.core.kafka.clients import KafkaEventPublisher
+from services.core.runtime.settings import Settings
+from services.core.stack.discovery import Endpoints
+from services.projector.bootstrap import run_projector
+from tests.support.eventually import eventually
+from tests.support.infra import Infra
 
 PublishEnvelopes = Callable[[list[Envelope]], Awaitable[None]]
 """``await publish_envelopes(envelopes)``: produce them in order, in chunks."""
@@ -22,17 +29,6 @@ Running = Callable[[], AbstractAsyncContextManager[None]]
 """``async with running_projector():`` the live projector runs in-process until the block ends."""
 CatchUp = Callable[[], Awaitable[None]]
 """``await catch_up()``: until the projector's stored offsets reach the topics' current ends."""
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll ``check`` until true; fail after ``timeout`` seconds (no sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -121,3 +117,63 @@ async def applied_total(db_url: str) -> int:
 def chunks(items: list[Envelope], size: int) -> Iterator[list[Envelope]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@pytest.fixture
+def endpoints(infra: Infra, db_url: str) -> Endpoints:
+    return Endpoints(database_url=db_url, kafka_bootstrap_servers=infra.bootstrap_servers)
+
+
+@pytest.fixture
+async def publish_envelopes(infra: Infra, topic_prefix: str) -> AsyncIterator[PublishEnvelopes]:
+    """Produce envelopes to this test's topics, in order, in chunks of 2000."""
+    publisher = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=topic_prefix)
+    await publisher.start()
+
+    async def send(envelopes: list[Envelope]) -> None:
+        for chunk in chunks(envelopes, 2000):
+            await publisher.publish_many(chunk)
+
+    yield send
+    await publisher.stop()
+
+
+@pytest.fixture
+def running_projector(settings: Settings, endpoints: Endpoints) -> Running:
+    """``async with running_projector():`` runs the live projector, stopping it on exit."""
+
+    @asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        started = asyncio.Event()
+        task = asyncio.create_task(
+            run_projector(settings, endpoints, started=started, session_timeout_ms=1500)
+        )
+        try:
+            await eventually(lambda: _started(started, task), timeout=30, message="projector start")
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return running
+
+
+async def _started(event: asyncio.Event, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # surface the crash
+    return event.is_set()
+
+
+@pytest.fixture
+def catch_up(settings: Settings, endpoints: Endpoints) -> CatchUp:
+    """Wait until the projector's stored offsets reach the current end of its topics."""
+
+    async def wait() -> None:
+        topics = [settings.topic("video.jobs"), settings.topic("video.progress")]
+        ends = await end_offsets(endpoints.kafka_bootstrap_servers, topics)
+        group = settings.group("projector")
+        await eventually(
+            lambda: caught_up(endpoints.database_url, group, ends), timeout=60, message="catch-up"
+        )
+
+    return wait

@@ -18,8 +18,8 @@ from schemas.envelope import new_envelope
 from schemas.events import Event, JobSubmitted
 from services.core.db.engine import plain_url
 from services.core.kafka.clients import KafkaEventPublisher
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, start_api
-from tests.support.up import until
 
 
 async def publish(env: dict[str, str], *events: Event) -> None:
@@ -40,7 +40,7 @@ async def _applied(db_url: str, job_id: str) -> None:
         async def found() -> bool:
             return bool(await conn.fetchval("SELECT count(*) FROM jobs WHERE id = $1", job_id))
 
-        await until(found, 60, "the projector applied the warm-up job")
+        await eventually(found, timeout=60, message="the projector applied the warm-up job")
     finally:
         await conn.close()
 
@@ -100,5 +100,5 @@ async def job_when(
         job: dict[str, Any] = response.json()
         return job if all(job.get(k) == v for k, v in fields.items()) else None
 
-    found: dict[str, Any] = await until(check, 30, what)
+    found: dict[str, Any] = await eventually(check, timeout=30, message=what)
     return found

@@ -16,31 +16,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.core.runtime.settings import resolve_ffmpeg
-from tests.support.media import ffmpeg
+from tests.support.media import make_video
 from tests.support.transcoder import Watcher, transcoder_processes
 
 SPLIT_ENV = {"CHUNK_DURATION": "2", "SPLIT_MIN_DURATION": "4", "WORKER_COUNT": "1"}
 WORKER_FLAGS = ["--session-timeout-ms", "6000", "--retry-delay", "0.2", "--rebalance-grace", "2"]
 
 
-def make_clip(
-    path: Path,
-    seconds: float,
-    *,
-    size: str = "320x240",
-    rate: int = 25,
-    gop: int = 25,
-    audio: bool = True,
-) -> Path:
-    """testsrc2 + sine, H.264 (keyframe every ``gop`` frames) and AAC."""
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(gop)]
-    args += ["-keyint_min", str(gop)]
-    args += ["-c:a", "aac", "-shortest"] if audio else ["-an"]
-    ffmpeg(*args, str(path))
-    return path
+def make_clip(path: Path, seconds: float, *, size: str = "320x240", gop: int = 25) -> Path:
+    """``make_video`` as the split tests want it: 25 fps, a keyframe every ``gop`` frames, and
+    48 kHz AAC (whole AAC frames of 1024 samples are what the stitched audio is checked by)."""
+    return make_video(path, seconds=seconds, size=size, fps=25, gop=gop, sample_rate=48_000)
 
 
 @contextlib.contextmanager

@@ -1,13 +1,17 @@
-"""Helpers of the storage contract suites (objects and partial uploads), local and S3."""
+"""Helpers of the storage contract suites (objects and partial uploads), local and S3, and the
+``s3_client`` fixture on the session's moto endpoint with the suites' bucket."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from services.core.storage import ObjectStore
+from services.core.storage.s3 import make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -42,3 +46,12 @@ async def read(store: ObjectStore, key: str, start: int = 0, end: int | None = N
 
 def payload(size: int) -> bytes:
     return (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
+
+
+@pytest.fixture(scope="module")
+def s3_client(s3_endpoint: str) -> Iterator[S3Client]:
+    # One client for the module: building one costs ~0.2 s, too much per test.
+    client = make_s3_client(s3_endpoint, "us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    client.close()

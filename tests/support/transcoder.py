@@ -1,5 +1,6 @@
 """Driving the transcoder in tests: a watcher that collects every event a job causes, a
-submitter that stores a source and publishes ``submitted``, and checks on the outputs."""
+submitter that stores a source and publishes ``submitted``, checks on the outputs, and the
+fixtures ``store``, ``publisher``, ``watcher``, ``submit`` and ``start_worker`` (in-process)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from schemas.envelope import DecodeError, Envelope, decode, new_envelope
 from schemas.events import Event, JobCompleted, JobSubmitted
 from services.core.domain.jobstate import IllegalTransition, JobState, apply
 from services.core.kafka.clients import KafkaEventPublisher, make_consumer, topic_partitions
-from services.core.storage import ObjectStore, keys
-from services.transcoder.bootstrap import Transcoder
+from services.core.runtime.settings import Settings
+from services.core.storage import ObjectStore, keys, open_store
+from services.transcoder.bootstrap import Transcoder, TranscoderConfig
+from tests.support.infra import Infra
 
 
 class Watcher:
@@ -198,3 +203,53 @@ def transcoder_processes(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[ObjectStore]:
+    """The object store of this test's slice (a local directory)."""
+    opened = open_store(settings.storage_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def publisher(infra: Infra, settings: Settings) -> AsyncIterator[KafkaEventPublisher]:
+    producer = KafkaEventPublisher(infra.bootstrap_servers, topic_prefix=settings.topic_prefix)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture
+async def watcher(infra: Infra, settings: Settings) -> AsyncIterator[Watcher]:
+    """Every event of ``video.jobs`` and ``video.progress`` since the test began, by job."""
+    async with watch_log(infra.bootstrap_servers, settings.topic_prefix) as watch:
+        yield watch
+
+
+@pytest.fixture
+def submit(store: ObjectStore, publisher: KafkaEventPublisher) -> Submitter:
+    """``await submit(source_path, options)``: store a source and publish ``submitted``."""
+    return Submitter(store, publisher)
+
+
+@pytest.fixture
+async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
+    """``await start_worker(worker_count=2, **TranscoderConfig fields)``: an in-process worker."""
+    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+    async def start(worker_count: int = 2, **config: Any) -> Transcoder:
+        worker = Transcoder(
+            dataclasses.replace(settings, worker_count=worker_count),
+            TranscoderConfig(**{"grace_period_s": 5.0, "session_timeout_ms": 6000, **config}),
+        )
+        stop = asyncio.Event()
+        running.append((stop, asyncio.create_task(worker.serve(stop))))
+        return worker
+
+    yield start
+    for stop, _task in running:
+        stop.set()
+    for _stop, task in running:
+        await asyncio.wait_for(task, 30)

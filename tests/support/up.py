@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+
+from tests.support.eventually import eventually
 
 # A JVM broker (Kafka) and PostgreSQL's initdb on a loaded 2-core CI machine: 15-20 s is usual.
 READY_DEADLINE_S = 90.0
@@ -94,20 +94,6 @@ class Up:
             self.proc.stdout.close()
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await _pause()
-    raise AssertionError(f"{what}: not within {timeout_s}s")
-
-
-async def _pause() -> None:
-    await asyncio.sleep(0.2)  # the poll interval of ``until``, not a synchronisation
-
-
 class User:
     """One account on a running stack's public origin."""
 
@@ -158,5 +144,7 @@ class User:
             assert job["status"] not in ("failed", "cancelled"), job
             return job if job["status"] == "completed" else None
 
-        job: dict[str, Any] = await until(done, timeout_s, f"job {job_id} completed")
+        job: dict[str, Any] = await eventually(
+            done, timeout=timeout_s, message=f"job {job_id} completed"
+        )
         return job

@@ -1,8 +1,8 @@
 """The public API's job statuses, as the client reads them off the wire.
 
 The client talks HTTP only and imports no server code (an import-linter contract), so it keeps
-its own copy of this vocabulary; ``tests/unit/test_client_pure.py`` checks it equals the
-server's ``JobStatus``.
+its own copy of this vocabulary; ``tests/unit/cli/client/test_pure_parts.py`` checks it equals
+the server's ``JobStatus``.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Who may act: JWT access tokens and the set of accounts an admin disabled."""

@@ -4,7 +4,8 @@ Access tokens are stateless JWTs; looking the user up on every request would cos
 call. Instead each process keeps the (small) set of disabled user ids and reloads it every
 ``POLL_S`` seconds, so a disabled user's access tokens stop working within ``POLL_S`` (plus
 a query), far inside the access-token lifetime; the process that disables an account applies
-it at once (``mark``). Refresh and login look at the row itself (services/ingest/accounts/queries.py).
+it at once (``mark``). Refresh and login look at the row itself
+(services/ingest/adapters/accounts.py).
 """
 
 from __future__ import annotations

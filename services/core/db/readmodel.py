@@ -1,4 +1,5 @@
-"""The read model: its tables, column limits, ``NOTIFY`` channel and row → job-state mapping.
+"""The read model: its tables and ``NOTIFY`` channel (column limits and the row → job-state
+mapping are pure, in ``services.core.domain.columns``).
 
 One home for what the projector (the only writer), ingest and the notifier (readers) must
 agree on. Only the projector writes ``jobs``, ``processing_history`` and

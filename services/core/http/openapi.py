@@ -86,6 +86,19 @@ class Param:
     location: Literal["query", "header"] = "query"
 
 
+TAGS: Mapping[str, str] = {
+    "accounts": "Registration, login, token refresh and the caller's session",
+    "uploads": "Uploading sources: one request (multipart) or resumable (tus 1.0)",
+    "jobs": "Jobs: list, details, history, downloads, and commands (cancel, retry, delete)",
+    "media": "A job's outputs through signed, expiring media URLs",
+    "events": "Live job events over Server-Sent Events",
+    "admin": "Deployment-wide views and actions (admins only)",
+    "ops": "Health, readiness and metrics",
+    "docs": "This document, the API docs page and the AsyncAPI document of the events",
+}
+"""The capabilities ``/docs`` groups operations by, in this order."""
+
+
 @dataclass(frozen=True)
 class Operation:
     """What the document says about one endpoint."""
@@ -97,6 +110,9 @@ class Operation:
     body_required: bool = True
     params: tuple[Param, ...] = ()
     security: tuple[str, ...] = ()  # names in SECURITY_SCHEMES; any one of them will do
+    tag: str | None = None
+    """One of :data:`TAGS`; by default the capability package the endpoint is defined in
+    (``services.ingest.jobs.routes`` → ``jobs``)."""
 
     def models(self) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
         found: list[tuple[type[BaseModel], JsonSchemaMode]] = []
@@ -115,10 +131,11 @@ def operation(
     body_required: bool = True,
     params: tuple[Param, ...] = (),
     security: tuple[str, ...] = (),
+    tag: str | None = None,
 ) -> Callable[[E], E]:
     """Attach an ``Operation`` to an endpoint (a function or an ASGI app object)."""
     described = Operation(
-        summary, responses, body, body_media_type, body_required, params, security
+        summary, responses, body, body_media_type, body_required, params, security, tag
     )
 
     def attach(endpoint: E) -> E:
@@ -126,6 +143,19 @@ def operation(
         return endpoint
 
     return attach
+
+
+def tag_of(endpoint: object, op: Operation) -> str:
+    """The operation's tag: its own, else the capability package its endpoint lives in."""
+    if op.tag is not None:
+        found = op.tag
+    else:
+        module = getattr(endpoint, "__module__", None) or type(endpoint).__module__
+        parts = module.split(".")
+        found = parts[2] if len(parts) > 3 else ""  # services.<service>.<capability>.<module>
+    if found not in TAGS:
+        raise MissingOperation(f"{endpoint!r}: no tag (one of {', '.join(TAGS)}) for /docs")
+    return found
 
 
 def operation_of(endpoint: object) -> Operation | None:
@@ -168,9 +198,11 @@ def document(routes: Iterable[BaseRoute], info: Schema = INFO) -> Schema:
     for (path, method), (route, op) in described.items():
         paths.setdefault(path, {})[method] = _operation(route, op, refs)
     schemes = sorted({name for _, op in described.values() for name in op.security})
+    used = {tag_of(route.endpoint, op) for route, op in described.values()}
     return {
         "openapi": "3.1.0",
         "info": info,
+        "tags": [{"name": n, "description": d} for n, d in TAGS.items() if n in used],
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
@@ -180,7 +212,7 @@ def document(routes: Iterable[BaseRoute], info: Schema = INFO) -> Schema:
 
 
 def _operation(route: Route, op: Operation, refs: Mapping[Any, Schema]) -> Schema:
-    out: Schema = {"summary": op.summary}
+    out: Schema = {"summary": op.summary, "tags": [tag_of(route.endpoint, op)]}
     params = [
         {"name": name, "in": "path", "required": True, "schema": _path_type(convertor)}
         for name, convertor in route.param_convertors.items()
@@ -242,6 +274,7 @@ def attach_document(app: Starlette, routes: Iterable[BaseRoute]) -> None:
 @operation(
     "This document: the OpenAPI 3.1 description of this origin",
     {200: Reply("the document", schema={"type": "object"})},
+    tag="docs",
 )
 async def openapi_json(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)

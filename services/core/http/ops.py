@@ -32,6 +32,7 @@ def metrics_response(registry: CollectorRegistry = REGISTRY) -> Response:
 @operation(
     "Prometheus metrics",
     {200: Reply("the text exposition format", media_type="text/plain", schema={"type": "string"})},
+    tag="ops",
 )
 async def metrics_endpoint(request: Request) -> Response:
     """Starlette endpoint for ``Route("/metrics", metrics_endpoint)`` on the default registry."""

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Kafka building blocks: topic creation, the event publisher, consumer defaults."""

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Media sources: probing with PyAV, the container allow-list, the media limits."""

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""What every vidpipe process runs with: settings, logs, metrics, heap, ports, processes."""

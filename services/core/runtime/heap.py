@@ -5,7 +5,7 @@ long-lived objects grew by a quarter) suit short scripts. A notifier taking 10,0
 in a few seconds creates objects fast enough to trigger a full collection every couple of
 seconds, each walking every object of the process (~0.2 s at 10,000 streams, the event loop
 stopped meanwhile): a fifth of its CPU in a reconnect storm and most of its live p99
-(measured in docs/notifier.md). Two settings, applied once the server has started:
+(measured in docs/measurements/notifier.md). Two settings, applied once the server has started:
 
 - ``gc.freeze()``: what start-up built (modules, classes, settings, pools) lives as long as the
   process; it is moved out of the collector's sight instead of being walked on every full

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Accounts: ``/auth/*``, users and refresh tokens, passwords, lockout, ``vidpipe user``."""

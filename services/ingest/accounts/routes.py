@@ -8,6 +8,8 @@ cross-site form cannot send), so a forged request cannot use the cookie.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,17 +17,21 @@ from starlette.routing import Route
 from services.core.access.tokens import issue_access_token
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Reply, model_response, operation
+from services.core.runtime.settings import Settings
 from services.ingest.accounts.passwords import hash_password, password_problem, verify_password
-from services.ingest.accounts.queries import (
+from services.ingest.adapters.accounts import (
     REFRESH_TTL,
     AccountDisabled,
+    Accounts,
     NameTaken,
     RefreshRefused,
     User,
 )
-from services.ingest.bootstrap import AUTHENTICATED, RATE_LIMITED, Runtime, authenticate, runtime
+from services.ingest.adapters.lockout import LoginLockout
+from services.ingest.dependencies import AUTHENTICATED, RATE_LIMITED, authenticate, endpoint
 from services.ingest.http import resources
 from services.ingest.http.bodies import BODY_ERRORS, Login, RefreshBody, Registration, read_body
+from services.ingest.http.ratelimit import RateLimiter
 from services.ingest.http.resources import BrowserSession, Tokens
 
 COOKIE = "vidpipe_refresh"
@@ -40,31 +46,37 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _limit_auth(request: Request) -> Runtime:
-    rt = runtime(request)
-    rt.limiter.check(f"auth:{client_address(request)}", rt.limiter.per_auth_address)
-    return rt
+def _limit_auth(request: Request, limiter: RateLimiter) -> None:
+    limiter.check(f"auth:{client_address(request)}", limiter.per_auth_address)
 
 
-def _access_token(rt: Runtime, user: User) -> str:
-    return issue_access_token(rt.secret, user.id, user.role, rt.access_ttl_s)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class AccessTokens:
+    """What issuing an access token uses; a handler that names one gets it made from the
+    dependencies of the same names (``services.ingest.dependencies.endpoint``)."""
+
+    secret: str
+    access_ttl_s: int
+
+    def issue(self, user: User) -> str:
+        return issue_access_token(self.secret, user.id, user.role, self.access_ttl_s)  # type: ignore[arg-type]
 
 
-def _token_pair(rt: Runtime, user: User, refresh_token: str) -> JSONResponse:
-    tokens = Tokens(
-        access_token=_access_token(rt, user),
+def _token_pair(tokens: AccessTokens, user: User, refresh_token: str) -> JSONResponse:
+    pair = Tokens(
+        access_token=tokens.issue(user),
         refresh_token=refresh_token,
-        expires_in=rt.access_ttl_s,
+        expires_in=tokens.access_ttl_s,
     )
-    return model_response(tokens, headers=NO_STORE)
+    return model_response(pair, headers=NO_STORE)
 
 
 def _cookie_session(
-    request: Request, rt: Runtime, user: User, refresh_token: str, status_code: int = 200
+    request: Request, tokens: AccessTokens, user: User, refresh_token: str, status_code: int = 200
 ) -> JSONResponse:
     session = BrowserSession(
-        access_token=_access_token(rt, user),
-        expires_in=rt.access_ttl_s,
+        access_token=tokens.issue(user),
+        expires_in=tokens.access_ttl_s,
         user=resources.User.model_validate(user),
     )
     response = model_response(session, status_code=status_code, headers=NO_STORE)
@@ -121,23 +133,30 @@ TOKENS = {
     },
     body=Registration,
 )
-async def register(request: Request) -> Response:
-    rt = _limit_auth(request)
+@endpoint
+async def register(
+    request: Request,
+    limiter: RateLimiter,
+    settings: Settings,
+    accounts: Accounts,
+    tokens: AccessTokens,
+) -> Response:
+    _limit_auth(request, limiter)
     body = await read_body(request, Registration)
     problem = password_problem(
-        body.password, body.username, body.email, rt.settings.password_min_length
+        body.password, body.username, body.email, settings.password_min_length
     )
     if problem is not None:
         raise ApiError(422, "weak_password", problem)
     try:
-        user = await rt.accounts.create_user(
+        user = await accounts.create_user(
             body.username, body.email, await hash_password(body.password), "user"
         )
     except NameTaken as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     if body.session == "cookie":
-        refresh_token = await rt.accounts.issue_refresh(user.id)
-        return _cookie_session(request, rt, user, refresh_token, status_code=201)
+        refresh_token = await accounts.issue_refresh(user.id)
+        return _cookie_session(request, tokens, user, refresh_token, status_code=201)
     return model_response(resources.User.model_validate(user), status_code=201)
 
 
@@ -151,26 +170,33 @@ async def register(request: Request) -> Response:
     },
     body=Login,
 )
-async def login(request: Request) -> Response:
-    rt = _limit_auth(request)
+@endpoint
+async def login(
+    request: Request,
+    limiter: RateLimiter,
+    accounts: Accounts,
+    lockout: LoginLockout,
+    tokens: AccessTokens,
+) -> Response:
+    _limit_auth(request, limiter)
     body = await read_body(request, Login)
-    found = await rt.accounts.credentials(body.username)
+    found = await accounts.credentials(body.username)
     # unknown names are counted under what was typed: the same answers as for an account
     account = found[0].id if found else f"unknown:{body.username.casefold()}"
     address = client_address(request)
-    rt.lockout.check(account, address)
+    lockout.check(account, address)
     valid = await verify_password(found[1] if found else None, body.password)
     if found is None or not valid:
-        rt.lockout.failed(account, address)
+        lockout.failed(account, address)
         raise ApiError(401, "invalid_credentials", "invalid username or password")
-    rt.lockout.succeeded(account)
+    lockout.succeeded(account)
     user = found[0]
     if user.disabled:  # said only to whoever knows the password
         raise _disabled()
-    refresh_token = await rt.accounts.issue_refresh(user.id)
+    refresh_token = await accounts.issue_refresh(user.id)
     if body.session == "cookie":
-        return _cookie_session(request, rt, user, refresh_token)
-    return _token_pair(rt, user, refresh_token)
+        return _cookie_session(request, tokens, user, refresh_token)
+    return _token_pair(tokens, user, refresh_token)
 
 
 @operation(
@@ -183,21 +209,28 @@ async def login(request: Request) -> Response:
     body=RefreshBody,
     body_required=False,
 )
-async def refresh(request: Request) -> Response:
-    rt = _limit_auth(request)
+@endpoint
+async def refresh(
+    request: Request,
+    limiter: RateLimiter,
+    settings: Settings,
+    accounts: Accounts,
+    tokens: AccessTokens,
+) -> Response:
+    _limit_auth(request, limiter)
     body = await read_body(request, RefreshBody)
     token = body.refresh_token or _cookie_token(request)
     if token is None:
         raise ApiError(401, "invalid_refresh_token", f"no refresh token (cookie {COOKIE})")
     try:
-        user, rotated = await rt.accounts.rotate_refresh(token, rt.settings.refresh_reuse_grace_s)
+        user, rotated = await accounts.rotate_refresh(token, settings.refresh_reuse_grace_s)
     except RefreshRefused as exc:
         raise ApiError(401, "invalid_refresh_token", str(exc)) from None
     except AccountDisabled:
         raise _disabled() from None
     if body.refresh_token is None:
-        return _cookie_session(request, rt, user, rotated)
-    return _token_pair(rt, user, rotated)
+        return _cookie_session(request, tokens, user, rotated)
+    return _token_pair(tokens, user, rotated)
 
 
 @operation(
@@ -214,12 +247,13 @@ async def refresh(request: Request) -> Response:
     body=RefreshBody,
     body_required=False,
 )
-async def logout(request: Request) -> Response:
-    rt = _limit_auth(request)
+@endpoint
+async def logout(request: Request, limiter: RateLimiter, accounts: Accounts) -> Response:
+    _limit_auth(request, limiter)
     body = await read_body(request, RefreshBody)
     token = body.refresh_token or _cookie_token(request)
     if token is not None:
-        await rt.accounts.revoke(token)  # unknown tokens: nothing to do, same answer
+        await accounts.revoke(token)  # unknown tokens: nothing to do, same answer
     response = Response(status_code=204)
     if body.refresh_token is None:
         response.delete_cookie(
@@ -237,9 +271,10 @@ async def logout(request: Request) -> Response:
     {200: Reply("the account", resources.User), **AUTHENTICATED},
     security=("bearer",),
 )
-async def me(request: Request) -> Response:
+@endpoint
+async def me(request: Request, accounts: Accounts) -> Response:
     principal = authenticate(request)
-    user = await runtime(request).accounts.user(principal.user_id)
+    user = await accounts.user(principal.user_id)
     if user is None:  # a valid token of an account since removed
         raise ApiError(401, "unauthorized", "the account no longer exists")
     return model_response(resources.User.model_validate(user), headers=NO_STORE)

@@ -12,7 +12,7 @@ from services.core.db.engine import create_engine
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
 from services.ingest.accounts.passwords import hash_password, password_problem
-from services.ingest.accounts.queries import Accounts, NameTaken
+from services.ingest.adapters.accounts import Accounts, NameTaken
 from services.ingest.http.bodies import Registration
 
 

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""The admin API (``/admin/*``) and what it asks the broker about offsets."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,12 +22,19 @@ from starlette.routing import Route
 from schemas.events import JobStatus
 from schemas.groups import PROJECTOR
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
+from services.core.access.disabled import DisabledAccounts
 from services.core.access.tokens import Principal
 from services.core.db.accounts import users
 from services.core.db.readmodel import jobs, projector_offsets
 from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
+from services.core.storage import ObjectStore
+from services.ingest.adapters.accounts import Accounts
+from services.ingest.adapters.broker_offsets import BrokerOffsets
+from services.ingest.adapters.job_log import JobLog
+from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
 from services.ingest.http.bodies import BODY_ERRORS, RetryFailedBody, UserChange, read_body
 from services.ingest.http.resources import (
     AdminUser,
@@ -47,14 +55,16 @@ MAX_RETRY_ALL = 1000
 log = logging.getLogger(__name__)
 
 
-def require_admin(request: Request) -> tuple[Runtime, Principal]:
+def require_admin(request: Request) -> Principal:
     principal = authenticate(request)
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "this needs the admin role")
-    return runtime(request), principal
+    return principal
 
 
-async def _job_figures(rt: Runtime, now: datetime) -> tuple[dict[str, int], list[Throughput]]:
+async def _job_figures(
+    engine: AsyncEngine, now: datetime
+) -> tuple[dict[str, int], list[Throughput]]:
     since = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
     minute = func.date_trunc("minute", jobs.c.completed_at)
     ended = (
@@ -66,7 +76,7 @@ async def _job_figures(rt: Runtime, now: datetime) -> tuple[dict[str, int], list
     counted = (
         select(jobs.c.status, func.count()).where(jobs.c.deleted_at.is_(None)).group_by("status")
     )
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         by_status = {status: 0 for status in JobStatus} | {
             str(s): int(n) for s, n in await conn.execute(counted)
         }
@@ -86,14 +96,14 @@ async def _job_figures(rt: Runtime, now: datetime) -> tuple[dict[str, int], list
     return by_status, series
 
 
-async def _workers(rt: Runtime) -> list[Worker]:
+async def _workers(engine: AsyncEngine) -> list[Worker]:
     query = (
         select(jobs.c.worker_id, jobs.c.id, jobs.c.stage, jobs.c.fps, jobs.c.started_at)
         .where(jobs.c.status == JobStatus.PROCESSING, jobs.c.deleted_at.is_(None))
         .where(jobs.c.worker_id.is_not(None))
         .order_by(jobs.c.started_at, jobs.c.id)
     )
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
         Worker(
@@ -107,22 +117,23 @@ async def _workers(rt: Runtime) -> list[Worker]:
     ]
 
 
-async def _log_figures(rt: Runtime) -> tuple[list[ConsumerLag], int | None]:
+async def _log_figures(
+    engine: AsyncEngine, settings: Settings, broker_offsets: BrokerOffsets | None
+) -> tuple[list[ConsumerLag], int | None]:
     """Consumer lag per group and topic, and the dead letters; ([], None) if the broker is
     unreachable (the overview still answers with what PostgreSQL knows)."""
-    settings = rt.settings
-    if rt.broker_offsets is None:
+    if broker_offsets is None:
         return [], None
     topics = {t.name: settings.topic(t.name) for t in (JOBS, PROGRESS, JOBS_DLQ)}
     try:
         snapshot = await asyncio.wait_for(
-            rt.broker_offsets.snapshot(topics.values(), settings.topic_prefix), BROKER_TIMEOUT_S
+            broker_offsets.snapshot(topics.values(), settings.topic_prefix), BROKER_TIMEOUT_S
         )
     except Exception:
         log.warning("the broker did not answer the overview", exc_info=True)
         return [], None
     projector = settings.group(PROJECTOR.name)
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         stored = await conn.execute(
             select(
                 projector_offsets.c.topic,
@@ -144,24 +155,31 @@ async def _log_figures(rt: Runtime) -> tuple[list[ConsumerLag], int | None]:
     {200: Reply("the overview", Overview), **ADMIN_ONLY},
     security=BEARER,
 )
-async def overview(request: Request) -> Response:
-    rt, _ = require_admin(request)
-    by_status, throughput = await _job_figures(rt, datetime.now(UTC))
-    lags, dead = await _log_figures(rt)
+@endpoint
+async def overview(
+    request: Request,
+    engine: AsyncEngine,
+    settings: Settings,
+    broker_offsets: BrokerOffsets | None,
+    clock: Clock,
+) -> Response:
+    require_admin(request)
+    by_status, throughput = await _job_figures(engine, clock())
+    lags, dead = await _log_figures(engine, settings, broker_offsets)
     return model_response(
         Overview(
             jobs_by_status=by_status,
             queue_depth=by_status.get(JobStatus.PENDING, 0),
             throughput=throughput,
             consumer_lag=lags,
-            workers=await _workers(rt),
+            workers=await _workers(engine),
             dead_letters=dead,
         ),
         headers={"Cache-Control": "no-store"},
     )
 
 
-async def _admin_user(rt: Runtime, user_id: str | None = None) -> list[AdminUser]:
+async def _admin_user(engine: AsyncEngine, user_id: str | None = None) -> list[AdminUser]:
     counts = (
         select(jobs.c.user_id, func.count().label("jobs"))
         .where(jobs.c.deleted_at.is_(None))
@@ -175,7 +193,7 @@ async def _admin_user(rt: Runtime, user_id: str | None = None) -> list[AdminUser
     )
     if user_id is not None:
         query = query.where(users.c.id == user_id)
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [_as_admin_user(r) for r in rows]
 
@@ -197,9 +215,10 @@ def _as_admin_user(row: Any) -> AdminUser:
     {200: Reply("the accounts, oldest first", AdminUsers), **ADMIN_ONLY},
     security=BEARER,
 )
-async def list_users(request: Request) -> Response:
-    rt, _ = require_admin(request)
-    return model_response(AdminUsers(items=await _admin_user(rt)))
+@endpoint
+async def list_users(request: Request, engine: AsyncEngine) -> Response:
+    require_admin(request)
+    return model_response(AdminUsers(items=await _admin_user(engine)))
 
 
 @operation(
@@ -214,8 +233,14 @@ async def list_users(request: Request) -> Response:
     body=UserChange,
     security=BEARER,
 )
-async def change_user(request: Request) -> Response:
-    rt, principal = require_admin(request)
+@endpoint
+async def change_user(
+    request: Request,
+    engine: AsyncEngine,
+    accounts: Accounts,
+    disabled: DisabledAccounts | None,
+) -> Response:
+    principal = require_admin(request)
     user_id = request.path_params["user_id"]
     body = await read_body(request, UserChange)
     if user_id == principal.user_id and (body.role == "user" or body.disabled):
@@ -224,12 +249,12 @@ async def change_user(request: Request) -> Response:
         user_id = str(uuid.UUID(user_id))
     except ValueError:
         raise not_found("user") from None
-    changed = await rt.accounts.update(user_id, role=body.role, disabled=body.disabled)
+    changed = await accounts.update(user_id, role=body.role, disabled=body.disabled)
     if changed is None:
         raise not_found("user")
-    if body.disabled is not None and rt.disabled is not None:
-        rt.disabled.mark(changed.id, body.disabled)  # at once here; other processes poll
-    found = await _admin_user(rt, changed.id)
+    if body.disabled is not None and disabled is not None:
+        disabled.mark(changed.id, body.disabled)  # at once here; other processes poll
+    found = await _admin_user(engine, changed.id)
     return model_response(found[0])
 
 
@@ -240,8 +265,11 @@ async def change_user(request: Request) -> Response:
     body_required=False,
     security=BEARER,
 )
-async def retry_failed(request: Request) -> Response:
-    rt, principal = require_admin(request)
+@endpoint
+async def retry_failed(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog, store: ObjectStore
+) -> Response:
+    principal = require_admin(request)
     body = await read_body(request, RetryFailedBody)
     job_ids = body.job_ids
     if job_ids is None:
@@ -251,9 +279,19 @@ async def retry_failed(request: Request) -> Response:
             .order_by(jobs.c.completed_at, jobs.c.id)
             .limit(MAX_RETRY_ALL)
         )
-        async with rt.engine.connect() as conn:
+        async with engine.connect() as conn:
             job_ids = [str(i) for i in (await conn.execute(query)).scalars()]
-    results = await run_bulk(request, rt, principal, "retry", job_ids, only_status=JobStatus.FAILED)
+    results = await run_bulk(
+        request,
+        principal,
+        "retry",
+        job_ids,
+        engine=engine,
+        clock=clock,
+        job_log=job_log,
+        store=store,
+        only_status=JobStatus.FAILED,
+    )
     return model_response(results)
 
 

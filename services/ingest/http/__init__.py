@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Ingest's HTTP plumbing: request bodies and answers, middleware, rate limits, ``/docs``."""

@@ -43,6 +43,7 @@ ASSETS: dict[str, tuple[bool, str]] = {  # name -> (from Swagger UI?, media type
 @operation(
     "Interactive API docs (Swagger UI for /openapi.json)",
     {200: Reply("HTML", media_type="text/html", schema={"type": "string"})},
+    tag="docs",
 )
 async def docs_page(request: Request) -> Response:
     return FileResponse(STATIC / "docs.html", media_type="text/html")
@@ -62,6 +63,7 @@ async def docs_asset(request: Request) -> Response:
 @operation(
     "The event contract: the AsyncAPI 3.0 document of the Kafka topics (taps, consumers)",
     {200: Reply("the document", media_type="application/yaml", schema={"type": "object"})},
+    tag="docs",
 )
 async def asyncapi_yaml(request: Request) -> Response:
     document = resources.files("schemas").joinpath("asyncapi.yaml")  # package data of schemas

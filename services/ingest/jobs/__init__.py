@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Jobs: ``/jobs`` reads and commands, bulk actions, read-your-writes."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +17,10 @@ from schemas.events import Event
 from services.core.access.tokens import Principal
 from services.core.http.errors import ApiError
 from services.core.http.openapi import Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.core.runtime.clock import Clock
+from services.core.storage import ObjectStore
+from services.ingest.adapters.job_log import JobLog
+from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
 from services.ingest.http.bodies import BODY_ERRORS, BulkBody, read_body
 from services.ingest.http.resources import BulkResult, BulkResults
 from services.ingest.jobs.queries import owned_row
@@ -40,11 +44,14 @@ BUILDS: dict[str, Build] = {
 
 async def run_bulk(
     request: Request,
-    rt: Runtime,
     principal: Principal,
     action: str,
     job_ids: Sequence[str],
     *,
+    engine: AsyncEngine,
+    clock: Clock,
+    job_log: JobLog,
+    store: ObjectStore,
     only_status: str | None = None,
 ) -> BulkResults:
     """Check each job, publish what is legal, and say per job what happened; with
@@ -55,10 +62,10 @@ async def run_bulk(
     accepted: list[str] = []
     for raw in dict.fromkeys(job_ids):  # each job once, in the order sent
         try:
-            row = await owned_row(rt, principal, raw)
+            row = await owned_row(engine, principal, raw)
             if only_status is not None and row.status != only_status:
                 raise ApiError(409, "illegal_state", f"job is {row.status}, not {only_status}")
-            events += await checked_events(request, rt, principal, row, build)
+            events += await checked_events(request, clock, principal, row, build)
         except ApiError as refusal:
             results.append(
                 BulkResult(job_id=raw, ok=False, error=refusal.message, code=refusal.code)
@@ -67,10 +74,10 @@ async def run_bulk(
         accepted.append(str(row.id))
         results.append(BulkResult(job_id=raw, ok=True, error=None, code=None))
     if events:
-        await publish(rt, events)
+        await publish(job_log, events)
     if action == "delete":
         for job_id in accepted:
-            await delete_files(rt, job_id)
+            await delete_files(store, job_id)
     return BulkResults(results=results)
 
 
@@ -84,11 +91,23 @@ async def run_bulk(
     body=BulkBody,
     security=BEARER,
 )
-async def bulk(request: Request) -> Response:
+@endpoint
+async def bulk(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog, store: ObjectStore
+) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
     body = await read_body(request, BulkBody)
-    return model_response(await run_bulk(request, rt, principal, body.action, body.job_ids))
+    results = await run_bulk(
+        request,
+        principal,
+        body.action,
+        body.job_ids,
+        engine=engine,
+        clock=clock,
+        job_log=job_log,
+        store=store,
+    )
+    return model_response(results)
 
 
 routes = [Route("/jobs/bulk", bulk, methods=["POST"])]

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.events import JobStatus
 from services.core.db.accounts import users
 from services.core.db.readmodel import jobs
 from services.core.http.errors import ApiError
-from services.ingest.bootstrap import Runtime
 
 SORTS = ("created_at", "updated_at", "filename", "status")
 Sort = Literal["created_at", "updated_at", "filename", "status"]
@@ -85,7 +85,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def list_rows(rt: Runtime, query: JobQuery) -> tuple[list[Any], str | None]:
+async def list_rows(engine: AsyncEngine, query: JobQuery) -> tuple[list[Any], str | None]:
     """One page of job rows (with ``username`` when asked) and the next page's cursor."""
     key = _key(query.sort)
     columns: list[Any] = [jobs]
@@ -111,7 +111,7 @@ async def list_rows(rt: Runtime, query: JobQuery) -> tuple[list[Any], str | None
         statement = statement.order_by(key.desc(), jobs.c.id.desc())
     else:
         statement = statement.order_by(key.asc(), jobs.c.id.asc())
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         rows = list((await conn.execute(statement.limit(query.limit + 1))).all())
     following = None
     if len(rows) > query.limit:
@@ -120,7 +120,7 @@ async def list_rows(rt: Runtime, query: JobQuery) -> tuple[list[Any], str | None
     return rows, following
 
 
-async def queue_positions(rt: Runtime, rows: list[Any]) -> dict[str, int]:
+async def queue_positions(engine: AsyncEngine, rows: list[Any]) -> dict[str, int]:
     """The 1-based place of each pending job among every pending job, oldest first."""
     pending = [str(r.id) for r in rows if r.status == JobStatus.PENDING]
     if not pending:
@@ -140,5 +140,5 @@ async def queue_positions(rt: Runtime, rows: list[Any]) -> dict[str, int]:
         .scalar_subquery()
     )
     statement = select(jobs.c.id, ahead).where(jobs.c.id.in_(pending))
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         return {str(job_id): int(place) for job_id, place in await conn.execute(statement)}

@@ -1,10 +1,9 @@
 """``GET /jobs``: the caller's jobs (an admin's: everyone's with ``all=true``), searched,
-sorted and paged (the queries are in ``joblist.py``)."""
+sorted and paged (the queries are in ``list_queries.py``)."""
 
 from __future__ import annotations
 
-import time
-
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,11 +12,13 @@ from services.core.access.tokens import Principal
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Param, Reply, model_response, operation
-from services.ingest.bootstrap import AUTHENTICATED, authenticate, runtime
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
 from services.ingest.http.resources import JobList
 from services.ingest.jobs.list_queries import SORTS, JobQuery, list_rows, queue_positions
-from services.ingest.jobs.queries import row_view
-from services.ingest.uploads.rules import usage
+from services.ingest.jobs.queries import row_view, usage
 
 STATUSES = tuple(JobStatus)
 
@@ -59,24 +60,26 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     ),
     security=("bearer",),
 )
-async def list_jobs(request: Request) -> Response:
+@endpoint
+async def list_jobs(
+    request: Request, engine: AsyncEngine, settings: Settings, media: MediaUrls, clock: Clock
+) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
     query = _job_query(request, principal)
-    rows, cursor = await list_rows(rt, query)
-    places = await queue_positions(rt, rows)
-    now = time.time()
+    rows, cursor = await list_rows(engine, query)
+    places = await queue_positions(engine, rows)
+    now = clock().timestamp()
     items = [
         row_view(
             r,
-            rt.media,
+            media,
             now,
             queue_position=places.get(str(r.id)),
             username=r.username if query.with_usernames else None,
         )
         for r in rows
     ]
-    spent = await usage(rt, query.owner) if query.owner is not None else None
+    spent = await usage(engine, settings, query.owner) if query.owner is not None else None
     return model_response(JobList(items=items, next_cursor=cursor, usage=spent))
 
 

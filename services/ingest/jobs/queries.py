@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import URL
 
 from schemas.events import JobStatus, JobSubmitted
 from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs, processing_history
 from services.core.http.errors import not_found
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
 from services.core.storage.keys import output_attempt, output_prefix
-from services.ingest.bootstrap import Runtime
-from services.ingest.http.resources import HistoryEntry, Job, JobMetadata, Output
-from services.ingest.media.urls import MediaUrls
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.http.resources import HistoryEntry, Job, JobMetadata, Output, Usage
 
 METADATA_KEYS = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
 
@@ -138,33 +139,33 @@ def valid_job_id(raw: str) -> str:
         raise not_found() from None
 
 
-async def job_row(rt: Runtime, job_id: str) -> Any:
-    async with rt.engine.connect() as conn:
+async def job_row(engine: AsyncEngine, job_id: str) -> Any:
+    async with engine.connect() as conn:
         return (
             await conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None)))
         ).first()
 
 
-async def job_view(rt: Runtime, job_id: str) -> Job | None:
-    row = await job_row(rt, job_id)
-    return row_view(row, rt.media, time.time()) if row is not None else None
+async def job_view(engine: AsyncEngine, media: MediaUrls, clock: Clock, job_id: str) -> Job | None:
+    row = await job_row(engine, job_id)
+    return row_view(row, media, clock().timestamp()) if row is not None else None
 
 
-async def owned_row(rt: Runtime, principal: Principal, raw_id: str) -> Any:
+async def owned_row(engine: AsyncEngine, principal: Principal, raw_id: str) -> Any:
     """The job row if the caller may see it; 404 otherwise (never 403: ids do not leak)."""
-    row = await job_row(rt, valid_job_id(raw_id))
+    row = await job_row(engine, valid_job_id(raw_id))
     if row is None or (str(row.user_id) != principal.user_id and not principal.is_admin):
         raise not_found()
     return row
 
 
-async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
+async def history_rows(engine: AsyncEngine, job_id: str) -> list[HistoryEntry]:
     query = (
         select(processing_history)
         .where(processing_history.c.job_id == job_id)
         .order_by(processing_history.c.created_at, processing_history.c.id)
     )
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
         HistoryEntry(
@@ -180,3 +181,22 @@ async def history_rows(rt: Runtime, job_id: str) -> list[HistoryEntry]:
         )
         for r in rows
     ]
+
+
+IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
+
+
+async def usage(engine: AsyncEngine, settings: Settings, user_id: str) -> Usage:
+    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
+    in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
+    query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
+        jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
+    )
+    async with engine.connect() as conn:
+        stored, flying = (await conn.execute(query)).one()
+    return Usage(
+        storage_bytes=int(stored),
+        storage_quota_bytes=settings.user_storage_quota,
+        jobs_in_flight=int(flying),
+        jobs_in_flight_quota=settings.user_jobs_in_flight,
+    )

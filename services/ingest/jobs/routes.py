@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,20 +20,22 @@ from schemas.events import (
     RetryScheduled,
 )
 from schemas.options import InvalidOptions, parse_options
-from schemas.topics import JOBS
 from services.core.access.tokens import Principal
 from services.core.domain.columns import job_state
 from services.core.domain.jobstate import delete_requires_cancel, legal, may_retry
 from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Param, Reply, model_response, operation
+from services.core.runtime.clock import Clock
 from services.core.runtime.logs import current_correlation_id
-from services.core.storage import keys
-from services.ingest.bootstrap import AUTHENTICATED, EVENT_SOURCE, Runtime, authenticate, runtime
+from services.core.storage import ObjectStore, keys
+from services.ingest.adapters.job_log import JobLog
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.dependencies import AUTHENTICATED, EVENT_SOURCE, authenticate, endpoint
 from services.ingest.http.bodies import BODY_ERRORS, ReprocessBody, read_body
+from services.ingest.http.delivery import stored_file
 from services.ingest.http.resources import Accepted, History, Job
 from services.ingest.jobs.list_routes import list_jobs
 from services.ingest.jobs.queries import history_rows, owned_row, row_view
-from services.ingest.media.delivery import stored_file
 
 BEARER = ("bearer",)
 ACCEPTED = {
@@ -51,11 +52,13 @@ log = logging.getLogger(__name__)
     {200: Reply("the job", Job), 404: error_reply("no such job"), **AUTHENTICATED},
     security=BEARER,
 )
-async def get_job(request: Request) -> Response:
+@endpoint
+async def get_job(
+    request: Request, engine: AsyncEngine, media: MediaUrls, clock: Clock
+) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    return model_response(row_view(row, rt.media, time.time()))
+    row = await owned_row(engine, principal, request.path_params["job_id"])
+    return model_response(row_view(row, media, clock().timestamp()))
 
 
 @operation(
@@ -67,11 +70,11 @@ async def get_job(request: Request) -> Response:
     },
     security=BEARER,
 )
-async def job_history(request: Request) -> Response:
+@endpoint
+async def job_history(request: Request, engine: AsyncEngine) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    return model_response(History(items=await history_rows(rt, str(row.id))))
+    row = await owned_row(engine, principal, request.path_params["job_id"])
+    return model_response(History(items=await history_rows(engine, str(row.id))))
 
 
 @operation(
@@ -88,10 +91,10 @@ async def job_history(request: Request) -> Response:
     params=(Param("output", {"type": "string"}, "an output's name; default: the first"),),
     security=BEARER,
 )
-async def download(request: Request) -> Response:
+@endpoint
+async def download(request: Request, engine: AsyncEngine, store: ObjectStore) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
+    row = await owned_row(engine, principal, request.path_params["job_id"])
     outputs: list[dict[str, Any]] = list(row.outputs or [])
     wanted = request.query_params.get("output")
     if not outputs:
@@ -103,7 +106,7 @@ async def download(request: Request) -> Response:
         raise not_found("output")
     filename = _download_name(row.original_filename, chosen["key"])
     content_type = chosen.get("content_type")
-    return await stored_file(rt.store, chosen["key"], content_type=content_type, filename=filename)
+    return await stored_file(store, chosen["key"], content_type=content_type, filename=filename)
 
 
 def _download_name(original: str, key: str) -> str:
@@ -112,14 +115,14 @@ def _download_name(original: str, key: str) -> str:
     return f"{stem}-{name}"
 
 
-Build = Callable[[Request, Runtime, Principal, Any], Awaitable[list[Event]]]
+Build = Callable[[Request, Clock, Principal, Any], Awaitable[list[Event]]]
 
 
 async def checked_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any, build: Build
+    request: Request, clock: Clock, principal: Principal, row: Any, build: Build
 ) -> list[Event]:
     """The command's events, if legal in the job's state (else 409)."""
-    events = await build(request, rt, principal, row)
+    events = await build(request, clock, principal, row)
     state = job_state(row)
     for event in events:
         if not legal(state, event.type):
@@ -131,43 +134,43 @@ async def checked_events(
     return events
 
 
-async def publish(rt: Runtime, events: list[Event]) -> None:
+async def publish(job_log: JobLog, events: list[Event]) -> None:
     """Publish the events and wait (bounded) until the read model shows them."""
     envelopes = [
         new_envelope(e, source=EVENT_SOURCE, correlation_id=current_correlation_id())
         for e in events
     ]
-    positions = await rt.publisher.publish_many(envelopes)
-    await rt.applied.wait(rt.settings.topic(JOBS.name), positions, rt.read_your_writes_s)
+    await job_log.projected(await job_log.publish(envelopes))
 
 
-async def delete_files(rt: Runtime, job_id: str) -> None:
+async def delete_files(store: ObjectStore, job_id: str) -> None:
     for prefix in keys.job_prefixes(job_id):
         try:
-            await rt.store.delete_prefix(prefix)
+            await store.delete_prefix(prefix)
         except Exception:  # the job is already deleted in the log; files can be swept later
             log.exception("could not delete %s", prefix)
 
 
-async def _command(request: Request, build: Build) -> Response:
+async def _command(
+    request: Request, build: Build, engine: AsyncEngine, clock: Clock, job_log: JobLog
+) -> Response:
     """Check the command is legal for the job's state (409 if not), publish, answer 202."""
     principal = authenticate(request)
-    rt = runtime(request)
-    row = await owned_row(rt, principal, request.path_params["job_id"])
-    events = await checked_events(request, rt, principal, row, build)
-    await publish(rt, events)
+    row = await owned_row(engine, principal, request.path_params["job_id"])
+    events = await checked_events(request, clock, principal, row, build)
+    await publish(job_log, events)
     accepted = Accepted(id=str(row.id), accepted=[e.type for e in events])
     return model_response(accepted, status_code=202)
 
 
 async def cancel_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, clock: Clock, principal: Principal, row: Any
 ) -> list[Event]:
     return [CancelRequested(job_id=str(row.id), requested_by=principal.user_id)]
 
 
 async def retry_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, clock: Clock, principal: Principal, row: Any
 ) -> list[Event]:
     if not may_retry(job_state(row)):
         raise ApiError(409, "illegal_state", f"cannot retry: job is {row.status}")
@@ -175,7 +178,7 @@ async def retry_events(
         RetryScheduled(
             job_id=str(row.id),
             attempt=row.attempts + 1,
-            not_before=datetime.now(UTC),
+            not_before=clock(),
             reason="requested by user",
             requested_by=principal.user_id,
             # a worker that never saw this job's submission still knows what to run
@@ -184,7 +187,7 @@ async def retry_events(
     ]
 
 
-async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: Any) -> list[Event]:
+async def _reprocess(request: Request, clock: Clock, principal: Principal, row: Any) -> list[Event]:
     body = await read_body(request, ReprocessBody)
     try:
         options = parse_options(body.options or row.processing_options)
@@ -201,7 +204,7 @@ async def _reprocess(request: Request, rt: Runtime, principal: Principal, row: A
 
 
 async def delete_events(
-    request: Request, rt: Runtime, principal: Principal, row: Any
+    request: Request, clock: Clock, principal: Principal, row: Any
 ) -> list[Event]:
     events: list[Event] = []
     if delete_requires_cancel(job_state(row)):
@@ -211,13 +214,19 @@ async def delete_events(
 
 
 @operation("Cancel", ACCEPTED, security=BEARER)
-async def cancel_job(request: Request) -> Response:
-    return await _command(request, cancel_events)
+@endpoint
+async def cancel_job(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog
+) -> Response:
+    return await _command(request, cancel_events, engine, clock, job_log)
 
 
 @operation("Retry a failed or cancelled job", ACCEPTED, security=BEARER)
-async def retry_job(request: Request) -> Response:
-    return await _command(request, retry_events)
+@endpoint
+async def retry_job(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog
+) -> Response:
+    return await _command(request, retry_events, engine, clock, job_log)
 
 
 @operation(
@@ -227,14 +236,20 @@ async def retry_job(request: Request) -> Response:
     body_required=False,
     security=BEARER,
 )
-async def reprocess_job(request: Request) -> Response:
-    return await _command(request, _reprocess)
+@endpoint
+async def reprocess_job(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog
+) -> Response:
+    return await _command(request, _reprocess, engine, clock, job_log)
 
 
 @operation("Cancel if running, delete files, hide the job", ACCEPTED, security=BEARER)
-async def delete_job(request: Request) -> Response:
-    response = await _command(request, delete_events)
-    await delete_files(runtime(request), request.path_params["job_id"])
+@endpoint
+async def delete_job(
+    request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog, store: ObjectStore
+) -> Response:
+    response = await _command(request, delete_events, engine, clock, job_log)
+    await delete_files(store, request.path_params["job_id"])
     return response
 
 

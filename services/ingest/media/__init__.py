@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Media delivery: signed media URLs and the downloads they share a code path with."""

@@ -1,7 +1,7 @@
 """``/media/...``: a job attempt's output tree through a signed, expiring URL.
 
 Players (``<video>``, hls.js, ffmpeg) send no Bearer header: the signature is the
-authorisation (``services.ingest.media.urls``). A URL opens only the files under
+authorisation (``services.ingest.adapters.media_urls``). A URL opens only the files under
 ``outputs/{job_id}/{attempt}/``, only while the job exists and that attempt holds its current
 outputs, and only until it expires. Media answers carry CORS for any origin (no credentials
 are involved, so ``*`` grants nothing a URL's holder does not already have).
@@ -9,9 +9,9 @@ are involved, so ``*`` grants nothing a URL's holder does not already have).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,13 +20,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Reply, operation
-from services.core.storage import validate_key
+from services.core.runtime.clock import Clock
+from services.core.storage import ObjectStore, validate_key
 from services.core.storage.content import guess_content_type
 from services.core.storage.keys import output_attempt, output_key
-from services.ingest.bootstrap import RATE_LIMITED, Runtime, runtime
+from services.ingest.adapters.media_urls import PREFIX, Grant, MediaUrlRefused, MediaUrls
+from services.ingest.dependencies import RATE_LIMITED, endpoint
+from services.ingest.http.delivery import stored_file
 from services.ingest.jobs.queries import job_row
-from services.ingest.media.delivery import stored_file
-from services.ingest.media.urls import PREFIX, Grant, MediaUrlRefused
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 EXPOSED = ["Accept-Ranges", "Content-Length", "Content-Range", "Content-Type"]
@@ -44,20 +45,22 @@ EXPOSED = ["Accept-Ranges", "Content-Length", "Content-Range", "Content-Type"]
         **RATE_LIMITED,
     },
 )
-async def media_file(request: Request) -> Response:
-    rt = runtime(request)
+@endpoint
+async def media_file(
+    request: Request, engine: AsyncEngine, media: MediaUrls, store: ObjectStore, clock: Clock
+) -> Response:
     params = request.path_params
-    now = time.time()
+    now = clock().timestamp()
     try:
-        grant = rt.media.verify(
+        grant = media.verify(
             params["job_id"], params["attempt"], params["expires"], params["signature"], now
         )
     except MediaUrlRefused as exc:
         raise ApiError(403, exc.code, exc.message) from None
-    key, content_type = await _granted_file(rt, grant, params["path"])
+    key, content_type = await _granted_file(engine, grant, params["path"])
     remaining = max(1, int(grant.expires - now))
     return await stored_file(
-        rt.store,
+        store,
         key,
         content_type=content_type,
         proxy=content_type == PLAYLIST,
@@ -69,13 +72,13 @@ async def media_file(request: Request) -> Response:
     )
 
 
-async def _granted_file(rt: Runtime, grant: Grant, path: str) -> tuple[str, str]:
+async def _granted_file(engine: AsyncEngine, grant: Grant, path: str) -> tuple[str, str]:
     """The key and content type of ``path`` in the granted tree; 404 for anything else."""
     try:
         key = output_key(grant.job_id, grant.attempt, validate_key(path))
     except ValueError:  # "..", empty segments, control characters: outside any tree
         raise not_found("file") from None
-    row = await job_row(rt, grant.job_id)  # deleted jobs and superseded attempts open nothing
+    row = await job_row(engine, grant.job_id)  # deleted jobs and superseded attempts open nothing
     outputs: list[dict[str, Any]] = list(row.outputs or []) if row is not None else []
     if grant.attempt not in {output_attempt(grant.job_id, o["key"]) for o in outputs}:
         raise not_found("file")

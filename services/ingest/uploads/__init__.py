@@ -1,1 +1,1 @@
-"""TODO role."""
+"""Uploads: ``POST /upload`` (multipart), tus resumable uploads, the rules every upload clears."""

@@ -11,24 +11,24 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas.options import PRESETS
 from services.core.http.errors import ApiError, error_reply
 from services.core.http.openapi import Reply, model_response, operation
-from services.core.storage import ObjectTooLarge, keys
-from services.ingest.bootstrap import AUTHENTICATED, Runtime, authenticate, runtime
+from services.core.runtime.settings import Settings
+from services.core.storage import ObjectStore, ObjectTooLarge, keys
+from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
 from services.ingest.http.resources import Job, UploadedJobs
 from services.ingest.metrics import UPLOAD_BYTES, UPLOAD_SECONDS
 from services.ingest.uploads.multipart import MultipartReader, boundary_of
 from services.ingest.uploads.rules import Allowance
 from services.ingest.uploads.submission import (
     StoredSource,
-    discard_sources,
-    job_views,
+    Submission,
     parse_options_json,
-    publish_sources,
     safe_filename,
 )
 
@@ -67,27 +67,33 @@ class UploadForm(BaseModel):
     body_media_type="multipart/form-data",
     security=("bearer",),
 )
-async def upload(request: Request) -> Response:
+@endpoint
+async def upload(
+    request: Request,
+    engine: AsyncEngine,
+    settings: Settings,
+    store: ObjectStore,
+    submission: Submission,
+) -> Response:
     principal = authenticate(request)
-    rt = runtime(request)
     reader = MultipartReader(request.stream(), boundary_of(request.headers.get("content-type")))
     sources: list[StoredSource] = []
     started = asyncio.get_running_loop().time()
-    allowance = await Allowance.of(rt, principal)  # before a byte is stored
+    allowance = await Allowance.of(engine, settings, principal)  # before a byte is stored
     try:
-        options_raw = await _read_parts(rt, reader, sources, allowance)
+        options_raw = await _read_parts(store, reader, sources, allowance)
         if not sources:
             raise ApiError(422, "missing_file", "the request has no 'file' part")
         options = parse_options_json(options_raw)
         batch_id = str(uuid.uuid4()) if len(sources) > 1 else None
-        envelopes, positions = await publish_sources(
-            rt, principal.user_id, sources, options, batch_id
+        envelopes, positions = await submission.publish(
+            principal.user_id, sources, options, batch_id
         )
     except BaseException:
-        await discard_sources(rt.store, sources)
+        await submission.discard(sources)
         raise
     UPLOAD_SECONDS.observe(asyncio.get_running_loop().time() - started)
-    views = await job_views(rt, envelopes, positions)
+    views = await submission.views(envelopes, positions)
     if len(views) == 1:
         return model_response(
             views[0], status_code=202, headers={"Location": f"/jobs/{views[0].id}"}
@@ -96,7 +102,7 @@ async def upload(request: Request) -> Response:
 
 
 async def _read_parts(
-    rt: Runtime, reader: MultipartReader, sources: list[StoredSource], allowance: Allowance
+    store: ObjectStore, reader: MultipartReader, sources: list[StoredSource], allowance: Allowance
 ) -> bytes | None:
     options_raw: bytes | None = None
     while (part := await reader.next_part()) is not None:
@@ -108,7 +114,7 @@ async def _read_parts(
             allowance.check_next_file()
             job_id = str(uuid.uuid4())
             try:
-                stored = await rt.store.put_stream(
+                stored = await store.put_stream(
                     keys.source_key(job_id), _counted(reader), max_bytes=allowance.max_bytes()
                 )
             except ObjectTooLarge:
@@ -117,7 +123,7 @@ async def _read_parts(
                 raise ApiError(
                     413,
                     "file_too_large",
-                    f"file exceeds MAX_FILE_SIZE ({rt.settings.max_file_size} bytes)",
+                    f"file exceeds MAX_FILE_SIZE ({allowance.max_file_size} bytes)",
                 ) from None
             allowance.add(stored.size_bytes)
             sources.append(StoredSource(job_id, safe_filename(part.filename), stored))

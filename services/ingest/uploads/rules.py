@@ -9,62 +9,45 @@ little, so two uploads racing may both pass: the quota is a fence against abuse,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.events import JobStatus
 from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs
 from services.core.http.errors import ApiError
 from services.core.media.probe import ProbeError
-from services.ingest.bootstrap import Runtime
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
 from services.ingest.http.resources import Usage
-
-IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
-
-
-async def usage(rt: Runtime, user_id: str) -> Usage:
-    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
-    in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
-    query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
-        jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
-    )
-    async with rt.engine.connect() as conn:
-        stored, flying = (await conn.execute(query)).one()
-    return Usage(
-        storage_bytes=int(stored),
-        storage_quota_bytes=rt.settings.user_storage_quota,
-        jobs_in_flight=int(flying),
-        jobs_in_flight_quota=rt.settings.user_jobs_in_flight,
-    )
-
+from services.ingest.jobs.queries import usage
 
 PRIORITY_WINDOW = timedelta(days=7)
 
 
-async def recent_uploads(rt: Runtime, user_id: str) -> int:
+async def recent_uploads(engine: AsyncEngine, clock: Clock, user_id: str) -> int:
     """The user's jobs created in the last :data:`PRIORITY_WINDOW` (deleted ones count too):
     a new job's turn order, as PeerTube orders transcoding (fewer recent uploads go first)."""
-    since = datetime.now(UTC) - PRIORITY_WINDOW
+    since = clock() - PRIORITY_WINDOW
     query = select(func.count()).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
-    async with rt.engine.connect() as conn:
+    async with engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())
 
 
 class Allowance:
     """What one upload request may still add for its user (unbounded for admins)."""
 
-    def __init__(self, rt: Runtime, principal: Principal, current: Usage | None) -> None:
-        self.rt = rt
+    def __init__(self, max_file_size: int, current: Usage | None) -> None:
+        self.max_file_size = max_file_size
         self.current = current
         self.files = 0
         self.bytes = 0
 
     @classmethod
-    async def of(cls, rt: Runtime, principal: Principal) -> Allowance:
-        current = None if principal.is_admin else await usage(rt, principal.user_id)
-        allowance = cls(rt, principal, current)
+    async def of(cls, engine: AsyncEngine, settings: Settings, principal: Principal) -> Allowance:
+        current = None if principal.is_admin else await usage(engine, settings, principal.user_id)
+        allowance = cls(settings.max_file_size, current)
         allowance.check_next_file()
         return allowance
 
@@ -85,16 +68,16 @@ class Allowance:
 
     def bytes_left(self) -> int:
         if self.current is None:
-            return self.rt.settings.max_file_size
+            return self.max_file_size
         left = self.current.storage_quota_bytes - self.current.storage_bytes - self.bytes
         return max(left, 0)
 
     def max_bytes(self) -> int:
         """The most the next file may hold: the file size limit or what the quota leaves."""
-        return min(self.rt.settings.max_file_size, self.bytes_left())
+        return min(self.max_file_size, self.bytes_left())
 
     def quota_binds(self) -> bool:
-        return self.bytes_left() < self.rt.settings.max_file_size
+        return self.bytes_left() < self.max_file_size
 
     def storage_refusal(self) -> ApiError:
         assert self.current is not None

@@ -13,19 +13,22 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelope import Envelope, new_envelope
 from schemas.events import JobSubmitted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
-from schemas.topics import JOBS
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError
 from services.core.media.probe import MediaInfo, ProbeError, probe
+from services.core.runtime.clock import Clock
 from services.core.runtime.logs import current_correlation_id
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, StoredObject, keys
-from services.ingest.bootstrap import EVENT_SOURCE, Runtime
+from services.ingest.adapters.job_log import JobLog
+from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.dependencies import EVENT_SOURCE
 from services.ingest.http.resources import Job
 from services.ingest.jobs.queries import job_view, pending_view
 from services.ingest.uploads.rules import media_refusal, recent_uploads
@@ -65,44 +68,60 @@ def parse_options_json(raw: bytes | None) -> ProcessingOptions:
         raise ApiError(422, "invalid_options", f"options: {exc}") from None
 
 
-async def publish_sources(
-    rt: Runtime,
-    user_id: str,
-    sources: Sequence[StoredSource],
-    options: ProcessingOptions,
-    batch_id: str | None,
-) -> tuple[list[Envelope], list[tuple[int, int]]]:
-    """Probe every source (415 if one is not a video), then publish their ``submitted`` events
-    with acks=all. Removes nothing on failure: the caller decides."""
-    await asyncio.gather(*(_validate(rt.store, rt.settings, source) for source in sources))
-    recent = await recent_uploads(rt, user_id)
-    envelopes = [
-        new_envelope(
-            _submitted(user_id, s, options, batch_id, priority=recent + i),
-            source=EVENT_SOURCE,
-            correlation_id=current_correlation_id(),
-        )
-        for i, s in enumerate(sources)
-    ]
-    return envelopes, await rt.publisher.publish_many(envelopes)
+@dataclass(frozen=True)
+class Submission:
+    """What turning stored sources into jobs uses; a handler that names one gets it made from
+    the dependencies of the same names (``services.ingest.dependencies.endpoint``)."""
 
+    settings: Settings
+    engine: AsyncEngine
+    store: ObjectStore
+    job_log: JobLog
+    media: MediaUrls
+    clock: Clock
 
-async def job_views(
-    rt: Runtime, envelopes: Sequence[Envelope], positions: Sequence[tuple[int, int]]
-) -> list[Job]:
-    """The new jobs as ``GET /jobs/{id}`` shows them, once projected (bounded wait)."""
-    topic = rt.settings.topic(JOBS.name)
-    applied = await rt.applied.wait(topic, list(positions), rt.read_your_writes_s)
-    return [await _view(rt, e.event, applied) for e in envelopes]  # type: ignore[arg-type]
+    async def publish(
+        self,
+        user_id: str,
+        sources: Sequence[StoredSource],
+        options: ProcessingOptions,
+        batch_id: str | None,
+    ) -> tuple[list[Envelope], list[tuple[int, int]]]:
+        """Probe every source (415 if one is not a video), then publish their ``submitted``
+        events with acks=all. Removes nothing on failure: the caller decides."""
+        await asyncio.gather(*(_validate(self.store, self.settings, s) for s in sources))
+        recent = await recent_uploads(self.engine, self.clock, user_id)
+        envelopes = [
+            new_envelope(
+                _submitted(user_id, s, options, batch_id, priority=recent + i),
+                source=EVENT_SOURCE,
+                correlation_id=current_correlation_id(),
+            )
+            for i, s in enumerate(sources)
+        ]
+        return envelopes, await self.job_log.publish(envelopes)
 
+    async def views(
+        self, envelopes: Sequence[Envelope], positions: Sequence[tuple[int, int]]
+    ) -> list[Job]:
+        """The new jobs as ``GET /jobs/{id}`` shows them, once projected (bounded wait)."""
+        applied = await self.job_log.projected(positions)
+        return [await self._view(e.event, applied) for e in envelopes]  # type: ignore[arg-type]
 
-async def discard_sources(store: ObjectStore, sources: Sequence[StoredSource]) -> None:
-    """Remove what a refused upload stored."""
-    for source in sources:
-        try:
-            await store.delete_prefix(keys.source_prefix(source.job_id))
-        except Exception:  # the refusal matters more than the clean-up; log and go on
-            log.exception("could not remove refused upload %s", source.job_id)
+    async def discard(self, sources: Sequence[StoredSource]) -> None:
+        """Remove what a refused upload stored."""
+        for source in sources:
+            try:
+                await self.store.delete_prefix(keys.source_prefix(source.job_id))
+            except Exception:  # the refusal matters more than the clean-up; log and go on
+                log.exception("could not remove refused upload %s", source.job_id)
+
+    async def _view(self, event: JobSubmitted, applied: bool) -> Job:
+        if applied:
+            found = await job_view(self.engine, self.media, self.clock, event.job_id)
+            if found is not None:
+                return found
+        return pending_view(event, self.clock())
 
 
 async def _validate(store: ObjectStore, settings: Settings, source: StoredSource) -> None:
@@ -139,11 +158,3 @@ def _submitted(
         batch_id=batch_id,
         priority=priority,
     )
-
-
-async def _view(rt: Runtime, event: JobSubmitted, applied: bool) -> Job:
-    if applied:
-        found = await job_view(rt, event.job_id)
-        if found is not None:
-            return found
-    return pending_view(event, datetime.now(UTC))

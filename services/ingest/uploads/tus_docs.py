@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Param, Reply, operation
-from services.ingest.bootstrap import AUTHENTICATED
+from services.ingest.dependencies import AUTHENTICATED
 from services.ingest.http.resources import Job, Timestamp, Uuid
-from services.ingest.uploads.tus_protocol import (
+from services.ingest.http.tus_protocol import (
     CHECKSUM_ALGORITHMS,
     OFFSET_CONTENT_TYPE,
     TUS_VERSION,

@@ -9,8 +9,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from services.core.http.errors import ApiError
+from services.ingest.http.tus_protocol import TUS_VERSION, TusHeaderError
 from services.ingest.metrics import UPLOAD_BYTES
-from services.ingest.uploads.tus_protocol import TUS_VERSION, TusHeaderError
 
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 Handler = Callable[[Request], Awaitable[Response]]

@@ -10,8 +10,8 @@ except on HEAD (no body). Rules of the wire format: ``tus_protocol``; of storage
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,21 +19,18 @@ from starlette.routing import Route
 from services.core.access.tokens import Principal
 from services.core.http.errors import ApiError, not_found
 from services.core.http.openapi import model_response
-from services.ingest.bootstrap import Runtime, authenticate, runtime
-from services.ingest.http.resources import Job
-from services.ingest.uploads.records import UploadRecord
-from services.ingest.uploads.resumable import ChecksumMismatch, UploadBusy, UploadLimitReached
-from services.ingest.uploads.rules import Allowance
-from services.ingest.uploads.submission import (
-    StoredSource,
-    discard_sources,
-    job_views,
-    parse_options_json,
-    publish_sources,
-    safe_filename,
+from services.core.runtime.clock import Clock
+from services.core.runtime.settings import Settings
+from services.ingest.adapters.resumable import (
+    ChecksumMismatch,
+    ResumableUploads,
+    UploadBusy,
+    UploadLimitReached,
 )
-from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
-from services.ingest.uploads.tus_protocol import (
+from services.ingest.adapters.upload_records import UploadRecord
+from services.ingest.dependencies import authenticate, endpoint
+from services.ingest.http.resources import Job
+from services.ingest.http.tus_protocol import (
     CHECKSUM_ALGORITHMS,
     EXTENSIONS,
     OFFSET_CONTENT_TYPE,
@@ -47,18 +44,27 @@ from services.ingest.uploads.tus_protocol import (
     patch_budget,
     upload_fields,
 )
+from services.ingest.uploads.rules import Allowance
+from services.ingest.uploads.submission import (
+    StoredSource,
+    Submission,
+    parse_options_json,
+    safe_filename,
+)
+from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
 from services.ingest.uploads.tus_requests import ChunkBody, tus_endpoint
 
 
 @OPTIONS
 @tus_endpoint
-async def tus_options(request: Request) -> Response:
+@endpoint
+async def tus_options(request: Request, settings: Settings) -> Response:
     return Response(
         status_code=204,
         headers={
             "Tus-Version": TUS_VERSION,
             "Tus-Extension": ",".join(EXTENSIONS),
-            "Tus-Max-Size": str(runtime(request).settings.max_file_size),
+            "Tus-Max-Size": str(settings.max_file_size),
             "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
         },
     )
@@ -66,13 +72,20 @@ async def tus_options(request: Request) -> Response:
 
 @CREATE
 @tus_endpoint
-async def create_upload(request: Request) -> Response:
-    principal, rt = _begin(request)
+@endpoint
+async def create_upload(
+    request: Request,
+    settings: Settings,
+    engine: AsyncEngine,
+    resumable: ResumableUploads,
+    submission: Submission,
+) -> Response:
+    principal = _begin(request)
     if "upload-defer-length" in request.headers:
         raise ApiError(400, "invalid_tus_header", "Upload-Defer-Length is not supported")
     length = parse_integer(request.headers.get("upload-length"), "Upload-Length")
-    _check_size(rt, length)
-    allowance = await Allowance.of(rt, principal)  # the user's quotas, before a byte is stored
+    _check_size(settings, length)
+    allowance = await Allowance.of(engine, settings, principal)  # quotas, before a byte is stored
     if length > allowance.max_bytes():
         raise allowance.storage_refusal()
     raw_metadata = request.headers.get("upload-metadata", "")
@@ -82,7 +95,7 @@ async def create_upload(request: Request) -> Response:
     if with_body:
         _check_content_type(request)
     try:
-        record = await rt.resumable.create(
+        record = await resumable.create(
             principal.user_id,
             length,
             filename=safe_filename(fields.filename),
@@ -91,7 +104,7 @@ async def create_upload(request: Request) -> Response:
             metadata_header=raw_metadata,
         )
     except UploadLimitReached:
-        limit = rt.settings.max_unfinished_uploads
+        limit = settings.max_unfinished_uploads
         raise ApiError(
             403,
             "too_many_unfinished_uploads",
@@ -101,7 +114,7 @@ async def create_upload(request: Request) -> Response:
     url = f"/uploads/{record.id}"
     try:
         record, job, headers = await _receive(
-            request, rt, record, {"Location": url}, with_body=with_body
+            request, resumable, submission, record, {"Location": url}, with_body=with_body
         )
     except ApiError as exc:
         exc.headers["Location"] = url  # the upload exists: the client may resume it
@@ -119,10 +132,11 @@ async def create_upload(request: Request) -> Response:
 
 @HEAD
 @tus_endpoint
-async def head_upload(request: Request) -> Response:
+@endpoint
+async def head_upload(request: Request, resumable: ResumableUploads, clock: Clock) -> Response:
     try:
-        principal, rt = _begin(request)
-        record = await _owned(request, rt, principal)
+        principal = _begin(request)
+        record = await _owned(request, resumable, clock, principal)
     except ApiError as exc:  # HEAD answers carry no body
         return Response(status_code=exc.status, headers=exc.headers)
     headers = {"Upload-Length": str(record.length), "Cache-Control": "no-store"}
@@ -133,11 +147,14 @@ async def head_upload(request: Request) -> Response:
 
 @PATCH
 @tus_endpoint
-async def patch_upload(request: Request) -> Response:
-    principal, rt = _begin(request)
+@endpoint
+async def patch_upload(
+    request: Request, resumable: ResumableUploads, clock: Clock, submission: Submission
+) -> Response:
+    principal = _begin(request)
     _check_content_type(request)
-    record = await _owned(request, rt, principal)
-    record, job, headers = await _receive(request, rt, record, {})
+    record = await _owned(request, resumable, clock, principal)
+    record, job, headers = await _receive(request, resumable, submission, record, {})
     if job is None:
         return Response(status_code=204, headers=headers)
     return model_response(job, status_code=200, headers=headers | {"Location": f"/jobs/{job.id}"})
@@ -145,17 +162,18 @@ async def patch_upload(request: Request) -> Response:
 
 @DELETE
 @tus_endpoint
-async def delete_upload(request: Request) -> Response:
-    principal, rt = _begin(request)
-    record = await _owned(request, rt, principal, expired_ok=True)
+@endpoint
+async def delete_upload(request: Request, resumable: ResumableUploads, clock: Clock) -> Response:
+    principal = _begin(request)
+    record = await _owned(request, resumable, clock, principal, expired_ok=True)
     try:
-        await rt.resumable.remove(record)
+        await resumable.remove(record)
     except UploadBusy:
         raise _busy() from None
     return Response(status_code=204)
 
 
-def _begin(request: Request) -> tuple[Principal, Runtime]:
+def _begin(request: Request) -> Principal:
     principal = authenticate(request)
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise ApiError(
@@ -164,15 +182,15 @@ def _begin(request: Request) -> tuple[Principal, Runtime]:
             f"this server speaks tus {TUS_VERSION}: send Tus-Resumable: {TUS_VERSION}",
             {"Tus-Version": TUS_VERSION},
         )
-    return principal, runtime(request)
+    return principal
 
 
-def _check_size(rt: Runtime, length: int) -> None:
-    if length > rt.settings.max_file_size:
+def _check_size(settings: Settings, length: int) -> None:
+    if length > settings.max_file_size:
         raise ApiError(
             413,
             "file_too_large",
-            f"Upload-Length exceeds MAX_FILE_SIZE ({rt.settings.max_file_size} bytes)",
+            f"Upload-Length exceeds MAX_FILE_SIZE ({settings.max_file_size} bytes)",
         )
 
 
@@ -185,17 +203,22 @@ def _check_content_type(request: Request) -> None:
 
 
 async def _owned(
-    request: Request, rt: Runtime, principal: Principal, *, expired_ok: bool = False
+    request: Request,
+    resumable: ResumableUploads,
+    clock: Clock,
+    principal: Principal,
+    *,
+    expired_ok: bool = False,
 ) -> UploadRecord:
     """The caller's upload, else 404 (whether it is someone else's or does not exist)."""
     try:
         upload_id = str(uuid.UUID(request.path_params["upload_id"]))
     except ValueError:
         raise not_found("upload") from None
-    record = await rt.resumable.records.get(upload_id)
+    record = await resumable.records.get(upload_id)
     if record is None or record.user_id != principal.user_id:
         raise not_found("upload")
-    expired = record.completed_at is None and record.expires_at <= datetime.now(UTC)
+    expired = record.completed_at is None and record.expires_at <= clock()
     if expired and not expired_ok:
         raise ApiError(410, "upload_expired", "the upload expired; start a new one")
     return record
@@ -203,7 +226,8 @@ async def _owned(
 
 async def _receive(
     request: Request,
-    rt: Runtime,
+    resumable: ResumableUploads,
+    submission: Submission,
     record: UploadRecord,
     headers: dict[str, str],
     *,
@@ -211,15 +235,17 @@ async def _receive(
 ) -> tuple[UploadRecord, Job | None, dict[str, str]]:
     """Append the body, then submit the job if that was the last byte."""
     if with_body:
-        record = await _append(request, rt, record)
+        record = await _append(request, resumable, record)
     if record.offset == record.length and record.completed_at is None:
-        job = await _finish(rt, record)
+        job = await _finish(resumable, submission, record)
         done = {"Upload-Offset": str(record.offset), "Upload-Job-Id": str(job.id)}
         return record, job, headers | done
     return record, None, headers | _progress(record)
 
 
-async def _append(request: Request, rt: Runtime, record: UploadRecord) -> UploadRecord:
+async def _append(
+    request: Request, resumable: ResumableUploads, record: UploadRecord
+) -> UploadRecord:
     claimed = parse_integer(request.headers.get("upload-offset", "0"), "Upload-Offset")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
     declared = request.headers.get("content-length")
@@ -233,7 +259,7 @@ async def _append(request: Request, rt: Runtime, record: UploadRecord) -> Upload
         if record.completed_at is not None:
             return record
         body = ChunkBody(request)
-        return await rt.resumable.append(record, body.chunks(), checksum, body.was_interrupted)
+        return await resumable.append(record, body.chunks(), checksum, body.was_interrupted)
     except OffsetMismatch as exc:
         raise ApiError(
             409, "offset_mismatch", str(exc), {"Upload-Offset": str(exc.stored)}
@@ -247,29 +273,29 @@ async def _append(request: Request, rt: Runtime, record: UploadRecord) -> Upload
         raise _busy() from None
 
 
-async def _finish(rt: Runtime, record: UploadRecord) -> Job:
+async def _finish(resumable: ResumableUploads, submission: Submission, record: UploadRecord) -> Job:
     """The last byte arrived: the path of ``POST /upload`` from the probe on."""
-    async with rt.resumable.records.locked(record.id) as got:
+    async with resumable.records.locked(record.id) as got:
         if not got:
             raise _busy()
-        current = await rt.resumable.records.get(record.id)
+        current = await resumable.records.get(record.id)
         if current is None or current.completed_at is not None:  # another request finished it
             raise ApiError(
                 409, "upload_finished", "the upload is already complete", _progress(record)
             )
-        stored = await rt.resumable.assemble(record)
+        stored = await resumable.assemble(record)
         source = StoredSource(record.job_id, record.filename, stored)
         options = parse_options_json(record.options.encode() if record.options else None)
         try:
-            envelopes, positions = await publish_sources(
-                rt, record.user_id, [source], options, record.batch_id
+            envelopes, positions = await submission.publish(
+                record.user_id, [source], options, record.batch_id
             )
         except ApiError:  # refused, e.g. not a video: nothing of it stays, as with POST /upload
-            await discard_sources(rt.store, [source])
-            await rt.resumable.records.delete(record.id)
+            await submission.discard([source])
+            await resumable.records.delete(record.id)
             raise
-        await rt.resumable.completed(record)
-    return (await job_views(rt, envelopes, positions))[0]
+        await resumable.completed(record)
+    return (await submission.views(envelopes, positions))[0]
 
 
 def _progress(record: UploadRecord) -> dict[str, str]:

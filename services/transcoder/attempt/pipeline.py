@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import time
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -32,6 +31,7 @@ from schemas.events import (
 )
 from services.core.kafka.clients import EventPublisher
 from services.core.media.limits import MediaLimits
+from services.core.runtime.clock import Clock, system_clock
 from services.core.storage import ObjectStore, StorageError, run_cleanup
 from services.transcoder.attempt.chunk_run import execute_chunk
 from services.transcoder.attempt.model import Attempt, JobError, Outcome, RetryPolicy, StopReason
@@ -73,6 +73,7 @@ class Pipeline:
         ffmpeg_limits: FfmpegLimits | None = None,
         media_limits: MediaLimits | None = None,
         split_settings: SplitSettings | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -84,6 +85,7 @@ class Pipeline:
         self.media_limits = media_limits or MediaLimits()
         self.split_settings = split_settings or SplitSettings()
         self.chunk_board = ChunkBoard()
+        self.clock = clock
 
     @property
     def ffmpeg_threads(self) -> int:
@@ -181,7 +183,7 @@ class Pipeline:
     async def fail(self, job: Attempt, error: JobError) -> Outcome:
         """End an attempt on ``error``: ``retry_scheduled`` while attempts remain, else failed."""
         if error.retryable and self.policy.may_retry(job.attempt):
-            not_before = datetime.now(UTC) + self.policy.delay(job.attempt)
+            not_before = self.clock() + self.policy.delay(job.attempt)
             await self.emit(
                 job,
                 RetryScheduled(

@@ -1,1 +1,1 @@
-"""TODO role."""
+"""ffmpeg: the command lines of a job (pure) and running them."""

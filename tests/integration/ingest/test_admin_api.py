@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
+from tests.support.eventually import eventually
 from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, bearer
 from tests.support.readmodel_stack import api_with_projector, job_when, publish
-from tests.support.up import until
 
 ADMIN_ROUTES = [
     ("GET", "/admin/overview", None),
@@ -112,7 +112,7 @@ async def test_dead_letters_are_counted_from_the_log(api: Api, env: dict[str, st
         overview = (await api.client.get("/admin/overview", headers=admin)).json()
         return overview["dead_letters"] == before + 1
 
-    await until(counted, 30, "the dead letter counted")
+    await eventually(counted, timeout=30, message="the dead letter counted")
 
 
 async def test_users_page_and_changes(api: Api, video: bytes) -> None:
@@ -202,7 +202,7 @@ async def test_a_disabled_user_is_refused_by_another_process_within_seconds(
         async def refused() -> bool:
             return (await other.client.get("/jobs", headers=headers)).status_code == 401
 
-        await until(refused, 10, "the other process refused the disabled user")
+        await eventually(refused, timeout=10, message="the other process refused the disabled user")
     finally:
         await stop()
 

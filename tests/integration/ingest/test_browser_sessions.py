@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, bearer
-from tests.support.up import until
 
 CSRF = {"X-Requested-With": "vidpipe"}
 
@@ -141,7 +141,7 @@ async def test_reuse_after_the_grace_window_revokes_the_session(
     async def grace_over() -> bool:
         return time.monotonic() > rotated_at + 1.5
 
-    await until(grace_over, 5, "the grace window passed")
+    await eventually(grace_over, timeout=5, message="the grace window passed")
     replayed = await refresh_with(api, token)
     assert replayed.status_code == 401 and replayed.json()["error"]["code"] == (
         "invalid_refresh_token"
@@ -202,7 +202,7 @@ async def test_the_notifier_refuses_a_disabled_users_token_too(public_origin: Ap
             await response.aread()
             return bool(response.json()["error"]["code"] == "account_disabled")
 
-    await until(refused, 10, "the notifier refused the disabled user's token")
+    await eventually(refused, timeout=10, message="the notifier refused the disabled user's token")
 
 
 async def test_the_cookie_is_secure_over_https(api: Api) -> None:

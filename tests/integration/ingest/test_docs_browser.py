@@ -45,7 +45,7 @@ async def test_a_person_authorizes_in_the_docs_page_and_lists_their_jobs(
     response = await page.goto(f"{base}/docs")
     assert response is not None and response.status == 200
     # the operations, with their schemas (the "Schemas" section lists the models)
-    jobs = page.locator("#operations-default-get_jobs")
+    jobs = page.locator("#operations-jobs-get_jobs")
     await jobs.wait_for()
     for path in ("/upload", "/auth/login", "/jobs/{job_id}", "/events"):
         assert await page.locator(f'.opblock-summary-path[data-path="{path}"]').count() >= 1

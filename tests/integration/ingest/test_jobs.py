@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,6 +12,7 @@ import pytest
 from schemas.envelope import new_envelope
 from schemas.events import Event, JobCompleted, JobFailed, JobOutput, JobStarted
 from services.core.kafka.clients import KafkaEventPublisher
+from tests.support.eventually import eventually
 from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, start_api
 from tests.support.readmodel_stack import projector_process
@@ -41,13 +40,6 @@ async def api(jobs_env: dict[str, str], projector: None) -> AsyncIterator[Api]:
     await stop()
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def publish(api: Api, *events: Event) -> None:
     publisher = KafkaEventPublisher(
         api.settings.kafka_bootstrap_servers or "", topic_prefix=api.settings.topic_prefix
@@ -64,7 +56,7 @@ async def status_is(api: Api, headers: dict[str, str], job_id: str, status: str)
         response = await api.client.get(f"/jobs/{job_id}", headers=headers)
         return response.status_code == 200 and response.json()["status"] == status
 
-    await until(check)
+    await eventually(check, timeout=20, message=f"job {job_id} {status}")
 
 
 async def complete(api: Api, job_id: str, content: bytes) -> None:

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from schemas.events import JobCancelled, JobFailed, JobProgress, JobStarted
+from tests.support.eventually import eventually
 from tests.support.infra import Infra, own_slice
 from tests.support.ingest import Api, bearer
 from tests.support.readmodel_stack import api_with_projector, job_when, publish
-from tests.support.up import until
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ async def test_bulk_commands_are_owner_or_admin_per_job(api: Api, video: bytes) 
             response = await api.client.get(f"/jobs/{job_id}", headers=owner)
             return response.status_code == 404
 
-        await until(gone, 30, "the job deleted")
+        await eventually(gone, timeout=30, message="the job deleted")
 
 
 async def test_bulk_refuses_bad_bodies_and_strangers(api: Api) -> None:

@@ -20,7 +20,7 @@ import pytest
 from services.core.db.engine import plain_url
 from services.core.storage import ObjectStore, keys, open_store
 from services.core.storage.s3 import make_s3_client
-from services.ingest.media.urls import MediaUrls, derive_key
+from services.ingest.adapters.media_urls import MediaUrls, derive_key
 from tests.support.ingest import Api
 
 MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000\n360p/index.m3u8\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.core.db.engine import plain_url
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, stored_files
 from tests.support.tus_client import OFFSET_TYPE, TUS, Tus, checksum
 
@@ -140,10 +140,11 @@ async def test_expired_uploads_answer_410_then_the_sweep_removes_them(
     await _expire(api, url.rsplit("/", 1)[1])
     head = await tus.head(url)
     assert head.status_code in (404, 410)
-    deadline = asyncio.get_running_loop().time() + 10
-    while (await tus.head(url)).status_code != 404:
-        assert asyncio.get_running_loop().time() < deadline, "the sweep never ran"
-        await asyncio.sleep(0.05)
+
+    async def swept() -> bool:
+        return (await tus.head(url)).status_code == 404
+
+    await eventually(swept, timeout=10, message="the sweep to run")
     assert _all_files(api) == [], (await tus.head(kept)).headers
     assert (await tus.head(kept)).status_code == 200
 

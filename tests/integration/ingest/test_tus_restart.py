@@ -18,6 +18,7 @@ import pytest
 
 from services.core.runtime.process import free_port
 from services.core.storage.s3 import make_s3_client
+from tests.support.eventually import eventually
 from tests.support.ingest import Api
 from tests.support.tus_client import OFFSET_TYPE, TUS, Tus
 
@@ -47,14 +48,12 @@ def ingest_process(ingest_env: dict[str, str]) -> Iterator[Callable[[], subproce
 
 
 async def _healthy(client: httpx.AsyncClient) -> None:
-    for _ in range(600):
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("ingest did not start")
+    async def answers() -> bool:
+        return (await client.get("/health")).status_code == 200
+
+    await eventually(
+        answers, timeout=30, message="ingest to start", ignoring=(httpx.TransportError,)
+    )
 
 
 async def test_an_upload_continues_after_ingest_is_killed_mid_patch(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from prometheus_client import REGISTRY
 from schemas.envelope import decode
 from services.core.kafka.clients import make_consumer
 from tests.support import media
+from tests.support.eventually import eventually
 from tests.support.ingest import Api, stored_files
 
 
@@ -31,11 +31,14 @@ async def submitted_events(api: Api, count: int) -> list[Any]:
     )
     await consumer.start()
     found: list[Any] = []
-    deadline = time.monotonic() + 20
+
+    async def all_found() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            found.extend(decode(r.key, r.value, r.headers) for r in records)
+        return len(found) >= count
+
     try:
-        while len(found) < count and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [decode(r.key, r.value, r.headers) for r in records]
+        await eventually(all_found, timeout=20, message=f"{count} submitted events")
     finally:
         await consumer.stop()
     return found
@@ -95,7 +98,7 @@ async def test_refusals_leave_nothing_in_storage(api: Api, video: bytes, media_d
     headers = await api.user()
     cases: list[tuple[str, bytes, int, str]] = [
         ("doc.mp4", media.PDF, 415, "not_a_video"),
-        ("image.mp4", media.make_png(media_dir / "i.png").read_bytes(), 415, "not_a_video"),
+        ("image.mp4", media.make_still(media_dir / "i.png").read_bytes(), 415, "not_a_video"),
         ("sound.mp4", media.make_audio(media_dir / "s.m4a").read_bytes(), 415, "not_a_video"),
         ("noise.mp4", os.urandom(50_000), 415, "not_a_video"),
         ("empty.mp4", b"", 415, "not_a_video"),

@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sse_starlette.sse import AppStatus
 
-from tests.support.notifier import StartNotifier, insert_job, sse, wait_for
+from tests.support.eventually import eventually
+from tests.support.notifier import StartNotifier, insert_job, sse
 
 
 def connected() -> float:
@@ -35,7 +36,7 @@ async def test_a_client_that_leaves_is_unsubscribed_at_once(
         await stream.next()
         assert connected() == before + 1
     # no heartbeat or event is needed to notice: the disconnect listener ends the stream
-    await wait_for(lambda: connected() == before, timeout=3, what="the stream to end")
+    await eventually(lambda: connected() == before, timeout=3, message="the stream to end")
 
 
 async def test_head_answers_headers_without_opening_a_stream(

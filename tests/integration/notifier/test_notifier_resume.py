@@ -11,15 +11,8 @@ from prometheus_client import REGISTRY
 
 from schemas.events import JobStarted, StageCompleted
 from services.notifier.settings import NotifierConfig
-from tests.support.notifier import (
-    PublishEvents,
-    SseEvent,
-    StartNotifier,
-    insert_job,
-    sse,
-    tick,
-    wait_for,
-)
+from tests.support.eventually import eventually
+from tests.support.notifier import PublishEvents, SseEvent, StartNotifier, insert_job, sse, tick
 
 
 def label(event: SseEvent) -> str:
@@ -61,7 +54,7 @@ async def test_resume_loses_nothing_and_repeats_nothing_on_any_instance(
         positions = [(await http.get(f"{n.url}/notifier/health")).json() for n in (first, second)]
         return bool(positions[0]["position"] == positions[1]["position"])
 
-    await wait_for(caught_up, what="the first instance to read the missed events")
+    await eventually(caught_up, message="the first instance to read the missed events")
     before = replays("log"), replays("buffer")
     last_id = seen[-1].id
     async with (

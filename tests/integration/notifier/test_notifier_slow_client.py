@@ -15,7 +15,8 @@ import httpx
 from prometheus_client import REGISTRY
 
 from services.notifier.settings import NotifierConfig
-from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick, wait_for
+from tests.support.eventually import eventually
+from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick
 
 EVENTS = 200
 MAX_DELAY_S = 1.0
@@ -122,7 +123,7 @@ async def test_a_stalled_client_does_not_delay_a_fast_one(
         # one hands each event on within a few hundred ms, even on a loaded machine.
         delay = max(arrived - at for (_, arrived), at in zip(got, acked, strict=True))
         assert delay < MAX_DELAY_S, f"an event reached the fast client {delay:.2f}s late"
-        await wait_for(lambda: dropped() > drops, what="the stalled client to be dropped")
+        await eventually(lambda: dropped() > drops, message="the stalled client to be dropped")
         raw = await read_until_closed(stalled, timeout=20)  # the server closed it
     finally:
         stalled.close()

@@ -28,8 +28,9 @@ from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.store import Session, SessionStore
 from services.core.db.engine import plain_url
 from services.notifier import cursor
+from services.notifier.dependencies import Dependencies
 from services.notifier.settings import NotifierConfig
-from services.notifier.stream import Runtime
+from tests.support.eventually import eventually
 from tests.support.notifier import (
     PublishEvents,
     RunningNotifier,
@@ -37,7 +38,6 @@ from tests.support.notifier import (
     insert_job,
     sse,
     tick,
-    wait_for,
 )
 
 
@@ -53,9 +53,9 @@ def buffer_replays() -> float:
     return counter("vidpipe_notifier_replays_total", source="buffer")
 
 
-def runtime(notifier: RunningNotifier) -> Runtime:
+def runtime(notifier: RunningNotifier) -> Dependencies:
     app = notifier.server.config.app
-    return app.state.runtime  # type: ignore[union-attr, no-any-return]
+    return app.state.dependencies  # type: ignore[union-attr, no-any-return]
 
 
 @contextlib.asynccontextmanager
@@ -171,12 +171,12 @@ async def test_a_resume_inside_the_ring_reads_neither_kafka_nor_postgresql(
         await publish_events(tick(job, 1))
         last_id = (await stream.next()).id
     await publish_events(tick(job, 2), tick(job, 3))
-    await wait_for(
+    await eventually(
         lambda: (
             runtime(notifier).hub.position
             != cursor.decode(str(last_id), runtime(notifier).hub.layout)
         ),
-        what="the hub to read the missed ticks",
+        message="the hub to read the missed ticks",
     )
     reads, replays = log_reads(), buffer_replays()
     async with jobs_table_locked(db_url):  # a query of the read model would hang here
@@ -203,7 +203,7 @@ async def test_a_restarted_instance_resumes_clients_from_its_seeded_ring(
     await publish_events(*[tick(job, n) for n in range(1, 4)])  # while no instance runs
     reads, replays = log_reads(), buffer_replays()
     second = await notifiers()  # starts at the end of the log, with its last 45 s in the ring
-    await wait_for(lambda: runtime(second).hub.caught_up, what="the seed to be read")
+    await eventually(lambda: runtime(second).hub.caught_up, message="the seed to be read")
     url = f"{second.url}/jobs/{job}/events"
     async with sse(http, url, token=token(user), last_id=last_id) as resumed:
         got = await resumed.take(3)
@@ -225,11 +225,12 @@ async def test_concurrent_resumes_from_the_log_share_one_consumer(
     async with sse(http, f"{notifier.url}/events", token=token(user)) as stream:
         start_id = (await stream.next()).id
     await publish_events(*[tick(job, n) for n in (1, 2) for job in jobs])
-    await wait_for(
+    await eventually(
         lambda: (
             runtime(notifier).hub.position
             != cursor.decode(str(start_id), runtime(notifier).hub.layout)
-        )
+        ),
+        message="the hub to read the ticks",
     )
     reads = log_reads()
 
@@ -262,7 +263,7 @@ async def test_concurrent_connects_share_their_queries(
 
     async with jobs_table_locked(db_url):  # the streams arrive while the first query waits
         tasks = [asyncio.create_task(first_event(job)) for job in jobs]
-        await wait_for(lambda: runtime(notifier).admission.opening == len(jobs), what="all in")
+        await eventually(lambda: runtime(notifier).admission.opening == len(jobs), message="all in")
     got = await asyncio.gather(*tasks)
     assert got == [(job, n) for n, job in enumerate(jobs)]
     # 20 access checks and 20 snapshots; one query each would be 40
@@ -291,9 +292,9 @@ async def test_a_storm_is_queued_then_refused_and_live_delivery_goes_on(
         await connected.next()
         async with jobs_table_locked(db_url):
             holding = asyncio.create_task(status(slow))  # its ownership query hangs
-            await wait_for(lambda: gate.opening == 1, what="a set-up in progress")
+            await eventually(lambda: gate.opening == 1, message="a set-up in progress")
             waiting = asyncio.create_task(status(queued))
-            await wait_for(lambda: gate.waiting == 1, what="a queued set-up")
+            await eventually(lambda: gate.waiting == 1, message="a queued set-up")
             answer = await status(refused)  # the queue is full: refused at once
             assert answer.status_code == 503
             assert answer.json()["error"]["code"] == "overloaded"
@@ -308,7 +309,7 @@ async def test_a_storm_is_queued_then_refused_and_live_delivery_goes_on(
         holding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await holding
-    await wait_for(lambda: gate.opening == 0, what="the slot to be given back")
+    await eventually(lambda: gate.opening == 0, message="the slot to be given back")
     async with sse(http, f"{notifier.url}/jobs/{refused}/events", token=token(user)) as back:
         assert (await back.next()).data["snapshot"] is True
 

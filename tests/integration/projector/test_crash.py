@@ -9,13 +9,13 @@ import pytest
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 from services.projector.rebuild import rebuild
+from tests.support.eventually import eventually
 from tests.support.projector import (
     CatchUp,
     PublishEnvelopes,
     applied_total,
     checksums,
     projector_process,
-    wait_for,
 )
 from tests.support.stream import recorded_stream
 
@@ -40,7 +40,7 @@ async def test_sigkill_mid_batch_then_restart_equals_clean_rebuild(
         async def part_applied() -> bool:
             return 0 < await applied_total(db_url) < total * 0.8
 
-        await wait_for(part_applied, 60, "some batches applied")
+        await eventually(part_applied, timeout=60, message="some batches applied")
         process.send_signal(signal.SIGKILL)
         await process.wait()
         killed_at = await applied_total(db_url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,13 +19,13 @@ from services.projector.consumer import Batch, Projector
 from services.projector.postgres import LIVE_TABLES, OffsetKey, ReadModelStore
 from services.projector.projection import BatchOutcome
 from services.projector.rebuild import rebuild
+from tests.support.eventually import eventually
 from tests.support.projector import (
     CatchUp,
     PublishEnvelopes,
     applied_total,
     checksums,
     projector_process,
-    wait_for,
 )
 from tests.support.stream import recorded_stream
 
@@ -48,9 +47,11 @@ async def test_members_joining_and_leaving_equal_a_clean_rebuild(
         async def applied_past(share: float) -> bool:
             return await applied_total(db_url) > len(stream) * share
 
-        await wait_for(lambda: applied_past(0.2), 60, "a fifth applied by two members")
+        await eventually(
+            lambda: applied_past(0.2), timeout=60, message="a fifth applied by two members"
+        )
         members.append(await projector_process(test_env))  # a rebalance mid-stream
-        await wait_for(lambda: applied_past(0.5), 60, "half applied")
+        await eventually(lambda: applied_past(0.5), timeout=60, message="half applied")
         members[0].send_signal(signal.SIGTERM)  # and another one, as it leaves
         await catch_up()
     finally:
@@ -100,20 +101,23 @@ class Member:
     async def fetch(self, count: int) -> Batch:
         """The next ``count`` records, as one batch."""
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-        deadline = time.monotonic() + 20
-        while sum(map(len, batch.values())) < count:
-            assert time.monotonic() < deadline, f"timed out fetching {count} records"
+
+        async def fetched() -> bool:
             for tp, records in (await self.consumer.getmany(timeout_ms=200)).items():
                 batch.setdefault(tp, []).extend(records)
+            return sum(map(len, batch.values())) >= count
+
+        await eventually(fetched, timeout=20, message=f"{count} records")
         return batch
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    deadline = time.monotonic() + 20
-    while not (found := consumer.partitions_for_topic(topic)):
-        assert time.monotonic() < deadline, f"topic {topic} has no partitions"
-        await consumer._client.force_metadata_update()
-    return sorted(found)
+    async def known() -> set[int] | None:
+        if not consumer.partitions_for_topic(topic):
+            await consumer._client.force_metadata_update()
+        return consumer.partitions_for_topic(topic)  # type: ignore[no-any-return]
+
+    return sorted(await eventually(known, timeout=20, message=f"partitions of {topic}"))
 
 
 async def test_a_commit_waits_for_the_rows_another_commit_loaded(
@@ -150,9 +154,11 @@ async def test_a_commit_waits_for_the_rows_another_commit_loaded(
             return bool(await conns[2].fetchval(waiting, pid) == "Lock")
 
         tick = asyncio.create_task(ticking.projector.handle(await ticking.fetch(len(ticks))))
-        await wait_for(_set(ticking_store.holding), 10, "the ticking member mid-commit")
+        await eventually(
+            _set(ticking_store.holding), timeout=10, message="the ticking member mid-commit"
+        )
         finish = asyncio.create_task(finishing.projector.handle(await finishing.fetch(2)))
-        await wait_for(finisher_waits_for_a_lock, 10, "the other commit to wait")
+        await eventually(finisher_waits_for_a_lock, timeout=10, message="the other commit to wait")
         ticking_store.go.set()
         outcomes = await asyncio.gather(tick, finish)
         row = await conns[2].fetchrow("SELECT status, progress FROM jobs WHERE id = $1", job_id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -16,6 +14,7 @@ from schemas.envelope import KafkaRecord, new_envelope
 from schemas.events import JobStarted, JobSubmitted
 from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.process import free_port
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -66,20 +65,20 @@ async def test_health_and_metrics(test_env: dict[str, str]) -> None:
         await publisher.send_record(
             KafkaRecord(topic="video.jobs", key=b"k", value=b"not json", headers=[])
         )
-        deadline = time.monotonic() + 60
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            while True:
-                try:
-                    text = (await client.get("/metrics")).text
-                    if (
-                        metric(text, "vidpipe_projector_events_skipped_total") >= 1
-                        and metric(text, "vidpipe_projector_dead_letters_total") >= 1
-                    ):
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the projector never applied the events"
-                await asyncio.sleep(0.1)
+
+            async def counted() -> str | None:
+                text = (await client.get("/metrics")).text
+                skipped = metric(text, "vidpipe_projector_events_skipped_total")
+                dead = metric(text, "vidpipe_projector_dead_letters_total")
+                return text if skipped >= 1 and dead >= 1 else None
+
+            text: str = await eventually(
+                counted,
+                timeout=60,
+                message="the projector to apply the events",
+                ignoring=(httpx.TransportError,),
+            )
             health = await client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
         applied = 'vidpipe_projector_events_applied_total{type="video.job.submitted"}'

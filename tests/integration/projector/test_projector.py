@@ -24,15 +24,9 @@ from services.core.db.readmodel import APPLIED_CHANNEL
 from services.core.domain.jobstate import IllegalTransition, JobState, apply
 from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
-from tests.support.projector import (
-    CatchUp,
-    PublishEnvelopes,
-    Running,
-    checksums,
-    fetch_jobs,
-    wait_for,
-)
+from tests.support.projector import CatchUp, PublishEnvelopes, Running, checksums, fetch_jobs
 from tests.support.stream import EXPECTED_STATUS, job_uuid, kind_of, recorded_stream, user_uuid
 
 JOBS = 21
@@ -325,7 +319,7 @@ async def test_progress_is_coalesced(
 
     async with running_projector():
         await catch_up()
-        await wait_for(ticks_counted, 10, "the four ticks in the metrics")
+        await eventually(ticks_counted, timeout=10, message="the four ticks in the metrics")
     assert (await fetch_jobs(db_url))[job]["progress"] == 30
     # the final value alone cannot tell: progress never goes backwards, coalesced or not
     applied, coalesced = _tick_counters()

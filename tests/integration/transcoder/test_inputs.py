@@ -25,7 +25,7 @@ async def test_awkward_inputs(
         "no_audio": (clips(audio=False), (160, 120), None),
         "odd_size": (clips(size="161x91"), (160, 90), "aac"),
         "rotated": (clips(rotate=90), (120, 160), "aac"),
-        "vfr": (clips(seconds=2.0, vfr=True, rate=30), (160, 120), "aac"),
+        "vfr": (clips(seconds=2.0, timestamps="variable", fps=30), (160, 120), "aac"),
         "short": (clips(seconds=0.4), (160, 120), "aac"),
         "mpeg4_avi": (clips(codec="mpeg4", size="176x144"), (176, 144), "aac"),
         "vp8_webm": (clips(codec="vp8"), (160, 120), "aac"),

@@ -3,12 +3,10 @@ and its ``/health`` and ``/metrics``."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from services.core.runtime.process import free_port
+from tests.support.eventually import eventually
 from tests.support.transcoder import Submitter, Watcher, effective_completions
 
 pytestmark = pytest.mark.slow
@@ -49,20 +48,19 @@ class Worker:
         return worker_id.split("/")[0].endswith(f":{self.proc.pid}")
 
     async def get(self, path: str) -> httpx.Response:
-        deadline = time.monotonic() + 30
         async with httpx.AsyncClient() as client:
-            while True:
-                try:
-                    return await client.get(self.ops + path)
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, f"{path} never answered"
-                    await asyncio.sleep(0.1)
+            response: httpx.Response = await eventually(
+                lambda: client.get(self.ops + path),
+                timeout=30,
+                message=f"{path} to answer",
+                ignoring=(httpx.TransportError,),
+            )
+            return response
 
     async def exited(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            assert time.monotonic() < deadline, "the worker did not exit in time"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: self.proc.poll() is not None, timeout=timeout, message="the worker to exit"
+        )
         return self.proc.returncode
 
     def stop(self) -> None:

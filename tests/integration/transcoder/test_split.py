@@ -14,6 +14,7 @@ import pytest
 from schemas.events import CancelRequested, JobCompleted
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, keys
+from tests.support.eventually import eventually
 from tests.support.infra import Infra
 from tests.support.split import (
     chunk_rows,
@@ -26,7 +27,6 @@ from tests.support.split import (
     transcoders,
 )
 from tests.support.transcoder import Submitter, Watcher, effective_completions, local
-from tests.support.up import until
 
 AAC_FRAME_S = 1024 / 48000
 
@@ -37,7 +37,7 @@ async def _two_workers(infra: Infra, settings: Settings, watcher: Watcher) -> No
     async def both() -> bool:
         return await group_members(infra.bootstrap_servers, group) == 2
 
-    await until(both, 60, "two transcoders in a stable group")
+    await eventually(both, timeout=60, message="two transcoders in a stable group")
 
 
 async def _completed(watcher: Watcher, job_id: str, timeout: float = 90) -> JobCompleted:
@@ -151,7 +151,9 @@ async def test_worker_killed_mid_chunk_still_one_completion(
         async def chunk_running_on_victim() -> bool:
             return bool(_ffmpeg_children(victim, job_id, b"-frames:v"))
 
-        await until(chunk_running_on_victim, 60, "a chunk encoding on the victim")
+        await eventually(
+            chunk_running_on_victim, timeout=60, message="a chunk encoding on the victim"
+        )
         os.kill(victim, signal.SIGKILL)
         done = await _completed(watcher, job_id, 120)
         await watcher.wait(lambda: len(effective_completions(watcher, job_id)) == 1, 5)
@@ -186,10 +188,10 @@ async def test_cancel_mid_split_leaves_no_chunk_running_and_no_chunk_file(
         async def clean() -> bool:
             return not [k for k in await store.list(prefix) if "/chunks/" in k]
 
-        await until(clean, 20, "chunk files removed")
+        await eventually(clean, timeout=20, message="chunk files removed")
         count = len(chunk_rows(watcher, job_id))
         # no chunk still running: no chunk outcome after the cancel, anywhere, for a while
-        await until(_no_ffmpeg_for(job_id), 20, "no chunk running")
+        await eventually(_no_ffmpeg_for(job_id), timeout=20, message="no chunk running")
         assert len(chunk_rows(watcher, job_id)) == count
     assert "completed" not in watcher.types(job_id)
 

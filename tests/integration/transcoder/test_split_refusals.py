@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.core.runtime.settings import Settings
-from tests.support.media import ffmpeg
+from tests.support.media import make_video
 from tests.support.split import SPLIT_ENV, chunk_rows, make_clip, stage
 from tests.support.transcoder import StartWorker, Submitter, Watcher, effective_completions
 
@@ -23,12 +23,7 @@ def settings(test_env: dict[str, str]) -> Settings:
 
 def _repeated_timestamps(path: Path) -> Path:
     """Matroska whose frames come in pairs sharing one timestamp."""
-    ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=8",
-        "-vf", "setpts='floor(N/2)*2/15/TB'", "-fps_mode", "passthrough",
-        "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", str(path),
-    )  # fmt: skip
-    return path
+    return make_video(path, seconds=8, fps=15, gop=15, audio=False, timestamps="repeated")
 
 
 async def test_each_refusal_reason_runs_a_single_pass(
@@ -47,7 +42,7 @@ async def test_each_refusal_reason_runs_a_single_pass(
         "trim": (long, {"trim_start": 1}),
         "too_short": (make_clip(tmp_path / "short.mp4", 3, size="160x120"), {}),
         "keyframe_gap": (make_clip(tmp_path / "gop.mp4", 12, size="160x120", gop=300), {}),
-        "variable_frame_rate": (clips(seconds=8, vfr=True), {}),
+        "variable_frame_rate": (clips(seconds=8, timestamps="variable"), {}),
         "irregular_timestamps": (_repeated_timestamps(tmp_path / "dup.mkv"), {}),
     }
     await start_worker(worker_count=2)

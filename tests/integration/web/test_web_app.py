@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.support import media
 from tests.support.browser import Pages, chromium
+from tests.support.repo import ROOT
 from tests.support.up import Up
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ JOB_DEADLINE_MS = 120_000
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Up]:
-    if not (Path(__file__).resolve().parents[3] / "web" / "dist" / "index.html").exists():
+    if not (ROOT / "web" / "dist" / "index.html").exists():
         pytest.fail("web/dist is missing: `make web` builds the app (`make test` does)")
     with tempfile.TemporaryDirectory(prefix="vpw", dir="/tmp") as tmp:
         up = Up(Path(tmp))

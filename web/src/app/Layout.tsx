@@ -1,13 +1,14 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Button } from "react-aria-components";
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from "react-router";
 
 import { session } from "../auth/session";
 import { useSession } from "../auth/useSession";
 import { Notifications } from "../components/Notifications";
+import { jobQueries } from "../features/jobs/queries";
 import { UploadsProvider } from "../features/upload/UploadsProvider";
-import { LiveEvents } from "../live/LiveEvents";
+import { LiveEvents } from "./LiveEvents";
 
 /** Restores a session from the refresh cookie once per page load. */
 let restoring: Promise<unknown> | null = null;
@@ -36,6 +37,7 @@ export function Layout() {
     client.clear();
     await navigate("/login");
   };
+  const onUploaded = useCallback(() => void client.invalidateQueries({ queryKey: jobQueries.lists() }), [client]);
   return (
     <>
       <a className="skip-link" href="#main">
@@ -65,7 +67,7 @@ export function Layout() {
         {!ready ? (
           <p role="status">Loading…</p>
         ) : current ? (
-          <UploadsProvider key={current.user.id}>
+          <UploadsProvider key={current.user.id} onUploaded={onUploaded}>
             <Outlet />
           </UploadsProvider>
         ) : (

@@ -31,7 +31,7 @@ export const router = createBrowserRouter([
               },
               {
                 path: "/admin/jobs",
-                lazy: async () => ({ Component: (await import("../features/admin/AdminJobsPage")).AdminJobsPage }),
+                lazy: async () => ({ Component: (await import("./routes/AdminJobsPage")).AdminJobsPage }),
               },
               {
                 path: "/admin/users",

@@ -1,23 +1,17 @@
-/** The admin API (role admin only): overview, users, bulk retry of failed jobs. */
+/** The admin API (role admin only): overview and users (retrying failed jobs is in features/jobs). */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api, unwrap } from "../../api/client";
+import { adminQueries } from "./queries";
 
 export function useOverview() {
-  return useQuery({
-    queryKey: ["admin", "overview"],
-    queryFn: async () => unwrap(await api.GET("/admin/overview")),
-    refetchInterval: 5_000,
-  });
+  return useQuery(adminQueries.overview());
 }
 
 export type Overview = NonNullable<ReturnType<typeof useOverview>["data"]>;
 
 export function useUsers() {
-  return useQuery({
-    queryKey: ["admin", "users"],
-    queryFn: async () => unwrap(await api.GET("/admin/users")).items,
-  });
+  return useQuery(adminQueries.users());
 }
 
 export function useUpdateUser() {
@@ -25,15 +19,6 @@ export function useUpdateUser() {
   return useMutation({
     mutationFn: async ({ id, change }: { id: string; change: { role?: "admin" | "user"; disabled?: boolean } }) =>
       unwrap(await api.PATCH("/admin/users/{user_id}", { params: { path: { user_id: id } }, body: change })),
-    onSettled: () => client.invalidateQueries({ queryKey: ["admin", "users"] }),
-  });
-}
-
-export function useRetryFailed() {
-  const client = useQueryClient();
-  return useMutation({
-    mutationFn: async (ids?: string[]) =>
-      unwrap(await api.POST("/admin/jobs/retry-failed", { body: ids ? { job_ids: ids } : {} })),
-    onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
+    onSettled: () => client.invalidateQueries({ queryKey: adminQueries.users().queryKey }),
   });
 }

@@ -7,7 +7,7 @@ import { Choose, Confirm, Progress, StatusBadge } from "../../components/control
 import { formatBytes, formatDuration, formatMs, formatTime } from "../../components/format";
 import { notify } from "../../components/notifications";
 import { usePageTitle } from "../../components/usePageTitle";
-import { PRESETS } from "../upload/presets";
+import { PRESETS } from "../../config/presets";
 import { useHistory, useJob, useJobAction } from "./api";
 import { Player } from "./Player";
 import type { JobView } from "./types";

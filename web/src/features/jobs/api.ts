@@ -1,59 +1,26 @@
-/** The jobs feature's server state: queries and mutations over the typed client. */
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+/** The jobs feature's server state: its queries (keys in queries.ts) and mutations. */
+import { useMutation, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 
-import { api, unwrap, type HistoryEntry } from "../../api/client";
-import { reconcile } from "../../live/cache";
-import type { JobView, Status } from "./types";
-
-export const SORTS = ["created_at", "updated_at", "filename", "status"] as const;
-export type Sort = (typeof SORTS)[number];
-
-export interface JobsQuery {
-  status?: Status | undefined;
-  q?: string | undefined;
-  sort: Sort;
-  order: "asc" | "desc";
-  cursor?: string | undefined;
-  all?: boolean;
-  limit: number;
-}
-
-export interface JobsPage {
-  items: JobView[];
-  next_cursor: string | null;
-}
+import { api, unwrap } from "../../api/client";
+import { jobQueries, type JobsQuery } from "./queries";
 
 export function useJobs(query: JobsQuery) {
-  return useQuery({
-    queryKey: ["jobs", query],
-    queryFn: async (): Promise<JobsPage> => {
-      const params = {
-        ...query,
-        q: query.q || undefined,
-        all: query.all ? true : undefined,
-      };
-      const page = unwrap(await api.GET("/jobs", { params: { query: params } }));
-      return { ...page, items: page.items.map(reconcile) };
-    },
-    placeholderData: keepPreviousData,
-  });
+  return useQuery(jobQueries.list(query));
 }
 
 export function useJob(jobId: string) {
-  return useQuery({
-    queryKey: ["job", jobId],
-    queryFn: async (): Promise<JobView> =>
-      reconcile(unwrap(await api.GET("/jobs/{job_id}", { params: { path: { job_id: jobId } } }))),
-  });
+  return useQuery(jobQueries.detail(jobId));
 }
 
 export function useHistory(jobId: string) {
-  return useQuery({
-    queryKey: ["history", jobId],
-    queryFn: async (): Promise<HistoryEntry[]> =>
-      unwrap(await api.GET("/jobs/{job_id}/history", { params: { path: { job_id: jobId } } }))
-        .items,
-  });
+  return useQuery(jobQueries.history(jobId));
+}
+
+/** A job changed: read it, its history and the lists again. */
+export function refreshJob(client: QueryClient, jobId: string): void {
+  void client.invalidateQueries({ queryKey: jobQueries.detail(jobId).queryKey });
+  void client.invalidateQueries({ queryKey: jobQueries.history(jobId).queryKey });
+  void client.invalidateQueries({ queryKey: jobQueries.lists() });
 }
 
 export type JobAction = "cancel" | "retry" | "delete";
@@ -77,11 +44,7 @@ export function useJobAction(jobId: string) {
   return useMutation({
     mutationFn: ({ action, preset }: { action: JobAction | "reprocess"; preset?: string }) =>
       act(jobId, action, preset),
-    onSettled: () => {
-      void client.invalidateQueries({ queryKey: ["job", jobId] });
-      void client.invalidateQueries({ queryKey: ["history", jobId] });
-      void client.invalidateQueries({ queryKey: ["jobs"] });
-    },
+    onSettled: () => refreshJob(client, jobId),
   });
 }
 
@@ -96,6 +59,16 @@ export function useBulkAction() {
   return useMutation({
     mutationFn: async ({ action, ids }: { action: JobAction; ids: string[] }) =>
       unwrap(await api.POST("/jobs/bulk", { body: { action, job_ids: ids } })).results as BulkResult[],
-    onSettled: () => client.invalidateQueries({ queryKey: ["jobs"] }),
+    onSettled: () => client.invalidateQueries({ queryKey: jobQueries.lists() }),
+  });
+}
+
+/** Retries failed jobs, every user's (admins only): the given ones, or all of them. */
+export function useRetryFailed() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: async (ids?: string[]) =>
+      unwrap(await api.POST("/admin/jobs/retry-failed", { body: ids ? { job_ids: ids } : {} })),
+    onSettled: () => client.invalidateQueries({ queryKey: jobQueries.lists() }),
   });
 }

@@ -15,7 +15,8 @@ import { Choose, Progress } from "../../components/controls";
 import { Field } from "../../components/fields";
 import { formatBytes } from "../../components/format";
 import { usePageTitle } from "../../components/usePageTitle";
-import { buildOptions, EMPTY_ADVANCED, PRESETS, type Advanced } from "./presets";
+import { PRESETS } from "../../config/presets";
+import { buildOptions, EMPTY_ADVANCED, type Advanced } from "./presets";
 import { useUploadsContext } from "./UploadsProvider";
 import type { FileUpload } from "./useUploads";
 

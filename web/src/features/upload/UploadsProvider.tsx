@@ -6,8 +6,8 @@ type Uploads = ReturnType<typeof useUploads>;
 const UploadsContext = createContext<Uploads | null>(null);
 
 /** Uploads outlive the upload page: browsing the jobs does not stop them. */
-export function UploadsProvider({ children }: { children: ReactNode }) {
-  const uploads = useUploads();
+export function UploadsProvider({ children, onUploaded }: { children: ReactNode; onUploaded?: () => void }) {
+  const uploads = useUploads(onUploaded);
   return <UploadsContext.Provider value={uploads}>{children}</UploadsContext.Provider>;
 }
 

@@ -1,13 +1,4 @@
-/** The presets the server knows (schemas/options.py) and advanced options → the options JSON. */
-export const PRESETS = [
-  { id: "h264-720p", label: "MP4 720p (H.264)" },
-  { id: "h264-480p", label: "MP4 480p (H.264)" },
-  { id: "h264-1080p", label: "MP4 1080p (H.264)" },
-  { id: "vp9-720p", label: "WebM 720p (VP9)" },
-  { id: "hls", label: "HLS ladder (360p/480p/720p)" },
-  { id: "audio", label: "Audio only (M4A)" },
-] as const;
-
+/** Advanced options → the options JSON of an upload (the presets are in config/presets.ts). */
 export interface Advanced {
   format: string;
   height: string;

@@ -3,7 +3,6 @@
  * across dropped connections (retries) and reloads (fingerprints in localStorage: picking the
  * same file again continues from the server's offset).
  */
-import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Upload, type DetailedError } from "tus-js-client";
 
@@ -51,8 +50,8 @@ function jobIdOf(body: string | undefined): string | undefined {
   }
 }
 
-export function useUploads() {
-  const client = useQueryClient();
+/** `onUploaded` runs when a file is in (the app refreshes the job lists with it). */
+export function useUploads(onUploaded?: () => void) {
   const [files, setFiles] = useState<FileUpload[]>([]);
   const uploads = useRef(new Map<string, Upload>());
 
@@ -95,7 +94,7 @@ export function useUploads() {
           onSuccess: ({ lastResponse }) => {
             patch(key, { state: "done", sent: file.size, jobId: jobIdOf(lastResponse.getBody()) });
             uploads.current.delete(key);
-            void client.invalidateQueries({ queryKey: ["jobs"] });
+            onUploaded?.();
           },
           onError: (error) => {
             const status = (error as Partial<DetailedError>).originalResponse?.getStatus() ?? 0;
@@ -112,7 +111,7 @@ export function useUploads() {
         });
       }
     },
-    [client, patch],
+    [onUploaded, patch],
   );
 
   const pause = useCallback(

@@ -1,3 +1,0 @@
-/** The jobs feature's public entry (other features import only from here). */
-export { JobList } from "./JobList";
-export type { JobView } from "./types";
