@@ -110,13 +110,7 @@ async def bootstrap(
         WORKERS.set(settings.worker_count)
 
         async def health() -> dict[str, Any]:
-            """``/health``: ok once consuming, with what runs here."""
-            return {
-                "status": "ok",
-                "worker_id": process_id,
-                "in_flight": jobs.pool.running,
-                "partitions": sorted(tp.partition for tp in jobs.views),
-            }
+            return health_of(process_id, jobs)
 
         ops = await serve_ops(
             settings.host, settings.ops_port, health, report_to=settings.port_report
@@ -135,6 +129,16 @@ async def bootstrap(
         ):
             stack.push_async_callback(_cancelled, task)
         yield Dependencies(store, publisher, group, tail, jobs, ops.port)
+
+
+def health_of(process_id: str, jobs: JobsConsumer | None) -> dict[str, Any]:
+    """``/health``: ok once consuming, with what runs here."""
+    return {
+        "status": "ok" if jobs is not None else "starting",
+        "worker_id": process_id,
+        "in_flight": jobs.pool.running if jobs else 0,
+        "partitions": sorted(tp.partition for tp in jobs.views) if jobs else [],
+    }
 
 
 def pipeline(
@@ -185,6 +189,7 @@ class Transcoder:
         self.process_id = process_id()
         self.ops_port: int | None = None
         self.consuming = False  # True once started: then SIGTERM is a graceful stop
+        self._jobs: JobsConsumer | None = None
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then a graceful shutdown within the grace period.
@@ -193,10 +198,15 @@ class Transcoder:
         """
         async with bootstrap(self.settings, self.config, self.process_id) as deps:
             self.ops_port = deps.ops_port
+            self._jobs = deps.jobs
             self.consuming = True
             while not stop.is_set():
                 await deps.jobs.poll_once()
             await deps.jobs.shutdown(self.config.grace_period_s)
+
+    async def health(self) -> dict[str, Any]:
+        """What ``/health`` says of this worker (``starting`` until it consumes)."""
+        return health_of(self.process_id, self._jobs)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
