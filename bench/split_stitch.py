@@ -24,7 +24,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -54,6 +53,9 @@ from services.core.kafka.clients import (
 from services.core.runtime.process import free_port
 from services.core.runtime.settings import resolve_ffmpeg
 from services.core.storage import keys, open_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+from tests.support.split import psnr
 
 FFMPEG = resolve_ffmpeg(None)
 PREFIX = "bench."
@@ -219,16 +221,6 @@ def stats(path: Path) -> dict[str, float]:
     return {"frames": frames, "duration": end, "samples": samples, "av_end": audio_end - end}
 
 
-def psnr(encoded: Path, reference: Path) -> float:
-    run = subprocess.run(
-        [FFMPEG, "-nostdin", "-hide_banner", "-i", str(encoded), "-i", str(reference),
-         "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    found = re.search(r"average:([0-9.]+|inf)", run.stderr)
-    return float(found.group(1)) if found else float("nan")
-
-
 def vmaf(encoded: Path, reference: Path, subsample: int, log: Path) -> tuple[float, float]:
     """VMAF mean and 1st percentile over every ``subsample``-th frame."""
     graph = (
@@ -324,7 +316,7 @@ def report(root: Path, source: Path, runs: dict[str, Run], subsample: int) -> No
     split_mp4 = storage / runs["mp4-split"].completed.outputs[0].key
     rows = {}
     for name, path in (("single", single_mp4), ("split", split_mp4)):
-        figures: dict[str, float] = {**stats(path), "psnr": psnr(path, source)}
+        figures: dict[str, float] = {**stats(path), "psnr": psnr(str(path), str(source))}
         mean, low = vmaf(path, source, subsample, root / f"vmaf-{name}.json")
         figures |= {"vmaf_mean": mean, "vmaf_p1": low, "size": path.stat().st_size}
         rows[name] = figures
