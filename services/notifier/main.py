@@ -54,7 +54,6 @@ def create_app(settings: Settings, config: NotifierConfig | None = None) -> Star
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with bootstrap(settings, config) as deps:
-            app.state.disabled = deps.disabled
             app.state.dependencies = deps
             yield
 

@@ -30,7 +30,7 @@ from services.notifier.response import LiveEventSource
 from services.notifier.subscriber import Subscriber
 
 
-def authenticate(request: Request) -> Principal:
+def authenticate(request: Request, deps: Dependencies) -> Principal:
     """The caller, from ``Authorization: Bearer`` or ``?access_token=`` (EventSource sends no
     headers); a token already verified by this instance is not verified again."""
     return authenticate_bearer(
@@ -40,12 +40,12 @@ def authenticate(request: Request) -> Principal:
         missing="an access token is required",
         invalid="the access token is invalid or expired",
         verified=request.app.state.verified_tokens,
-        disabled=getattr(request.app.state, "disabled", ()),
+        disabled=deps.disabled,
     )
 
 
 async def _subscriber(request: Request, deps: Dependencies, job_id: str | None) -> Subscriber:
-    principal = authenticate(request)
+    principal = authenticate(request, deps)
     limit = deps.config.queue_size
     if job_id is not None:
         owner = await deps.reads.job_owner(job_id)
