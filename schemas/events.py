@@ -194,6 +194,13 @@ class ReprocessRequested(Event):
     processing_options: dict[str, Any] = Field(description="Options for the new run.")
     requested_by: str = Field(description="User id, or 'replay' for the replay command.")
     reason: str = Field(default="", description="Free text shown in the history.")
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="Number of the new run's first attempt: one more than any attempt before "
+        "it, so its outputs, media URLs and stale-event fencing are its own. Absent in events "
+        "written before it existed (those runs restarted at attempt 1).",
+    )
 
 
 class ChunkRequested(Event):

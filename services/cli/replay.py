@@ -57,7 +57,7 @@ class Selection:
                 params.append(value)
                 rhs = f"(${len(params)})" if op == "= ANY" else f"${len(params)}"
                 where.append(f"{column} {op}{rhs}")
-        query = "SELECT id::text AS id, status, processing_options FROM jobs WHERE "
+        query = "SELECT id::text AS id, status, processing_options, attempts FROM jobs WHERE "
         return query + " AND ".join(where) + " ORDER BY created_at", params
 
 
@@ -153,6 +153,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                         processing_options=new_options or json.loads(r["processing_options"]),
                         requested_by="replay",
                         reason=args.reason,
+                        attempt=r["attempts"] + 1,  # attempts never restart at 1
                     ),
                     source=SOURCE,
                 )

@@ -303,6 +303,7 @@ def _history(envelope: Envelope) -> HistoryRow | None:
             attempt = event.attempt
         case ReprocessRequested():
             operation, status = "reprocess_requested", "requested"
+            attempt = event.attempt or 0  # the run it opens
             details = {"requested_by": event.requested_by, "reason": event.reason}
             details["processing_options"] = dict(event.processing_options)
         case _:

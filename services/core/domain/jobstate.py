@@ -97,6 +97,8 @@ class JobState:
     worker_id: str | None = None
     priority: int = 0
     """Turn order from ``submitted`` (lower first); workers order what they fetched by it."""
+    first_attempt: int = 1
+    """First attempt of the current run (1, or a reprocess's): automatic retries count from it."""
 
 
 class IllegalTransition(Exception):
@@ -174,7 +176,12 @@ def apply(state: JobState | None, event: Event) -> JobState:
         raise IllegalTransition(
             status, event.type, f"stale attempt {event.attempt}, current is {state.attempt}"
         )
-    if state.status == JobStatus.PROCESSING and _stale_outcome(state, event):
+    if isinstance(event, JobStarted) and event.attempt <= state.attempt:
+        # attempts only grow over a job's life: a started at or below the last one is late
+        raise IllegalTransition(
+            status, event.type, f"stale attempt {event.attempt}, last was {state.attempt}"
+        )
+    if _stale_outcome(state, event):
         # a worker cut off mid-attempt may publish its outcome after the job was redone
         raise IllegalTransition(
             status, event.type, f"outcome of stale attempt, current is {state.attempt}"
@@ -183,7 +190,12 @@ def apply(state: JobState | None, event: Event) -> JobState:
 
 
 def _stale_outcome(state: JobState, event: Event) -> bool:
-    """A ``failed`` / automatic ``retry_scheduled`` that ends an attempt other than the current."""
+    """A ``failed`` / automatic ``retry_scheduled`` that ends an attempt other than the current,
+    or (pending) a ``failed`` of an attempt that already ended (e.g. before a reprocess)."""
+    if state.status == JobStatus.PENDING:
+        return isinstance(event, JobFailed) and 0 < event.attempt <= state.attempt
+    if state.status != JobStatus.PROCESSING:
+        return False
     if isinstance(event, JobFailed):
         return event.attempt != state.attempt
     if isinstance(event, RetryScheduled):
@@ -231,11 +243,16 @@ def _transition(state: JobState, event: Event) -> JobState:
         case JobDeleted():
             return replace(state, deleted=True)
         case ReprocessRequested():
+            # the new run continues the count (its attempt is one more than any before);
+            # events written before the field existed restarted it, and replay must agree
+            first = 1 if event.attempt is None else event.attempt
             return JobState(
                 job_id=state.job_id,
                 status=JobStatus.PENDING,
+                attempt=first - 1,
                 processing_options=dict(event.processing_options),
                 priority=state.priority,
+                first_attempt=first,
             )
     raise IllegalTransition(state.status, event.type, "unknown event type")
 

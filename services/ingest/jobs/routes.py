@@ -199,6 +199,7 @@ async def _reprocess(request: Request, clock: Clock, principal: Principal, row: 
             processing_options=options.to_event_dict(),
             requested_by=principal.user_id,
             reason="requested by user",
+            attempt=row.attempts + 1,  # attempts never restart: new keys, URLs and fencing
         )
     ]
 

@@ -35,6 +35,8 @@ class Attempt:
     """Set for a chunk task of a split attempt (from ``video.chunks``)."""
     detach: Callable[[], None] | None = field(default=None, repr=False)
     """Set by the pool: gives the slot back while a split attempt waits for its chunks."""
+    first_attempt: int = 1
+    """First attempt of the job's current run (a reprocess starts a run above 1)."""
 
     @property
     def key(self) -> str:
@@ -73,11 +75,12 @@ class RetryPolicy:
     base_delay_s: float = 5.0
     max_delay_s: float = 300.0
 
-    def delay(self, failed_attempt: int) -> timedelta:
-        """Wait before the attempt after ``failed_attempt`` (1-based)."""
-        seconds = self.base_delay_s * (2 ** max(failed_attempt - 1, 0))
+    def delay(self, failed_attempt: int, first_attempt: int = 1) -> timedelta:
+        """Wait before the attempt after ``failed_attempt``; the run began at ``first_attempt``."""
+        seconds = self.base_delay_s * (2 ** max(failed_attempt - first_attempt, 0))
         return timedelta(seconds=min(seconds, self.max_delay_s))
 
-    def may_retry(self, failed_attempt: int) -> bool:
-        """Whether another automatic attempt follows ``failed_attempt``."""
-        return failed_attempt < self.max_attempts
+    def may_retry(self, failed_attempt: int, first_attempt: int = 1) -> bool:
+        """Whether another automatic attempt follows ``failed_attempt`` of the run that began
+        at ``first_attempt`` (attempts count over the job's life; the budget is per run)."""
+        return failed_attempt - first_attempt + 1 < self.max_attempts

@@ -182,8 +182,8 @@ class Pipeline:
 
     async def fail(self, job: Attempt, error: JobError) -> Outcome:
         """End an attempt on ``error``: ``retry_scheduled`` while attempts remain, else failed."""
-        if error.retryable and self.policy.may_retry(job.attempt):
-            not_before = self.clock() + self.policy.delay(job.attempt)
+        if error.retryable and self.policy.may_retry(job.attempt, job.first_attempt):
+            not_before = self.clock() + self.policy.delay(job.attempt, job.first_attempt)
             await self.emit(
                 job,
                 RetryScheduled(

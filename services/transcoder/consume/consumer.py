@@ -188,6 +188,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     dict(state.processing_options),
                     correlation_id,
                     priority=state.priority,
+                    first_attempt=decision.first_attempt,
                 )
                 self.pool.submit(JobRun(job, tp, offsets, not_before=decision.not_before))
                 return
@@ -197,6 +198,7 @@ class JobsConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 {} if state is None else dict(state.processing_options),
                 correlation_id,
                 worker_id=self.pipeline.process_id,
+                first_attempt=decision.first_attempt,
             )
             if decision.action == "cancel":
                 await self.pipeline.emit(

@@ -45,8 +45,13 @@ def fold(state: JobState | None, event: Event) -> JobState | None:
 def _seed(event: Event) -> JobState | None:
     """A state for a job first met mid-life, when the event says enough to run it."""
     if isinstance(event, ReprocessRequested):
+        first = event.attempt or 1
         return JobState(
-            event.job_id, JobStatus.PENDING, processing_options=dict(event.processing_options)
+            event.job_id,
+            JobStatus.PENDING,
+            attempt=first - 1,
+            processing_options=dict(event.processing_options),
+            first_attempt=first,
         )
     if isinstance(event, RetryScheduled) and event.processing_options is not None:
         return JobState(
@@ -69,6 +74,8 @@ class Decision:
     action: Action
     attempt: int = 0
     not_before: datetime | None = None
+    first_attempt: int = 1
+    """First attempt of the job's current run: the retry budget counts from it."""
 
 
 def decide(state: JobState | None, *, running_here: bool) -> Decision:
@@ -82,9 +89,14 @@ def decide(state: JobState | None, *, running_here: bool) -> Decision:
     if state.status == JobStatus.PENDING:
         if state.cancel_requested:
             return Decision("cancel", attempt=state.attempt)
-        return Decision("run", attempt=state.attempt + 1, not_before=state.retry_not_before)
+        return Decision(
+            "run",
+            attempt=state.attempt + 1,
+            not_before=state.retry_not_before,
+            first_attempt=state.first_attempt,
+        )
     if state.status == JobStatus.PROCESSING:
         if state.cancel_requested:
             return Decision("cancel", attempt=state.attempt)
-        return Decision("retry_orphan", attempt=state.attempt)
+        return Decision("retry_orphan", attempt=state.attempt, first_attempt=state.first_attempt)
     return Decision("nothing")

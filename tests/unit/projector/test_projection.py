@@ -488,3 +488,32 @@ def test_chunk_and_stitch_outcomes_become_history_rows_and_stale_ones_do_not() -
         ("chunk", "host:8/0", 1200, {"index": 1, "frames": 1490, "media_seconds": 59.6}),
         ("stitch", "host:7", 1200, {"chunks": 2, "frames": 2990}),
     ]
+
+
+def test_a_late_attempt_1_event_after_a_reprocess_is_ignored() -> None:
+    """Reprocess opens attempt 2: attempt 1's late completion neither ends nor fills the run."""
+    job = job_uuid("r", 0)
+    stored = running_job(job)
+    key = f"outputs/{job}/1/video.mp4"
+    old = JobOutput(name="video.mp4", key=key, content_type="video/mp4", size_bytes=9)
+    done_1 = JobCompleted(job_id=job, worker_id="w", attempt=1, outputs=[old], duration_ms=5)
+    run(stored, [envelope(done_1, 2)])
+    reprocess = ReprocessRequested(
+        job_id=job, processing_options={}, requested_by="u", reason="r", attempt=2
+    )
+    outcome = run(stored, [envelope(reprocess, 3), envelope(started(job, 2), 4)])
+    assert [h.attempt for h in outcome.history] == [2, 2]  # the history shows the new run
+    late = [  # the earlier attempt 1, redelivered: started, a stage, its outcome
+        envelope(started(job, 1), 5, "late-start"),
+        envelope(done_1, 6, "late-done"),
+        envelope(tick(job, 70, attempt=1), 7, "late-tick"),
+    ]
+    outcome = run(stored, late)
+    assert outcome.skipped["illegal_transition"] == 2
+    assert outcome.skipped["stale_progress"] == 1
+    row = stored[job]
+    assert (row.status, row.attempts, row.outputs, row.progress) == ("processing", 2, [], 0)
+    new = old.model_copy(update={"key": f"outputs/{job}/2/video.mp4"})
+    done_2 = done_1.model_copy(update={"attempt": 2, "outputs": [new]})
+    run(stored, [envelope(done_2, 8)])
+    assert stored[job].outputs[0]["key"].endswith("/2/video.mp4")

@@ -164,6 +164,8 @@ def test_table_covers_every_event_type() -> None:
 def test_legality_matrix(state_name: str, event_type: str) -> None:
     current = STATES[state_name]
     current_attempt = current.attempt if current is not None else 0
+    if current is not None and current.status == "pending":
+        current_attempt += 1  # a pending job's events belong to the attempt that runs next
     event = make(short(event_type), attempt=max(current_attempt, 1))
     expected = short(event_type) in EXPECTED_LEGAL[state_name]
 
@@ -357,7 +359,8 @@ def test_stale_attempt_is_illegal(kind: str) -> None:
 
 @pytest.mark.parametrize("status", ["pending", "processing"])
 def test_failed_records_message(status: JobStatus) -> None:
-    s = apply(state(status), make("failed"))
+    before = state(status, attempt=0 if status == "pending" else 1)  # pending: none ran yet
+    s = apply(before, make("failed"))
     assert (s.status, s.error_message) == ("failed", "boom")
 
 
@@ -452,3 +455,36 @@ def test_late_outcomes_of_an_abandoned_attempt_are_stale() -> None:
             apply(redo, late)
     assert apply(redo, make("failed", attempt=2)).status == "failed"
     assert apply(redo, make("retry_scheduled", attempt=2)).attempt == 2
+
+
+def test_reprocess_continues_the_attempt_count_and_fences_the_earlier_run() -> None:
+    done = run(make("submitted"), make("started", 1), make("completed", 1))
+    again = ReprocessRequested(
+        job_id=JOB, processing_options={"preset": "1080p"}, requested_by="u1", attempt=2
+    )
+    s = apply(done, again)
+    assert (s.status, s.attempt, s.first_attempt, s.outputs) == ("pending", 1, 2, ())
+    # late events of attempt 1, while the new run is pending and once it runs
+    for late in ("started", "failed"):
+        with pytest.raises(IllegalTransition, match="stale"):
+            apply(s, make(late, attempt=1))
+    s = apply(s, make("started", attempt=2))
+    for late in ("stage_completed", "progress", "completed", "failed"):
+        with pytest.raises(IllegalTransition, match="stale"):
+            apply(s, make(late, attempt=1))
+    assert apply(s, make("completed", attempt=2)).status == "completed"
+
+
+def test_reprocess_written_before_the_attempt_field_restarts_at_one() -> None:
+    """Old logs: their reprocessed runs were attempt 1 again, and a rebuild must agree."""
+    done = run(make("submitted"), make("started", 1), make("completed", 1))
+    s = apply(done, make("reprocess_requested"))
+    assert (s.attempt, s.first_attempt) == (0, 1)
+    assert apply(s, make("started", attempt=1)).status == "processing"
+
+
+def test_started_never_goes_back_to_an_earlier_attempt() -> None:
+    s = run(make("submitted"), make("started", 1), make("failed", 1), make("retry_scheduled", 1))
+    with pytest.raises(IllegalTransition, match="stale attempt 1"):
+        apply(s, make("started", attempt=1))
+    assert apply(s, make("started", attempt=2)).attempt == 2

@@ -12,6 +12,7 @@ from schemas.events import (
     ReprocessRequested,
     RetryScheduled,
 )
+from services.core.domain.jobstate import JobState
 from services.transcoder.consume.joblog import decide, fold
 
 
@@ -56,3 +57,17 @@ def test_jobs_met_mid_life_are_seeded_when_the_event_can_run_them() -> None:
     reprocess = fold(None, ReprocessRequested(job_id="j", processing_options={}, requested_by="u"))
     assert reprocess is not None and reprocess.status == "pending"
     assert fold(None, JobStarted(job_id="j", worker_id="w", attempt=1)) is None
+
+
+def test_a_reprocess_runs_the_attempt_it_names_with_a_fresh_retry_budget() -> None:
+    reprocess = ReprocessRequested(job_id="j", processing_options={}, requested_by="u", attempt=4)
+    done: JobState | None = fold(None, submitted())
+    for event in (
+        JobStarted(job_id="j", worker_id="w", attempt=3),
+        JobCompleted(job_id="j", worker_id="w", attempt=3, outputs=[], duration_ms=1),
+    ):
+        done = fold(done, event)
+    assert done is not None and done.status == "completed"
+    for state in (fold(None, reprocess), fold(done, reprocess)):
+        decision = decide(state, running_here=False)
+        assert (decision.action, decision.attempt, decision.first_attempt) == ("run", 4, 4)
