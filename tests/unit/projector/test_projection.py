@@ -491,7 +491,7 @@ def test_chunk_and_stitch_outcomes_become_history_rows_and_stale_ones_do_not() -
 
 
 def test_a_late_attempt_1_event_after_a_reprocess_is_ignored() -> None:
-    """Reprocess opens attempt 2: attempt 1's late completion neither ends nor fills the run."""
+    """Reprocess opens attempt 2: attempt 1's late events neither start nor end the new run."""
     job = job_uuid("r", 0)
     stored = running_job(job)
     key = f"outputs/{job}/1/video.mp4"
@@ -501,19 +501,22 @@ def test_a_late_attempt_1_event_after_a_reprocess_is_ignored() -> None:
     reprocess = ReprocessRequested(
         job_id=job, processing_options={}, requested_by="u", reason="r", attempt=2
     )
-    outcome = run(stored, [envelope(reprocess, 3), envelope(started(job, 2), 4)])
-    assert [h.attempt for h in outcome.history] == [2, 2]  # the history shows the new run
-    late = [  # the earlier attempt 1, redelivered: started, a stage, its outcome
-        envelope(started(job, 1), 5, "late-start"),
-        envelope(done_1, 6, "late-done"),
-        envelope(tick(job, 70, attempt=1), 7, "late-tick"),
-    ]
+    outcome = run(stored, [envelope(reprocess, 3)])
+    assert [h.attempt for h in outcome.history] == [2]  # the history shows the new run
+    # the earlier attempt 1, redelivered before the new run starts: its start, its outcome
+    late = [envelope(started(job, 1), 4, "late-start"), envelope(done_1, 5, "late-done")]
     outcome = run(stored, late)
     assert outcome.skipped["illegal_transition"] == 2
-    assert outcome.skipped["stale_progress"] == 1
+    assert (stored[job].status, stored[job].attempts, stored[job].outputs) == ("pending", 1, [])
+    outcome = run(stored, [envelope(started(job, 2), 6)])
+    assert [h.attempt for h in outcome.history] == [2]
+    late = [envelope(done_1, 7, "late-done-2"), envelope(tick(job, 70, attempt=1), 8, "t")]
+    outcome = run(stored, late)
+    assert (outcome.skipped["illegal_transition"], outcome.skipped["stale_progress"]) == (1, 1)
     row = stored[job]
     assert (row.status, row.attempts, row.outputs, row.progress) == ("processing", 2, [], 0)
     new = old.model_copy(update={"key": f"outputs/{job}/2/video.mp4"})
     done_2 = done_1.model_copy(update={"attempt": 2, "outputs": [new]})
-    run(stored, [envelope(done_2, 8)])
+    run(stored, [envelope(done_2, 9)])
+    assert stored[job].status == "completed"
     assert stored[job].outputs[0]["key"].endswith("/2/video.mp4")
