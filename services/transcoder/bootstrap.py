@@ -158,7 +158,12 @@ def pipeline(
         stall_timeout_s=config.stall_timeout_s,
         process_id=process_id,
         ffmpeg_limits=FfmpegLimits(
-            settings.ffmpeg_threads, settings.ffmpeg_memory, settings.ffmpeg_cpu_seconds
+            settings.ffmpeg_threads,
+            settings.ffmpeg_memory,
+            settings.ffmpeg_cpu_seconds,
+            time_factor=settings.ffmpeg_time_factor,
+            time_floor_s=settings.ffmpeg_time_floor_s,
+            max_output_bytes=settings.ffmpeg_max_output,
         ),
         media_limits=settings.media_limits,
         split_settings=SplitSettings(

@@ -78,6 +78,9 @@ class Settings:
     ffmpeg_threads: int
     ffmpeg_memory: int
     ffmpeg_cpu_seconds: int
+    ffmpeg_time_factor: float
+    ffmpeg_time_floor_s: float
+    ffmpeg_max_output: int
     chunk_duration_s: float
     split_min_duration_s: float
     chunks_in_flight: int

@@ -257,6 +257,23 @@ DECLARED: tuple[Setting[Any], ...] = (
         TRANSCODER, "ffmpeg_cpu_seconds",
     ),
     Setting(
+        "FFMPEG_TIME_FACTOR", number(0, 10_000), "30",
+        "wall-clock seconds an ffmpeg run may take per second of media it encodes (plus "
+        "`FFMPEG_TIME_FLOOR`); a job over it fails with `time_limit`",
+        TRANSCODER, "ffmpeg_time_factor",
+    ),
+    Setting(
+        "FFMPEG_TIME_FLOOR", number(1, 7 * 86400), "300",
+        "wall-clock seconds every ffmpeg run may take whatever its media's length",
+        TRANSCODER, "ffmpeg_time_floor_s",
+    ),
+    Setting(
+        "FFMPEG_MAX_OUTPUT", size(1024**2), "20GiB",
+        "largest file one ffmpeg run may write (RLIMIT_FSIZE); each run's own budget is 64 MiB "
+        "plus 100 Mbit/s of its media, capped here; a job over it fails with `output_too_large`",
+        TRANSCODER, "ffmpeg_max_output",
+    ),
+    Setting(
         "CHUNK_DURATION", number(1.0, 3600.0), "60",
         "seconds of source per chunk when a long video is split", TRANSCODER, "chunk_duration_s",
     ),

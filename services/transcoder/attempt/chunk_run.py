@@ -23,7 +23,7 @@ from schemas.options import InvalidOptions, parse_options
 from services.core.media.probe import ProbeError, probe
 from services.core.storage import ObjectNotFound, StorageError, run_cleanup
 from services.core.storage.keys import source_key
-from services.transcoder.attempt.model import Attempt, JobError, ffmpeg_error
+from services.transcoder.attempt.model import Attempt, JobError, ffmpeg_error, storage_error
 from services.transcoder.attempt.stagehost import StageHost
 from services.transcoder.encode.runner import FfmpegFailed, Tick
 from services.transcoder.split import command_lines as splitcommands
@@ -58,7 +58,7 @@ async def execute_chunk(host: StageHost, job: Attempt) -> ChunkOutcome:
         except JobError as exc:
             error = exc
         except (StorageError, OSError) as exc:
-            error = JobError("storage_error", f"storage failed: {exc}", retryable=True)
+            error = storage_error(exc, job.job_id)
         else:
             if not await host.store.exists(marker_key(job.job_id, job.attempt)):
                 await _remove(host, uploaded)  # the attempt ended meanwhile: leave nothing
@@ -113,7 +113,7 @@ async def _encode(
     try:
         await host.run_ffmpeg(command, on_tick)
     except FfmpegFailed as exc:
-        raise ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc, job.job_id) from None
     keys: dict[str, str] = {}
     unique = uuid.uuid4().hex[:12]
     for output in command.outputs:

@@ -5,6 +5,7 @@ Kept apart from ``pipeline`` so that stages can name them without importing the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,8 @@ from typing import Any, Literal
 from schemas.events import ChunkRequested
 from services.transcoder.attempt.progress import ProgressReporter
 from services.transcoder.encode.runner import FfmpegFailed
+
+log = logging.getLogger(__name__)
 
 StopReason = Literal["cancel", "deleted", "stalled", "abandon"]
 Outcome = Literal["completed", "failed", "retried", "cancelled", "deleted"]
@@ -54,17 +57,23 @@ class JobError(Exception):
         self.retryable = retryable
 
 
-def ffmpeg_error(exc: FfmpegFailed) -> JobError:
-    """The job error an ffmpeg failure means."""
-    if exc.limit is not None:  # the same source would hit it again: no retry
-        return JobError("resource_limit", exc.limit, retryable=False)
-    if exc.killed:
-        return JobError("ffmpeg_killed", str(exc), retryable=True)
-    return JobError(
-        "transcode_failed",
-        f"ffmpeg could not process the video: {exc.stderr.strip()[-300:]}",
-        retryable=False,
+def ffmpeg_error(exc: FfmpegFailed, job_id: str) -> JobError:
+    """The job error an ffmpeg failure means: its fixed words for the user; the raw stderr
+    (server paths, library internals) goes to the log, with the job id."""
+    failure = exc.failure
+    log.warning(
+        "ffmpeg failed: %s (exit %d)",
+        failure.code,
+        exc.returncode,
+        extra={"job_id": job_id, "error_code": failure.code, "stderr": exc.stderr},
     )
+    return JobError(failure.code, failure.message, retryable=failure.retryable)
+
+
+def storage_error(exc: Exception, job_id: str) -> JobError:
+    """A storage failure, retryable; its text (paths, endpoints) goes to the log only."""
+    log.warning("storage failed: %s", exc, extra={"job_id": job_id})
+    return JobError("storage_error", f"storage failed ({type(exc).__name__})", retryable=True)
 
 
 @dataclass(frozen=True)

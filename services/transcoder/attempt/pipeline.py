@@ -34,7 +34,14 @@ from services.core.media.limits import MediaLimits
 from services.core.runtime.clock import Clock, system_clock
 from services.core.storage import ObjectStore, StorageError, run_cleanup
 from services.transcoder.attempt.chunk_run import execute_chunk
-from services.transcoder.attempt.model import Attempt, JobError, Outcome, RetryPolicy, StopReason
+from services.transcoder.attempt.model import (
+    Attempt,
+    JobError,
+    Outcome,
+    RetryPolicy,
+    StopReason,
+    storage_error,
+)
 from services.transcoder.attempt.progress import ProgressReporter
 from services.transcoder.attempt.split_run import remove_chunks
 from services.transcoder.attempt.stages import StageBody, StageContext, run_stages
@@ -137,10 +144,12 @@ class Pipeline:
             except JobError as exc:
                 result = exc
             except (StorageError, OSError) as exc:
-                result = JobError("storage_error", f"storage failed: {exc}", retryable=True)
+                result = storage_error(exc, job.job_id)
             except Exception as exc:  # a bug must not wedge the partition: retry, then fail
                 log.exception("attempt crashed", extra={"job_id": job.job_id})
-                result = JobError("internal_error", f"internal error: {exc!r}", retryable=True)
+                # the exception's text may hold server paths: the log has it, the user not
+                message = f"internal error ({type(exc).__name__})"
+                result = JobError("internal_error", message, retryable=True)
         finally:
             if ctx.chunked:  # after the outputs are stored, or in any other outcome
                 with contextlib.suppress(StorageError, OSError):

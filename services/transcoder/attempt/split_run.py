@@ -86,7 +86,7 @@ async def _audio(
     try:
         await ctx.host.run_ffmpeg(command)
     except FfmpegFailed as exc:
-        raise ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc, ctx.job_id) from None
     return folder / command.outputs[0].name
 
 
@@ -184,7 +184,7 @@ async def _stitch(
     try:
         await ctx.host.run_ffmpeg(command)
     except FfmpegFailed as exc:
-        raise ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc, ctx.job_id) from None
     meta: dict[str, Any] = {"chunks": len(plan.chunks), "frames": plan.total_frames}
     if options.format != "hls":
         frames = await asyncio.to_thread(count_frames, str(ctx.out_dir / main.outputs[0].name))

@@ -134,11 +134,12 @@ async def _metadata(
         await ctx.host.run_ffmpeg(
             commands.thumbnail_command(source, ctx.out_dir, info, at, threads)
         )
-        if not (ctx.out_dir / "thumbnail.jpg").exists():
-            raise FfmpegFailed(1, "no frame at the poster time")
+        found = (ctx.out_dir / "thumbnail.jpg").exists()
     except FfmpegFailed as exc:
         if exc.killed or exc.limit:
-            raise ffmpeg_error(exc) from None
+            raise ffmpeg_error(exc, ctx.job_id) from None
+        found = False
+    if not found:
         at = 0.0  # a seek past the last decodable frame: take the first one
         await _ffmpeg_stage(
             ctx, "metadata", commands.thumbnail_command(source, ctx.out_dir, info, at, threads)
@@ -167,7 +168,7 @@ async def _transcode(ctx: StageContext, command: commands.Command) -> tuple[dict
     try:
         await ctx.host.run_ffmpeg(command, on_tick)
     except FfmpegFailed as exc:
-        raise ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc, ctx.job_id) from None
     return {"outputs": [o.name for o in command.outputs], "media_seconds": total}, None
 
 
@@ -177,7 +178,7 @@ async def _ffmpeg_stage(
     try:
         await ctx.host.run_ffmpeg(command)
     except FfmpegFailed as exc:
-        raise ffmpeg_error(exc) from None
+        raise ffmpeg_error(exc, ctx.job_id) from None
     return {"outputs": [o.name for o in command.outputs]}, None
 
 

@@ -2,66 +2,81 @@
 
 The child is killed (SIGKILL) whenever the awaiting task is cancelled, so cancelling a job's
 task stops its ffmpeg at once; it also gets SIGTERM if the worker process dies. It runs under
-:class:`FfmpegLimits`: address space (RLIMIT_AS) and CPU seconds (RLIMIT_CPU, SIGXCPU at the
-limit), so one hostile source cannot take the worker's machine with it.
+:class:`FfmpegLimits`: address space (RLIMIT_AS), CPU seconds (RLIMIT_CPU, SIGXCPU at the
+limit), the size of any file it writes (RLIMIT_FSIZE) and wall-clock time, the last two in
+proportion to the media seconds the command encodes; so one hostile source cannot take the
+worker's machine with it. A failure becomes a fixed :class:`Failure` (``failures.py``); the
+raw stderr stays on the exception, for the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import resource
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.core.runtime.process import die_with_parent
 from services.transcoder.encode.command_lines import Command
-
-_STDERR_LINES = 20
-# What ffmpeg and its libraries print when an allocation, a thread or its stack fails
-_OUT_OF_MEMORY = (
-    "Cannot allocate memory",
-    "malloc of size",
-    "pthread_create() failed",
-    "Resource temporarily unavailable",
-    "bad_alloc",
-    "out of memory",
+from services.transcoder.encode.failures import (
+    LIMIT_CODES,
+    SIGNALLED_EXIT,
+    Bounds,
+    Failure,
+    classify,
+    signs_in,
 )
 
+__all__ = ["SIGNALLED_EXIT", "FfmpegFailed", "FfmpegLimits", "Tick", "parse_block", "run_ffmpeg"]
 
-SIGNALLED_EXIT = 255  # ffmpeg's exit status after a signal it caught
+_STDERR_LINES = 20
+_MIB = 1024**2
+# Output bytes a run may write per media second, on top of a fixed allowance: 100 Mbit/s,
+# several times any rung's rate, so only a runaway output ever meets it.
+OUTPUT_BYTES_PER_SECOND = 100_000_000 // 8
+OUTPUT_ALLOWANCE = 64 * _MIB
 
 
 @dataclass(frozen=True)
 class FfmpegLimits:
-    """Bounds of every ffmpeg child: codec/filter threads, address space, CPU seconds."""
+    """Bounds of every ffmpeg child: codec/filter threads, address space, CPU seconds, and
+    the per-run budgets: wall-clock ``time_floor_s + time_factor`` x media seconds, and the
+    largest file ``OUTPUT_ALLOWANCE`` + ``OUTPUT_BYTES_PER_SECOND`` x media seconds, at most
+    ``max_output_bytes``."""
 
     threads: int = 2
     memory_bytes: int = 3 * 1024**3
     cpu_seconds: int = 24 * 3600
+    time_factor: float = 30.0
+    time_floor_s: float = 300.0
+    max_output_bytes: int = 20 * 1024**3
 
-    def apply(self) -> None:
+    def bounds(self, media_seconds: float | None) -> Bounds:
+        """The limits of one run that encodes ``media_seconds`` (None: unknown, floors only)."""
+        seconds = max(media_seconds or 0.0, 0.0)
+        file_bytes = OUTPUT_ALLOWANCE + int(OUTPUT_BYTES_PER_SECOND * seconds)
+        return Bounds(
+            memory_bytes=self.memory_bytes,
+            cpu_seconds=self.cpu_seconds,
+            wall_seconds=self.time_floor_s + self.time_factor * seconds,
+            file_bytes=min(file_bytes, self.max_output_bytes),
+        )
+
+    def apply(self, file_bytes: int | None = None) -> None:
         """``preexec_fn``: set the rlimits in the child, and let it die with its parent."""
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
         # SIGXCPU at the soft limit (a readable cause); SIGKILL a little later if ignored
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
+        if file_bytes is not None:  # SIGXFSZ (or EFBIG) past it: no output fills the disk
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         die_with_parent()
 
     def exceeded(self, returncode: int, signs: set[str]) -> str | None:
-        """Which limit a failed run hit, in words, or None if it was not a limit.
-        ``signs``: "memory" when its stderr said an allocation or a thread failed, "signal"
-        when ffmpeg stopped on a signal it caught (SIGXCPU; we only ever send SIGKILL)."""
-        # ffmpeg catches SIGXCPU: before it has set up its outputs it says "Immediate exit
-        # requested" (an error line); after, it stops quietly (an info line) with status 255,
-        # which it uses for nothing else; and the transcoder never sends a catchable signal.
-        caught = "signal" in signs or (returncode == SIGNALLED_EXIT and "memory" not in signs)
-        if returncode == -signal.SIGXCPU or caught:
-            return f"ffmpeg exceeded the CPU time limit ({self.cpu_seconds}s, FFMPEG_CPU_SECONDS)"
-        if "memory" in signs or returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
-            mib = self.memory_bytes // 1024**2
-            return f"ffmpeg exceeded the memory limit ({mib} MiB, FFMPEG_MEMORY)"
-        return None
+        """Which of the process limits a failed run hit, in words, or None."""
+        failure = classify(returncode, signs, self.bounds(None), timed_out=False)
+        return failure.message if failure.code in LIMIT_CODES else None
 
 
 @dataclass(frozen=True)
@@ -75,16 +90,17 @@ class Tick:
 
 
 class FfmpegFailed(Exception):
-    """ffmpeg exited non-zero; ``killed`` when a signal ended it (not the input's fault),
-    ``limit`` when it ran into one of its :class:`FfmpegLimits` (the input's fault)."""
+    """ffmpeg failed: ``failure`` says how, in fixed words; ``stderr`` is its raw last lines
+    (server paths included: for the log only). ``killed`` when a signal ended it (not the
+    input's fault), ``limit`` (the message) when it ran into one of its limits."""
 
-    def __init__(self, returncode: int, stderr: str, limit: str | None = None) -> None:
+    def __init__(self, returncode: int, stderr: str, failure: Failure) -> None:
         self.returncode = returncode
-        self.limit = limit
-        self.killed = returncode < 0 and limit is None
         self.stderr = stderr
-        reason = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-        super().__init__(limit or f"ffmpeg failed ({reason}): {stderr.strip()[-500:]}")
+        self.failure = failure
+        self.limit = failure.message if failure.code in LIMIT_CODES else None
+        self.killed = failure.code == "ffmpeg_killed"
+        super().__init__(failure.message)
 
 
 def _number(text: str | None) -> float | None:
@@ -125,9 +141,11 @@ async def run_ffmpeg(
 ) -> None:
     """Run ``command`` to completion under ``limits``, calling ``on_tick`` per progress block.
 
-    Raises :class:`FfmpegFailed` on a non-zero exit; kills ffmpeg if cancelled.
+    Raises :class:`FfmpegFailed` on a non-zero exit or past the run's wall-clock budget;
+    kills ffmpeg if cancelled.
     """
     limits = limits or FfmpegLimits()
+    bounds = limits.bounds(command.media_seconds)
     proc = await asyncio.create_subprocess_exec(
         binary,
         "-progress",
@@ -137,31 +155,42 @@ async def run_ffmpeg(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=limits.apply,
+        preexec_fn=functools.partial(limits.apply, bounds.file_bytes),
     )
     assert proc.stdout is not None and proc.stderr is not None
     errors: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
     signs: set[str] = set()
     stderr_task = asyncio.create_task(_collect(proc.stderr, errors, signs))
+    timed_out = False
     try:
-        fields: dict[str, str] = {}
-        async for raw in proc.stdout:
-            key, _, value = raw.decode(errors="replace").strip().partition("=")
-            fields[key] = value
-            if key == "progress":
-                if on_tick is not None:
-                    await on_tick(parse_block(fields))
-                fields = {}
-        returncode = await proc.wait()
-        await stderr_task
+        try:
+            async with asyncio.timeout(bounds.wall_seconds):
+                await _follow(proc.stdout, on_tick)
+                returncode = await proc.wait()
+                await stderr_task
+        except TimeoutError:
+            timed_out = True
+            proc.kill()
+            returncode = await asyncio.shield(proc.wait())
     finally:
         if proc.returncode is None:
             proc.kill()
             await asyncio.shield(proc.wait())
         stderr_task.cancel()
-    if returncode != 0:
-        stderr = "\n".join(errors)
-        raise FfmpegFailed(returncode, stderr, limits.exceeded(returncode, signs))
+    if returncode != 0 or timed_out:
+        failure = classify(returncode, signs, bounds, timed_out=timed_out)
+        raise FfmpegFailed(returncode, "\n".join(errors), failure)
+
+
+async def _follow(stdout: asyncio.StreamReader, on_tick: OnTick | None) -> None:
+    fields: dict[str, str] = {}
+    async for raw in stdout:
+        key, _, value = raw.decode(errors="replace").strip().partition("=")
+        fields[key] = value
+        if key == "progress":
+            if on_tick is not None:
+                await on_tick(parse_block(fields))
+            fields = {}
 
 
 async def _collect(
@@ -170,7 +199,4 @@ async def _collect(
     async for raw in stream:
         line = raw.decode(errors="replace").rstrip()
         into.append(line)
-        if any(sign in line for sign in _OUT_OF_MEMORY):  # wherever it was printed
-            signs.add("memory")
-        if "Immediate exit requested" in line:
-            signs.add("signal")
+        signs |= signs_in(line)  # wherever it was printed

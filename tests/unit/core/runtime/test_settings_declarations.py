@@ -119,7 +119,12 @@ def test_the_pure_value_objects_default_to_the_declared_defaults(tmp_path: Path)
     settings = Settings.from_env({"VIDPIPE_DATA_DIR": str(tmp_path)})
     assert MediaLimits() == settings.media_limits
     assert FfmpegLimits() == FfmpegLimits(
-        settings.ffmpeg_threads, settings.ffmpeg_memory, settings.ffmpeg_cpu_seconds
+        settings.ffmpeg_threads,
+        settings.ffmpeg_memory,
+        settings.ffmpeg_cpu_seconds,
+        settings.ffmpeg_time_factor,
+        settings.ffmpeg_time_floor_s,
+        settings.ffmpeg_max_output,
     )
     split = SplitSettings()
     assert (split.chunk_duration_s, split.min_duration_s, split.chunks_in_flight) == (
