@@ -1,10 +1,14 @@
-"""Hostile and broken uploads, made from a real clip by byte surgery on its MP4 boxes."""
+"""Hostile and broken uploads, made from a real clip by byte surgery on its MP4 boxes (or its
+Matroska elements), or muxed by real ffmpeg with timestamps no camera would write."""
 
 from __future__ import annotations
 
 import os
 import struct
 from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support import media
 
 
 def boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
@@ -60,6 +64,41 @@ def claims_hours(data: bytes, hours: int = 4) -> bytes:
 
 def mkv_claims_hours(data: bytes, hours: int = 4) -> bytes:
     """A Matroska file whose Segment Info ``Duration`` (ms at the default scale) says ``hours``."""
+    return mkv_claims_seconds(data, hours * 3600.0)
+
+
+def mkv_claims_seconds(data: bytes, seconds: float) -> bytes:
+    """A Matroska file whose Segment Info ``Duration`` says ``seconds``."""
     at = data.find(b"\x44\x89\x88")  # Duration element, 8-byte float
     assert at > 0, "no 8-byte Duration element"
-    return data[: at + 3] + struct.pack(">d", hours * 3600 * 1000.0) + data[at + 11 :]
+    return data[: at + 3] + struct.pack(">d", seconds * 1000.0) + data[at + 11 :]
+
+
+def mkv_frames_far_apart(path: Path, *, hours: float = 20, frames: int = 6) -> Path:
+    """A few KB of Matroska that says it lasts 2 s but whose ``frames`` (keyframes, 64x48) are
+    spread evenly over ``hours``: a constant-rate encode of it would be hours of video."""
+    gap_s = hours * 3600 / (frames - 1)
+    raw = path.with_name(f"{path.stem}-raw.mkv")
+    media.ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc=size=64x48:rate=1", "-frames:v", str(frames)),
+        *("-vf", f"setpts=N*{gap_s:g}/TB", "-fps_mode", "passthrough"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-pix_fmt", "yuv420p"),
+        str(raw),
+    )
+    path.write_bytes(mkv_claims_seconds(raw.read_bytes(), 2.0))
+    raw.unlink()
+    return path
+
+
+def corrupt_after_first_frame(data: bytes) -> bytes:
+    """An MP4 (one video track) whose first frame decodes and every later byte is noise: a
+    probe that decodes one frame accepts it, a full decode fails."""
+    at = data.find(b"stsz")
+    assert at > 0, "no sample size table"
+    first = struct.unpack(">I", data[at + 16 : at + 20])[0]  # version/flags, size, count, [0]
+    out = bytearray(data)
+    for kind, start, size in boxes(data):
+        if kind == b"mdat":
+            keep = start + 8 + first
+            out[keep : start + size] = os.urandom(start + size - keep)
+    return bytes(out)

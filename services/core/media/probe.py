@@ -65,6 +65,8 @@ class MediaInfo:
     has_video: bool
     has_audio: bool
     streams: int = 1
+    guessed_fps: float | None = None
+    """ffmpeg's guess of the frame rate (what a constant-rate output runs at), when known."""
 
     def as_metadata(self) -> dict[str, Any]:
         """The JSON-ready subset stored as an event's ``source_metadata``."""
@@ -145,6 +147,7 @@ def _describe(container: av.container.InputContainer, limits: MediaLimits) -> Me
         raise ProbeError("no_video_stream", f"the file has no video to process ({what})")
     rate = stream.average_rate or stream.guessed_rate
     fps = round(float(rate), 3) if rate else None
+    guessed = round(float(stream.guessed_rate), 3) if stream.guessed_rate else None
     width, height = stream.codec_context.width, stream.codec_context.height
     duration = _duration(container, stream)
     _within(limits, container, width, height, fps, duration)  # before decoding anything
@@ -166,6 +169,7 @@ def _describe(container: av.container.InputContainer, limits: MediaLimits) -> Me
         has_video=True,
         has_audio=audio is not None,
         streams=len(container.streams),
+        guessed_fps=guessed,
     )
 
 

@@ -7,6 +7,7 @@ timing), which ``Pipeline`` implements; this module never imports the pipeline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import av
 
 from schemas.events import JobOutput, JobStarted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
+from services.core.media.limits import MediaLimits, allowed_seconds, check_span
 from services.core.media.probe import MediaInfo, ProbeError, probe
+from services.core.media.span import measure_span
 from services.core.storage import ObjectNotFound
 from services.core.storage.keys import output_key, source_key
 from services.transcoder.attempt.model import JobError, ffmpeg_error
@@ -25,7 +28,7 @@ from services.transcoder.encode.runner import FfmpegFailed, Tick
 from services.transcoder.split.planning import SinglePass, SplitPlan, plan, refuse_early
 
 __all__ = ["StageBody", "StageContext", "StageHost", "run_stages"]
-from services.transcoder.split.timeline import read_timeline
+from services.transcoder.split.timeline import TimelineRefused, max_packets, read_timeline
 
 
 async def run_stages(ctx: StageContext) -> tuple[list[JobOutput], dict[str, Any]]:
@@ -79,10 +82,12 @@ async def _validate(
             raise JobError(
                 "source_missing", "the uploaded source no longer exists", retryable=False
             ) from None
+    limits = ctx.host.media_limits
     try:
-        info = await asyncio.to_thread(probe, str(source), None, ctx.host.media_limits)
+        info = await asyncio.to_thread(probe, str(source), None, limits)
     except ProbeError as exc:
         raise JobError("invalid_input", exc.message, retryable=False) from None
+    info = await _real_span(source, info, limits)
     if options.format == "m4a" and not info.has_audio:
         raise JobError(
             "invalid_options",
@@ -97,6 +102,20 @@ async def _validate(
     return metadata, (source, info, options)
 
 
+async def _real_span(source: Path, info: MediaInfo, limits: MediaLimits) -> MediaInfo:
+    """Refuse a source whose packets run past its declared duration (``duration_mismatch``);
+    one that declares none gets the span its packets cover as its duration."""
+    declared = info.duration_s
+    stop = limits.max_duration_s if declared is None else allowed_seconds(declared)
+    span = await asyncio.to_thread(
+        measure_span, str(source), info.demuxer, declared_s=declared, stop_after_s=stop
+    )
+    over = check_span(limits, declared, span)
+    if over is not None:
+        raise JobError(over.code, over.message, retryable=False)
+    return info if declared is not None else dataclasses.replace(info, duration_s=round(span, 3))
+
+
 async def _plan(
     ctx: StageContext, source: Path, info: MediaInfo, options: ProcessingOptions
 ) -> tuple[dict[str, Any], SplitPlan | SinglePass]:
@@ -105,10 +124,15 @@ async def _plan(
     decision: SplitPlan | SinglePass | None
     decision = refuse_early(options, info.duration_s, settings.min_duration_s)
     if decision is None:
+        limit = max_packets(info.guessed_fps or info.fps, info.duration_s)
         try:
-            timeline = await asyncio.to_thread(read_timeline, str(source), info.demuxer)
+            timeline = await asyncio.to_thread(read_timeline, str(source), info.demuxer, limit)
+        except TimelineRefused as exc:
+            decision = SinglePass("irregular_timestamps", exc.reason)
         except (av.error.FFmpegError, IndexError) as exc:
-            decision = SinglePass("irregular_timestamps", f"unreadable packets: {exc}")
+            # the library's words only: its message also names the file (a server path)
+            reason = exc.strerror if isinstance(exc, av.error.FFmpegError) else "no video"
+            decision = SinglePass("irregular_timestamps", f"unreadable packets: {reason}")
         else:
             decision = plan(
                 options,

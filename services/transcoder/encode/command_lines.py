@@ -5,6 +5,10 @@ adds the binary and ``-progress``. Every input is opened through
 :func:`services.core.media.containers.ffmpeg_input` (the probed demuxer pinned, ``file`` the only
 protocol), and decoders, filters and encoders get ``threads`` threads each.
 
+Every output is capped at the declared media length with a margin (``-t``, and ``-frames:v``
+from the output frame rate), whatever the source's timestamps say: a file whose header
+understates its length cannot make ffmpeg encode hours (``services.core.media.limits``).
+
 Sizes are computed here, not left to ffmpeg expressions, so they are known (and testable)
 before ffmpeg runs: the requested box, capped at the source (never upscaling), even (4:2:0
 chroma needs it), aspect ratio kept. ffmpeg applies the source's rotation itself, and the
@@ -18,10 +22,12 @@ from pathlib import Path
 
 from schemas.options import ProcessingOptions
 from services.core.media.containers import ffmpeg_input
+from services.core.media.limits import allowed_seconds, frame_cap
 from services.core.media.probe import MediaInfo
 
 PREVIEW_SECONDS = 3.0
 PREVIEW_HEIGHT = 240
+PREVIEW_FPS = 12.0
 THUMBNAIL_HEIGHT = 360
 HLS_SEGMENT_S = 4
 # Peak bitrate per HLS rung (bits/s), so players can pick a rung from the master playlist.
@@ -89,6 +95,26 @@ def media_seconds(options: ProcessingOptions, source: MediaInfo) -> float | None
     return max(end - (options.trim_start or 0.0), 0.0)
 
 
+def output_fps(options: ProcessingOptions, info: MediaInfo) -> float | None:
+    """Frames per second of the video output: the requested rate, else the fastest the source
+    may run at (a constant-rate output follows ffmpeg's guess)."""
+    if options.fps is not None:
+        return options.fps
+    rates = [r for r in (info.fps, info.guessed_fps) if r]
+    return max(rates) if rates else None
+
+
+def caps(seconds: float | None, fps: float | None = None) -> list[str]:
+    """Output options that stop an output at ``seconds`` of media (plus the margin), and at
+    the frames that many seconds hold at ``fps``; none when the length is unknown."""
+    if seconds is None:
+        return []
+    args = ["-t", f"{allowed_seconds(seconds):.3f}"]
+    if fps:
+        args += ["-frames:v", str(frame_cap(seconds, fps))]
+    return args
+
+
 def _video_filter(size: tuple[int, int], fps: float | None) -> str:
     steps = [f"scale={size[0]}:{size[1]}"]
     if fps is not None:
@@ -131,11 +157,12 @@ def main_command(
     if options.format == "m4a":
         name = "audio.m4a"
         args += ["-map", "0:a:0", "-vn", *_audio(options, info), "-movflags", "+faststart"]
-        args += ["-threads", str(threads)]
+        args += ["-threads", str(threads), *caps(seconds)]
         return Command((*args, str(out_dir / name)), (Output(name, "audio/mp4"),), seconds)
     size = fit(info.width, info.height, options.width, options.height)
     args += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", _video_filter(size, options.fps)]
     args += [*_video_codec(options), *_audio(options, info), "-threads", str(threads)]
+    args += caps(seconds, output_fps(options, info))
     if options.format == "mp4":
         name, content_type = "video.mp4", "video/mp4"
         args += ["-movflags", "+faststart"]
@@ -184,6 +211,7 @@ def _hls(
     args += ["-f", "hls", "-hls_time", str(HLS_SEGMENT_S), "-hls_playlist_type", "vod"]
     args += ["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments"]
     args += ["-master_pl_name", "master.m3u8", "-var_stream_map", " ".join(stream_map)]
+    args += caps(media_seconds(options, info), output_fps(options, info))
     hls_dir = out_dir / "hls"
     args += ["-hls_fmp4_init_filename", "init.mp4"]
     args += ["-hls_segment_filename", str(hls_dir / "%v" / "seg_%05d.m4s")]
@@ -205,7 +233,7 @@ def thumbnail_command(
     name = "thumbnail.jpg"
     args = [*_start(threads), "-ss", f"{at_s:.3f}", *_input(source, info, threads)]
     args += ["-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={size[0]}:{size[1]}"]
-    args += ["-q:v", "3", "-threads", str(threads), str(out_dir / name)]
+    args += ["-q:v", "3", "-threads", str(threads), "-t", "1", str(out_dir / name)]
     return Command(tuple(args), (Output(name, "image/jpeg"),), None)
 
 
@@ -223,8 +251,8 @@ def preview_command(
     size = fit(info.width, info.height, None, PREVIEW_HEIGHT)
     name = "preview.mp4"
     args = [*_start(threads), "-t", f"{PREVIEW_SECONDS:g}", *_input(source, info, threads)]
-    args += ["-map", "0:v:0", "-an", "-vf", _video_filter(size, 12.0), "-c:v", "libx264"]
+    args += ["-map", "0:v:0", "-an", "-vf", _video_filter(size, PREVIEW_FPS), "-c:v", "libx264"]
     args += ["-preset", "ultrafast", "-crf", "30", "-movflags", "+faststart"]
-    args += ["-threads", str(threads), str(out_dir / name)]
     seconds = min(PREVIEW_SECONDS, info.duration_s or PREVIEW_SECONDS)
+    args += ["-threads", str(threads), *caps(seconds, PREVIEW_FPS), str(out_dir / name)]
     return Command(tuple(args), (Output(name, "video/mp4"),), seconds)

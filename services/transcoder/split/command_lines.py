@@ -25,6 +25,7 @@ from services.transcoder.encode.command_lines import (
     _start,
     _video_codec,
     _video_filter,
+    caps,
     fit,
     hls_rungs,
 )
@@ -78,7 +79,8 @@ def chunk_command(
             args += ["-maxrate", str(maxrate), "-bufsize", str(maxrate * 2)]
             expr = f"expr:gte(t+{grid_offset_s:.6f},n_forced*{HLS_SEGMENT_S})"
             args += ["-force_key_frames", expr, "-sc_threshold", "0"]
-        args += ["-an", "-sn", "-frames:v", str(frames), str(out_dir / name)]
+        args += ["-an", "-sn", "-frames:v", str(frames), *caps(frames * frame_s)]
+        args.append(str(out_dir / name))
     outputs = tuple(Output(name, "video/mp4") for name in names)
     return Command(tuple(args), outputs, frames * frame_s)
 
@@ -93,8 +95,8 @@ def audio_command(
     """The whole source's audio, encoded once as the single pass would."""
     name = audio_name(options)
     args = [*_start(threads), *_input(source, info, threads), "-map", "0:a:0", "-vn"]
-    args += [*_audio(options, info), "-threads", str(threads), str(out_dir / name)]
-    return Command(tuple(args), (Output(name, "audio/mp4"),), info.duration_s)
+    args += [*_audio(options, info), "-threads", str(threads), *caps(info.duration_s)]
+    return Command((*args, str(out_dir / name)), (Output(name, "audio/mp4"),), info.duration_s)
 
 
 def _concat(listing: Path) -> list[str]:
@@ -118,10 +120,11 @@ def stitch_command(
     audio_input = len(listings)
     if options.format != "hls":
         args += ["-map", "0:v:0"] + (["-map", f"{audio_input}:a:0"] if audio else [])
-        args += ["-c", "copy"]
+        args += ["-c", "copy", *caps(main.media_seconds)]
         if options.format == "mp4":
             args += ["-movflags", "+faststart"]
-        return Command((*args, str(out_dir / main.outputs[0].name)), main.outputs, None)
+        out = str(out_dir / main.outputs[0].name)
+        return Command((*args, out), main.outputs, main.media_seconds)
     stream_map = []
     labels = [f"{h}p" for _w, h in hls_rungs(options, info)]
     for i, label in enumerate(labels):
@@ -135,7 +138,8 @@ def stitch_command(
     args += ["-hls_playlist_type", "vod", "-hls_segment_type", "fmp4"]
     args += ["-hls_flags", "independent_segments", "-master_pl_name", "master.m3u8"]
     args += ["-var_stream_map", " ".join(stream_map), "-hls_fmp4_init_filename", "init.mp4"]
+    args += caps(main.media_seconds)
     hls_dir = out_dir / "hls"
     args += ["-hls_segment_filename", str(hls_dir / "%v" / "seg_%05d.m4s")]
     args.append(str(hls_dir / "%v" / "index.m3u8"))
-    return Command(tuple(args), main.outputs, None)
+    return Command(tuple(args), main.outputs, main.media_seconds)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.options import ProcessingOptions
@@ -35,8 +36,8 @@ class SplitSettings:
 class Timeline:
     """Video frames of a source in presentation order: seconds from the input's start."""
 
-    times: tuple[float, ...]
-    keyframes: tuple[int, ...]  # frame indexes of source keyframes, ascending
+    times: Sequence[float]  # compact (``array('d')``) when read from a file
+    keyframes: Sequence[int]  # frame indexes of source keyframes, ascending
     tick_s: float  # the stream's time base: timestamps are multiples of it
     missing_timestamps: bool = False
 
@@ -184,7 +185,7 @@ def _boundaries(
 
 
 def _nearest_keyframe(
-    times: tuple[float, ...], keyframes: tuple[int, ...], ideal: float, window: float
+    times: Sequence[float], keyframes: Sequence[int], ideal: float, window: float
 ) -> int:
     """The source keyframe nearest ``ideal`` within ``window``, else the frame at ``ideal``."""
     best = min(keyframes, key=lambda i: abs(times[i] - ideal))
