@@ -73,11 +73,6 @@ class FfmpegLimits:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         die_with_parent()
 
-    def exceeded(self, returncode: int, signs: set[str]) -> str | None:
-        """Which of the process limits a failed run hit, in words, or None."""
-        failure = classify(returncode, signs, self.bounds(None), timed_out=False)
-        return failure.message if failure.code in LIMIT_CODES else None
-
 
 @dataclass(frozen=True)
 class Tick:

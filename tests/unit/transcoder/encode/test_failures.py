@@ -114,3 +114,31 @@ def test_a_runs_budgets_grow_with_its_media_seconds() -> None:
     assert short.file_bytes == 64 * 1024**2 + 125_000_000
     assert long.file_bytes == 10**9  # the declared cap
     assert unknown.file_bytes == 64 * 1024**2
+
+
+CPU = "ffmpeg exceeded the CPU time limit (7s, FFMPEG_CPU_SECONDS)"
+MEMORY = "ffmpeg exceeded the memory limit (256 MiB, FFMPEG_MEMORY)"
+
+
+def limit(returncode: int, signs: set[str]) -> str | None:
+    failure = classify(returncode, signs, BOUNDS, timed_out=False)
+    return failure.message if failure.code == "resource_limit" else None
+
+
+def test_sigxcpu_caught_after_set_up_is_the_cpu_limit() -> None:
+    # ffmpeg catches SIGXCPU and, once its outputs are open, exits 255 with no error line
+    assert limit(255, set()) == CPU
+    assert limit(-signal.SIGXCPU, set()) == CPU  # not caught
+    assert limit(1, {"signal"}) == CPU  # caught during set-up: "Immediate exit"
+    assert signs_in("Immediate exit requested") == {"signal"}
+
+
+def test_memory_is_told_apart_from_a_signal() -> None:
+    assert limit(255, {"memory"}) == MEMORY
+    assert limit(-signal.SIGSEGV, set()) == MEMORY
+    assert signs_in("[h264 @ 0x1] malloc of size 88473600 failed") == {"memory"}
+
+
+def test_other_failures_are_no_limit() -> None:
+    assert limit(1, set()) is None
+    assert limit(-signal.SIGKILL, set()) is None  # ours: a cancel or a shutdown
