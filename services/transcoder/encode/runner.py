@@ -22,14 +22,11 @@ from services.core.runtime.process import die_with_parent
 from services.transcoder.encode.command_lines import Command
 from services.transcoder.encode.failures import (
     LIMIT_CODES,
-    SIGNALLED_EXIT,
     Bounds,
     Failure,
     classify,
     signs_in,
 )
-
-__all__ = ["SIGNALLED_EXIT", "FfmpegFailed", "FfmpegLimits", "Tick", "parse_block", "run_ffmpeg"]
 
 _STDERR_LINES = 20
 _MIB = 1024**2
