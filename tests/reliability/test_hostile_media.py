@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tests.reliability.badmedia import mkv_claims_hours
-from tests.reliability.harness import Processes, all_terminal, fetch, healthy
+from tests.reliability.badmedia import mkv_claims_hours, mkv_frames_far_apart
+from tests.reliability.harness import Processes, all_terminal, fetch, healthy, statuses
 from tests.reliability.test_bad_uploads import stored
 from tests.support import media
 from tests.support.eventually import eventually
@@ -144,3 +144,32 @@ async def test_login_lockout_does_not_reveal_accounts(ingest: Api) -> None:
 
 async def _projected(db: str, job_id: str) -> bool:
     return bool(await fetch(db, "SELECT 1 FROM jobs WHERE id::text = $1", job_id))
+
+
+async def test_a_header_that_understates_the_length_fails_before_any_encode(
+    ingest: Api, procs: Processes, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A few KB of MKV that says 2 s, frames 20 h apart, with ``fps`` set (2.16 M frames if
+    trusted): ingest's probe accepts it, the worker refuses it with ``duration_mismatch``,
+    and its honest neighbour completes on the same single slot."""
+    procs.start("projector", ["projector"], test_env)
+    worker = procs.start("transcoder", ["transcoder"], {**test_env, "WORKER_COUNT": "1"})
+    await eventually(lambda: healthy(worker), timeout=30, message="transcoder up")
+    user = bearer(ingest, str(uuid.uuid4()))
+    hostile = mkv_frames_far_apart(tmp_path / "far.mkv", hours=20).read_bytes()
+    options = '{"preset": "h264-480p", "fps": 30}'
+    lie = await ingest.upload(user, ("long-night.mkv", hostile), options=options)
+    assert lie.status_code == 202, lie.text
+    clip = media.make_video(tmp_path / "honest.mp4").read_bytes()
+    honest = await ingest.upload(user, ("honest.mp4", clip), options=options)
+    jobs = [lie.json()["id"], honest.json()["id"]]
+    db = test_env["DATABASE_URL"]
+    await eventually(
+        lambda: all_terminal(db, jobs, ("completed", "failed")), timeout=60, message="both ended"
+    )
+    view = (await ingest.client.get(f"/jobs/{jobs[0]}", headers=user)).json()
+    assert (view["status"], view["error_code"]) == ("failed", "duration_mismatch")
+    assert "lasts 2 s but its frames span" in view["error_message"]
+    history = (await ingest.client.get(f"/jobs/{jobs[0]}/history", headers=user)).json()
+    assert "transcode" not in [h["operation"] for h in history["items"]]
+    assert (await statuses(db, jobs[1:])) == {jobs[1]: "completed"}
