@@ -68,6 +68,7 @@ class FfmpegLimits:
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
         if file_bytes is not None:  # SIGXFSZ (or EFBIG) past it: no output fills the disk
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a limit's signal dumps no core
         die_with_parent()
 
 
