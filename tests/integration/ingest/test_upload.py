@@ -116,6 +116,10 @@ async def test_refusals_leave_nothing_in_storage(api: Api, video: bytes, media_d
     assert mixed.status_code == 415 and stored_files(api) == []
     bad_options = await api.upload(headers, ("good.mp4", video), options='{"preset": "nope"}')
     assert bad_options.status_code == 422 and "preset" in bad_options.json()["error"]["message"]
+    rungs = '{"format": "hls", "ladder": [144, 240, 360, 480, 720, 1080, 1440]}'
+    long_ladder = await api.upload(headers, ("good.mp4", video), options=rungs)
+    assert long_ladder.status_code == 422, long_ladder.text
+    assert "ladder: at most 6 distinct heights" in long_ladder.json()["error"]["message"]
     not_json = await api.upload(headers, ("good.mp4", video), options="{oops")
     assert not_json.status_code == 422
     assert stored_files(api) == []
