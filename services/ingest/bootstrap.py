@@ -24,6 +24,7 @@ from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls, derive_key
 from services.ingest.adapters.resumable import ResumableUploads
+from services.ingest.adapters.storage_sweep import OrphanSweep
 from services.ingest.adapters.upload_records import UploadRecords
 from services.ingest.dependencies import Dependencies
 from services.ingest.http.ratelimit import RateLimiter
@@ -91,4 +92,9 @@ async def bootstrap(
         )
         sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
         stack.callback(sweeper.cancel)
+        orphans = OrphanSweep(store, engine, settings.storage_sweep_grace_s)
+        orphan_sweeper = asyncio.create_task(
+            orphans.sweep_forever(settings.storage_sweep_interval_s)
+        )
+        stack.callback(orphan_sweeper.cancel)
         yield dependencies

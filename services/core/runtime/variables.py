@@ -227,6 +227,16 @@ DECLARED: tuple[Setting[Any], ...] = (
         "how often ingest removes expired uploads and their bytes",
         INGEST, "upload_sweep_interval_s",
     ),
+    Setting(
+        "STORAGE_SWEEP_INTERVAL_MS", milliseconds(10, 86_400_000), "3600000",
+        "how often ingest removes the files of deleted or unknown jobs",
+        INGEST, "storage_sweep_interval_s",
+    ),
+    Setting(
+        "STORAGE_SWEEP_GRACE_S", integer(60, 365 * 86400), "86400",
+        "the files of a deleted or unknown job are removed once none changed for this long",
+        INGEST, "storage_sweep_grace_s",
+    ),
     # -- transcoder (its own flags: services/transcoder/settings.py) ------------------------
     Setting(
         "WORKER_COUNT", integer(1, 256), "2", "concurrent jobs per transcoder process",
