@@ -13,6 +13,7 @@ from schemas.topics import JOBS
 from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
+from services.core.media.probe_pool import ProbePool, ProbeResources
 from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
@@ -71,6 +72,13 @@ async def bootstrap(
         await disabled.start()
         stack.push_async_callback(disabled.stop)
         resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        prober = ProbePool(
+            ProbeResources(
+                settings.probe_concurrency, settings.probe_memory, settings.probe_cpu_seconds
+            )
+        )
+        await prober.start()
+        stack.push_async_callback(prober.close)
         secret = settings.secret()
         dependencies = Dependencies(
             settings=settings,
@@ -86,6 +94,7 @@ async def bootstrap(
             media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
             lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
             resumable=resumable,
+            prober=prober,
             broker_offsets=broker_offsets,
             disabled=disabled,
             clock=clock,

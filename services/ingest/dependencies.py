@@ -20,6 +20,7 @@ from services.core.access.tokens import Principal
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
+from services.core.media.probe_pool import ProbePool
 from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
@@ -55,6 +56,8 @@ class Dependencies:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
+    prober: ProbePool
+    """Probes uploads in child processes (``PROBE_*``)."""
     broker_offsets: BrokerOffsets | None = None
     """The admin overview's reader of topic and group offsets (opened on first use)."""
     disabled: DisabledAccounts | None = None

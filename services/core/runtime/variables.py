@@ -228,6 +228,22 @@ DECLARED: tuple[Setting[Any], ...] = (
         INGEST, "upload_sweep_interval_s",
     ),
     Setting(
+        "PROBE_CONCURRENCY", integer(1, 64), "2",
+        "uploads probed at once per ingest process, each in a child process of its own",
+        INGEST, "probe_concurrency",
+    ),
+    Setting(
+        "PROBE_MEMORY", size(256 * 1024**2), "1GiB",
+        "address space of each probe child; a file needing more is refused with 422",
+        INGEST, "probe_memory",
+    ),
+    Setting(
+        "PROBE_CPU_SECONDS", integer(1, 3600), "60",
+        "CPU seconds a probe child may spend on one file (the wall-clock bound is twice this "
+        "plus 30 s); a file needing more is refused with 422",
+        INGEST, "probe_cpu_seconds",
+    ),
+    Setting(
         "STORAGE_SWEEP_INTERVAL_MS", milliseconds(10, 86_400_000), "3600000",
         "how often ingest removes the files of deleted or unknown jobs",
         INGEST, "storage_sweep_interval_s",

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import resource
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.core.runtime.process import die_with_parent
+from services.core.runtime.process import limit_resources
 from services.transcoder.encode.command_lines import Command
 
 _STDERR_LINES = 20
@@ -43,10 +42,7 @@ class FfmpegLimits:
 
     def apply(self) -> None:
         """``preexec_fn``: set the rlimits in the child, and let it die with its parent."""
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
-        # SIGXCPU at the soft limit (a readable cause); SIGKILL a little later if ignored
-        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
-        die_with_parent()
+        limit_resources(self.memory_bytes, self.cpu_seconds)
 
     def exceeded(self, returncode: int, signs: set[str]) -> str | None:
         """Which limit a failed run hit, in words, or None if it was not a limit.
