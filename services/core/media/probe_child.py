@@ -16,7 +16,9 @@ import sys
 from dataclasses import asdict
 from typing import Any, BinaryIO
 
-from services.core.media.limits import MediaLimits
+import av.logging
+
+from services.core.media.limits import OUT_OF_MEMORY_SIGNS, MediaLimits
 from services.core.media.probe import ProbeError, probe
 
 OUT_OF_MEMORY = "out_of_memory"  # the answer's code when an allocation failed
@@ -24,14 +26,20 @@ OUT_OF_MEMORY = "out_of_memory"  # the answer's code when an allocation failed
 
 def answer(request: dict[str, Any]) -> dict[str, Any]:
     """The JSON answer to one request."""
+    limits = MediaLimits(**request["limits"])
+    av.logging.set_level(av.logging.ERROR)  # FFmpeg's own words say why a decode failed
     try:
-        info = probe(request["location"], request.get("demuxer"), MediaLimits(**request["limits"]))
+        with av.logging.Capture() as logs:
+            info = probe(request["location"], request.get("demuxer"), limits)
     except ProbeError as exc:
-        if "cannot allocate memory" in exc.message:  # FFmpeg's ENOMEM under RLIMIT_AS
+        said = [exc.message.lower(), *(str(entry[2]).lower() for entry in logs)]
+        if any(sign.lower() in line for sign in OUT_OF_MEMORY_SIGNS for line in said):
             return {"error": {"code": OUT_OF_MEMORY, "message": exc.message, "limit": None}}
         return {"error": {"code": exc.code, "message": exc.message, "limit": exc.limit}}
     except MemoryError:
         return {"error": {"code": OUT_OF_MEMORY, "message": "out of memory", "limit": None}}
+    finally:
+        av.logging.set_level(None)
     return {"info": asdict(info)}
 
 

@@ -14,19 +14,11 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from services.core.media.limits import OUT_OF_MEMORY_SIGNS
 from services.core.runtime.process import limit_resources
 from services.transcoder.encode.command_lines import Command
 
 _STDERR_LINES = 20
-# What ffmpeg and its libraries print when an allocation, a thread or its stack fails
-_OUT_OF_MEMORY = (
-    "Cannot allocate memory",
-    "malloc of size",
-    "pthread_create() failed",
-    "Resource temporarily unavailable",
-    "bad_alloc",
-    "out of memory",
-)
 
 
 SIGNALLED_EXIT = 255  # ffmpeg's exit status after a signal it caught
@@ -166,7 +158,7 @@ async def _collect(
     async for raw in stream:
         line = raw.decode(errors="replace").rstrip()
         into.append(line)
-        if any(sign in line for sign in _OUT_OF_MEMORY):  # wherever it was printed
+        if any(sign in line for sign in OUT_OF_MEMORY_SIGNS):  # wherever it was printed
             signs.add("memory")
         if "Immediate exit requested" in line:
             signs.add("signal")
