@@ -33,7 +33,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
             info = probe(request["location"], request.get("demuxer"), limits)
     except ProbeError as exc:
         said = [exc.message.lower(), *(str(entry[2]).lower() for entry in logs)]
-        if any(sign.lower() in line for sign in OUT_OF_MEMORY_SIGNS for line in said):
+        # only a failed decode may be the memory's fault: a limit refused by the headers is not
+        # (a pixel bomb's frame is refused by max_pixels, which FFmpeg logs the same way)
+        failed = exc.code in ("undecodable", "not_media")
+        if failed and any(s.lower() in line for s in OUT_OF_MEMORY_SIGNS for line in said):
             return {"error": {"code": OUT_OF_MEMORY, "message": exc.message, "limit": None}}
         return {"error": {"code": exc.code, "message": exc.message, "limit": exc.limit}}
     except MemoryError:
