@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from services.core.media.probe import probe
-from services.core.media.probe_pool import ProbePool, ProbeResources
+from services.ingest.adapters.probe_pool import ProbePool, ProbeResources
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
 from tests.support.media import make_video

@@ -13,7 +13,6 @@ from schemas.topics import JOBS
 from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.kafka.clients import EventPublisher, KafkaEventPublisher
-from services.core.media.probe_pool import ProbePool, ProbeResources
 from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
@@ -24,6 +23,7 @@ from services.ingest.adapters.broker_offsets import BrokerOffsets
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls, derive_key
+from services.ingest.adapters.probe_pool import ProbePool, ProbeResources
 from services.ingest.adapters.resumable import ResumableUploads
 from services.ingest.adapters.storage_sweep import OrphanSweep
 from services.ingest.adapters.upload_records import UploadRecords

@@ -20,7 +20,6 @@ from services.core.access.tokens import Principal
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
-from services.core.media.probe_pool import ProbePool
 from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore
@@ -29,6 +28,7 @@ from services.ingest.adapters.broker_offsets import BrokerOffsets
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.probe_pool import ProbePool
 from services.ingest.adapters.resumable import ResumableUploads
 from services.ingest.http.ratelimit import RateLimiter
 

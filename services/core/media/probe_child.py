@@ -2,8 +2,8 @@
 
 Reads one JSON request per line on stdin (``location``, ``demuxer``, ``limits``), runs
 :func:`services.core.media.probe.probe` and writes one JSON answer per line: ``{"info": ...}``
-or ``{"error": {"code", "message", "limit"}}``. Started and fed by
-:class:`services.core.media.probe_pool.ProbePool`, under its memory limit; each request gets
+or ``{"error": {"code", "message", "limit"}}``. Started and fed by ingest's ``ProbePool``
+(``services/ingest/adapters/probe_pool.py``), under its memory limit; each request gets
 ``CPU_SECONDS`` more CPU time (SIGXCPU ends the child past it). A crash costs this process only.
 """
 

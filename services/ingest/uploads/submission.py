@@ -22,13 +22,13 @@ from schemas.options import InvalidOptions, ProcessingOptions, parse_options
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError
 from services.core.media.probe import MediaInfo, ProbeError
-from services.core.media.probe_pool import ProbeFailed, ProbePool
 from services.core.runtime.clock import Clock
 from services.core.runtime.logs import current_correlation_id
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, StoredObject, keys
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.probe_pool import ProbeFailed, ProbePool
 from services.ingest.dependencies import EVENT_SOURCE
 from services.ingest.http.resources import Job
 from services.ingest.jobs.queries import job_view, pending_view

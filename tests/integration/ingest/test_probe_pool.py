@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.core.media.probe import ProbeError, probe
-from services.core.media.probe_pool import ProbeFailed, ProbePool, ProbeResources
+from services.ingest.adapters.probe_pool import ProbeFailed, ProbePool, ProbeResources
 from tests.support import media
 
 SMALL = ProbeResources(concurrency=2, memory_bytes=256 * 1024**2, cpu_seconds=10)
