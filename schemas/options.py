@@ -24,6 +24,8 @@ AudioCodec = Literal["aac", "opus"]
 
 DEFAULT_PRESET = "h264-720p"
 HLS_LADDER: tuple[int, ...] = (360, 480, 720)
+LADDER_MAX_RUNGS = 6  # each rung is a full encode: six cost about four times the default three
+LADDER_HEIGHTS = (144, 2160)  # lowest and highest rung height, inclusive
 
 _FORMAT_CODECS: dict[str, tuple[VideoCodec | None, AudioCodec]] = {
     "mp4": ("h264", "aac"),
@@ -79,7 +81,11 @@ class ProcessingOptions(BaseModel):
     fps: float | None = Field(default=None, description="Output frame rate; None keeps source.")
     trim_start: float | None = Field(default=None, description="Seconds cut from the start.")
     trim_end: float | None = Field(default=None, description="Second of the source to stop at.")
-    ladder: tuple[int, ...] = Field(default=(), description="HLS rendition heights.")
+    ladder: tuple[int, ...] = Field(
+        default=(),
+        description=f"HLS rendition heights: at most {LADDER_MAX_RUNGS} distinct, each "
+        f"{LADDER_HEIGHTS[0]}..{LADDER_HEIGHTS[1]}; repeated heights count once.",
+    )
     split: bool = Field(
         default=True,
         description="False forces a single pass; True lets the transcoder split a long "
@@ -259,8 +265,17 @@ def _ladder(fields: Mapping[str, Any]) -> tuple[int, ...]:
     raw = fields.get("ladder") or list(HLS_LADDER)
     if not isinstance(raw, list | tuple) or not raw:
         raise InvalidOptions("ladder", "must be a non-empty list of heights")
-    heights = [_int_field({"ladder": h}, "ladder", 144, 2160) for h in raw]
-    return tuple(sorted({h for h in heights if h is not None}))
+    rungs: set[int] = set()
+    for height in raw:  # refused at the first bad or surplus rung: a long list costs no more
+        rung = _int_field({"ladder": height}, "ladder", *LADDER_HEIGHTS)
+        if rung is None:
+            raise InvalidOptions("ladder", "a rung is null; give heights in pixels")
+        rungs.add(rung)
+        if len(rungs) > LADDER_MAX_RUNGS:
+            raise InvalidOptions(
+                "ladder", f"at most {LADDER_MAX_RUNGS} distinct heights (each is a full encode)"
+            )
+    return tuple(sorted(rungs))
 
 
 def _no_ladder(fields: Mapping[str, Any]) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.cli.webapp import WebApp
 from services.core.http.openapi import attach_document
+from services.core.http.paths import RefuseUnsafePaths, unsafe_path
 
 
 class ComposedApp:
@@ -30,8 +31,11 @@ class ComposedApp:
             raise ValueError("compose needs at least one app")
         self.apps = list(apps)
         self.web = web
+        self.fallback = RefuseUnsafePaths(self.apps[0])
 
     def app_for(self, scope: Scope) -> ASGIApp:
+        if unsafe_path(scope.get("path", "")):  # neither a route nor a build file: the 404
+            return self.fallback
         partial = False
         for app in self.apps:
             for route in app.routes:
@@ -43,7 +47,7 @@ class ComposedApp:
                 partial = partial or match == Match.PARTIAL  # the API's path, another method
         if self.web is not None and self.web.answers(scope, api_answers=partial):
             return self.web
-        return self.apps[0]
+        return self.fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -22,6 +22,7 @@ from services.core.http.openapi import (
     operation,
 )
 from services.core.http.ops import metrics_endpoint
+from services.core.http.paths import RefuseUnsafePaths
 from services.core.http.security_headers import content_security_policy, media_origins
 from services.core.kafka.clients import EventPublisher, wait_for_broker
 from services.core.runtime.clock import Clock, system_clock
@@ -116,6 +117,7 @@ def create_app(
                 media_origins(settings.storage_url, settings.s3_endpoint_url)
             ),
         ),
+        Middleware(RefuseUnsafePaths),  # a NUL in a path: 404 before any route or file lookup
         Middleware(
             media.MediaCors,  # the API's own CORS below; any origin for media URLs
             allow_origins=list(settings.cors_origins),

@@ -23,7 +23,9 @@ from services.ingest.adapters.broker_offsets import BrokerOffsets
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls, derive_key
+from services.ingest.adapters.probe_pool import ProbePool, ProbeResources
 from services.ingest.adapters.resumable import ResumableUploads
+from services.ingest.adapters.storage_sweep import OrphanSweep
 from services.ingest.adapters.upload_records import UploadRecords
 from services.ingest.dependencies import Dependencies
 from services.ingest.http.ratelimit import RateLimiter
@@ -70,6 +72,13 @@ async def bootstrap(
         await disabled.start()
         stack.push_async_callback(disabled.stop)
         resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        prober = ProbePool(
+            ProbeResources(
+                settings.probe_concurrency, settings.probe_memory, settings.probe_cpu_seconds
+            )
+        )
+        await prober.start()
+        stack.push_async_callback(prober.close)
         secret = settings.secret()
         dependencies = Dependencies(
             settings=settings,
@@ -85,10 +94,16 @@ async def bootstrap(
             media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
             lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
             resumable=resumable,
+            prober=prober,
             broker_offsets=broker_offsets,
             disabled=disabled,
             clock=clock,
         )
         sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
         stack.callback(sweeper.cancel)
+        orphans = OrphanSweep(store, engine, settings.storage_sweep_grace_s)
+        orphan_sweeper = asyncio.create_task(
+            orphans.sweep_forever(settings.storage_sweep_interval_s)
+        )
+        stack.callback(orphan_sweeper.cancel)
         yield dependencies

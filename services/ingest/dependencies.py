@@ -28,6 +28,7 @@ from services.ingest.adapters.broker_offsets import BrokerOffsets
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.lockout import LoginLockout
 from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.probe_pool import ProbePool
 from services.ingest.adapters.resumable import ResumableUploads
 from services.ingest.http.ratelimit import RateLimiter
 
@@ -55,6 +56,8 @@ class Dependencies:
     media: MediaUrls
     lockout: LoginLockout
     resumable: ResumableUploads
+    prober: ProbePool
+    """Probes uploads in child processes (``PROBE_*``)."""
     broker_offsets: BrokerOffsets | None = None
     """The admin overview's reader of topic and group offsets (opened on first use)."""
     disabled: DisabledAccounts | None = None

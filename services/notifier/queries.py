@@ -8,7 +8,6 @@ changes, and the hub forgets a job when the log says it was deleted.
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.db.readmodel import jobs
+from services.core.domain.ids import is_canonical_id
 from services.notifier.batch import Batcher
 
 _SNAPSHOT_COLUMNS = (
@@ -34,12 +34,9 @@ _DELETED = "deleted"
 
 
 def is_job_id(text: str) -> bool:
-    """Job (and user) ids are UUIDs; anything else cannot name one (and must not reach SQL)."""
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
+    """Job (and user) ids are canonical UUIDs; anything else names none (and must not reach
+    SQL, nor match events by another spelling)."""
+    return is_canonical_id(text)
 
 
 class ReadModel:

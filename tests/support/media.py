@@ -132,6 +132,21 @@ def _video_codec(
     return args
 
 
+def make_deep_8k(path: Path) -> Path:
+    """A ~115 KB file whose first frame needs ~200 MB to decode (8K, 4:4:4, 10-bit): over
+    the probe's memory at ``PROBE_MEMORY=256MiB``, a fine video within the default."""
+    return make_video(
+        path,
+        size="7680x4320",
+        frames=1,
+        fps=1,
+        audio=False,
+        picture="black",
+        pix_fmt="yuv444p10le",
+        threads=1,
+    )
+
+
 def make_still(path: Path, size: str = "64x64") -> Path:
     """One frame of the test pattern as an image (the format follows the name: PNG, JPEG)."""
     ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}", "-frames:v", "1", str(path))

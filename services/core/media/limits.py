@@ -14,6 +14,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# What FFmpeg and its libraries print when an allocation, a thread or its stack fails (under
+# RLIMIT_AS a decoder's failed frame allocation surfaces as "invalid data": this says why)
+OUT_OF_MEMORY_SIGNS = (
+    "Cannot allocate memory",
+    "malloc of size",
+    "get_buffer() failed",
+    "pthread_create() failed",
+    "Resource temporarily unavailable",
+    "bad_alloc",
+    "out of memory",
+)
+
 
 @dataclass(frozen=True)
 class MediaLimits:

@@ -118,8 +118,9 @@ def _open(
             mode="r",
             format=demuxer,
             container_options=fence,
-            # the decoders that find_stream_info runs refuse to allocate a pixel bomb's frame
-            options={"max_pixels": str(limits.max_pixels)},
+            # the decoders that find_stream_info runs refuse to allocate a pixel bomb's frame,
+            # and run single-threaded: each frame thread holds frames of its own
+            options={"max_pixels": str(limits.max_pixels), "threads": "1"},
             timeout=30.0,
         )
     except av.error.ArgumentError as exc:  # EINVAL: what detection found is not on the list
@@ -210,6 +211,8 @@ def _first_frame_rotation(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
 ) -> int:
     """Decode until the first frame; return its display rotation in degrees (0, 90...)."""
+    # one decoder thread: frame threads (one per core by default) each hold a frame in flight
+    stream.codec_context.thread_count = 1
     try:
         packets = 0
         for packet in container.demux(stream):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
+import resource
 import signal
 import socket
 
@@ -17,6 +19,19 @@ def die_with_parent() -> None:
     """``preexec_fn`` for children: the kernel sends SIGTERM when their parent dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def limit_resources(memory_bytes: int, cpu_seconds: int | None = None) -> None:
+    """``preexec_fn`` of a child that parses untrusted media (ffmpeg, the probe): cap its address
+    space (RLIMIT_AS) and CPU seconds (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL 5 s later),
+    make it the OOM killer's first choice over its parent, and let it die with its parent."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    if cpu_seconds is not None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    with contextlib.suppress(OSError):  # raising one's own score needs no privilege
+        with open("/proc/self/oom_score_adj", "w") as score:
+            score.write("1000")
+    die_with_parent()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

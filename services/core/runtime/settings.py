@@ -94,6 +94,11 @@ class Settings:
     upload_expiry_s: int
     max_unfinished_uploads: int
     upload_sweep_interval_s: float
+    storage_sweep_interval_s: float
+    probe_concurrency: int
+    probe_memory: int
+    probe_cpu_seconds: int
+    storage_sweep_grace_s: int
     refresh_reuse_grace_s: int
     web_dist: Path
     port_report: Path | None

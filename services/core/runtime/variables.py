@@ -227,6 +227,32 @@ DECLARED: tuple[Setting[Any], ...] = (
         "how often ingest removes expired uploads and their bytes",
         INGEST, "upload_sweep_interval_s",
     ),
+    Setting(
+        "PROBE_CONCURRENCY", integer(1, 64), "2",
+        "uploads probed at once per ingest process, each in a child process of its own",
+        INGEST, "probe_concurrency",
+    ),
+    Setting(
+        "PROBE_MEMORY", size(256 * 1024**2), "1GiB",
+        "address space of each probe child; a file needing more is refused with 422",
+        INGEST, "probe_memory",
+    ),
+    Setting(
+        "PROBE_CPU_SECONDS", integer(1, 3600), "60",
+        "CPU seconds a probe child may spend on one file (the wall-clock bound is twice this "
+        "plus 30 s); a file needing more is refused with 422",
+        INGEST, "probe_cpu_seconds",
+    ),
+    Setting(
+        "STORAGE_SWEEP_INTERVAL_MS", milliseconds(10, 86_400_000), "3600000",
+        "how often ingest removes the files of deleted or unknown jobs",
+        INGEST, "storage_sweep_interval_s",
+    ),
+    Setting(
+        "STORAGE_SWEEP_GRACE_S", integer(60, 365 * 86400), "86400",
+        "the files of a deleted or unknown job are removed once none changed for this long",
+        INGEST, "storage_sweep_grace_s",
+    ),
     # -- transcoder (its own flags: services/transcoder/settings.py) ------------------------
     Setting(
         "WORKER_COUNT", integer(1, 256), "2", "concurrent jobs per transcoder process",

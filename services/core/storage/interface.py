@@ -44,6 +44,7 @@ class StoredObject:
     size_bytes: int
     sha256: str | None
     content_type: str
+    modified_at: float | None = None  # epoch seconds, from ``stat``: how old an orphan is
 
 
 class ObjectStore(Protocol):

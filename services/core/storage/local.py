@@ -105,11 +105,13 @@ class LocalObjectStore:
             file.close()  # closing a read-only file does not block
 
     async def stat(self, key: str) -> StoredObject | None:
-        """Size and guessed content type, or None."""
+        """Size, guessed content type and modification time, or None."""
         path = self._path(key)
         with _os_errors(key):
-            size = await asyncio.to_thread(_file_size, path)
-        return None if size is None else StoredObject(key, size, None, guess_content_type(key))
+            found = await asyncio.to_thread(_file_stat, path)
+        if found is None:
+            return None
+        return StoredObject(key, found.st_size, None, guess_content_type(key), found.st_mtime)
 
     async def exists(self, key: str) -> bool:
         """Whether the object exists."""
@@ -230,12 +232,12 @@ class _PartialFile:
         self.temp.unlink(missing_ok=True)
 
 
-def _file_size(path: Path) -> int | None:
+def _file_stat(path: Path) -> os.stat_result | None:
     try:
         result = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return result.st_size if stat.S_ISREG(result.st_mode) else None
+    return result if stat.S_ISREG(result.st_mode) else None
 
 
 def _copy_in(key: str, source: Path, target: Path) -> tuple[int, str]:

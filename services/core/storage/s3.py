@@ -166,7 +166,14 @@ class S3ObjectStore:
         except ObjectNotFound:
             return None
         content_type = head.get("ContentType") or guess_content_type(key)
-        return StoredObject(key, head["ContentLength"], None, content_type)
+        modified = head.get("LastModified")
+        return StoredObject(
+            key,
+            head["ContentLength"],
+            None,
+            content_type,
+            modified.timestamp() if modified is not None else None,
+        )
 
     async def exists(self, key: str) -> bool:
         """Whether the object exists."""

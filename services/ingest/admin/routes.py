@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from services.core.access.disabled import DisabledAccounts
 from services.core.access.tokens import Principal
 from services.core.db.accounts import users
 from services.core.db.readmodel import jobs, projector_offsets
+from services.core.domain.ids import is_canonical_id
 from services.core.http.errors import ApiError, error_reply, not_found
 from services.core.http.openapi import Reply, model_response, operation
 from services.core.runtime.clock import Clock
@@ -242,13 +242,11 @@ async def change_user(
 ) -> Response:
     principal = require_admin(request)
     user_id = request.path_params["user_id"]
+    if not is_canonical_id(user_id):  # one spelling per user: the self-check compares ids
+        raise not_found("user")
     body = await read_body(request, UserChange)
     if user_id == principal.user_id and (body.role == "user" or body.disabled):
         raise ApiError(409, "conflict", "an admin cannot demote or disable themselves")
-    try:
-        user_id = str(uuid.UUID(user_id))
-    except ValueError:
-        raise not_found("user") from None
     changed = await accounts.update(user_id, role=body.role, disabled=body.disabled)
     if changed is None:
         raise not_found("user")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.datastructures import URL
 from schemas.events import JobStatus, JobSubmitted
 from services.core.access.tokens import Principal
 from services.core.db.readmodel import jobs, processing_history
+from services.core.domain.ids import is_canonical_id
 from services.core.http.errors import not_found
 from services.core.runtime.clock import Clock
 from services.core.runtime.settings import Settings
@@ -133,10 +133,10 @@ def pending_view(event: JobSubmitted, now: datetime) -> Job:
 
 
 def valid_job_id(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise not_found() from None
+    """``raw`` if it is a canonical job id; 404 for anything else (one spelling per job)."""
+    if not is_canonical_id(raw):
+        raise not_found()
+    return raw
 
 
 async def job_row(engine: AsyncEngine, job_id: str) -> Any:

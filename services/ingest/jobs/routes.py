@@ -35,7 +35,7 @@ from services.ingest.http.bodies import BODY_ERRORS, ReprocessBody, read_body
 from services.ingest.http.delivery import stored_file
 from services.ingest.http.resources import Accepted, History, Job
 from services.ingest.jobs.list_routes import list_jobs
-from services.ingest.jobs.queries import history_rows, owned_row, row_view
+from services.ingest.jobs.queries import history_rows, owned_row, row_view, valid_job_id
 
 BEARER = ("bearer",)
 ACCEPTED = {
@@ -250,7 +250,7 @@ async def delete_job(
     request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog, store: ObjectStore
 ) -> Response:
     response = await _command(request, delete_events, engine, clock, job_log)
-    await delete_files(store, request.path_params["job_id"])
+    await delete_files(store, valid_job_id(request.path_params["job_id"]))
     return response
 
 

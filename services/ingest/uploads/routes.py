@@ -59,7 +59,10 @@ class UploadForm(BaseModel):
         400: error_reply("malformed body"),
         413: error_reply("file too large, too many files, or over the storage quota"),
         415: error_reply("not a video, or not in an accepted container format"),
-        422: error_reply("no file, bad options, or a video over a media limit"),
+        422: error_reply(
+            "no file, bad options, a video over a media limit, or a file the probe could not "
+            "finish (it crashed or ran out of memory or time: `probe_failed`)"
+        ),
         **AUTHENTICATED,
         429: error_reply("too many jobs in flight (or rate limited; see Retry-After)"),
     },

@@ -21,13 +21,14 @@ from schemas.events import JobSubmitted
 from schemas.options import InvalidOptions, ProcessingOptions, parse_options
 from services.core.domain.columns import FILENAME_MAX
 from services.core.http.errors import ApiError
-from services.core.media.probe import MediaInfo, ProbeError, probe
+from services.core.media.probe import MediaInfo, ProbeError
 from services.core.runtime.clock import Clock
 from services.core.runtime.logs import current_correlation_id
 from services.core.runtime.settings import Settings
 from services.core.storage import ObjectStore, StoredObject, keys
 from services.ingest.adapters.job_log import JobLog
 from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.probe_pool import ProbeFailed, ProbePool
 from services.ingest.dependencies import EVENT_SOURCE
 from services.ingest.http.resources import Job
 from services.ingest.jobs.queries import job_view, pending_view
@@ -79,6 +80,7 @@ class Submission:
     job_log: JobLog
     media: MediaUrls
     clock: Clock
+    prober: ProbePool
 
     async def publish(
         self,
@@ -87,9 +89,10 @@ class Submission:
         options: ProcessingOptions,
         batch_id: str | None,
     ) -> tuple[list[Envelope], list[tuple[int, int]]]:
-        """Probe every source (415 if one is not a video), then publish their ``submitted``
-        events with acks=all. Removes nothing on failure: the caller decides."""
-        await asyncio.gather(*(_validate(self.store, self.settings, s) for s in sources))
+        """Probe every source (415 if one is not a video, 422 if probing it failed), then
+        publish their ``submitted`` events with acks=all. Removes nothing on failure: the
+        caller decides. The pool bounds how many probes run at once, whoever asks."""
+        await asyncio.gather(*(self._validate(s) for s in sources))
         recent = await recent_uploads(self.engine, self.clock, user_id)
         envelopes = [
             new_envelope(
@@ -116,26 +119,27 @@ class Submission:
             except Exception:  # the refusal matters more than the clean-up; log and go on
                 log.exception("could not remove refused upload %s", source.job_id)
 
+    async def _validate(self, source: StoredSource) -> None:
+        if source.stored.size_bytes == 0:
+            raise ApiError(415, "not_a_video", f"{source.filename}: the file is empty")
+        key = source.stored.key
+        target = self.store.local_path(key)
+        location = str(target) if target is not None else await self.store.presigned_url(key)
+        assert location is not None
+        try:
+            source.info = await self.prober.probe(location, None, self.settings.media_limits)
+        except ProbeError as exc:
+            raise media_refusal(source.filename, exc) from None
+        except ProbeFailed as exc:
+            message = f"{source.filename}: could not be probed: {exc.reason}"
+            raise ApiError(422, "probe_failed", message) from None
+
     async def _view(self, event: JobSubmitted, applied: bool) -> Job:
         if applied:
             found = await job_view(self.engine, self.media, self.clock, event.job_id)
             if found is not None:
                 return found
         return pending_view(event, self.clock())
-
-
-async def _validate(store: ObjectStore, settings: Settings, source: StoredSource) -> None:
-    if source.stored.size_bytes == 0:
-        raise ApiError(415, "not_a_video", f"{source.filename}: the file is empty")
-    key = source.stored.key
-    target = store.local_path(key)
-    location = str(target) if target is not None else await store.presigned_url(key)
-    assert location is not None
-    try:
-        limits = settings.media_limits
-        source.info = await asyncio.to_thread(probe, location, None, limits)
-    except ProbeError as exc:
-        raise media_refusal(source.filename, exc) from None
 
 
 def _submitted(

@@ -12,17 +12,12 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.core.media.limits import OUT_OF_MEMORY_SIGNS
+
 # Lines of ffmpeg and its libraries, by what they say went wrong (matched anywhere in a line).
 _SIGNS: Mapping[str, tuple[str, ...]] = {
     # an allocation, a thread or its stack failed: the address-space limit
-    "memory": (
-        "Cannot allocate memory",
-        "malloc of size",
-        "pthread_create() failed",
-        "Resource temporarily unavailable",
-        "bad_alloc",
-        "out of memory",
-    ),
+    "memory": OUT_OF_MEMORY_SIGNS,
     "signal": ("Immediate exit requested",),  # SIGXCPU caught while setting up
     "too_large": ("File too large",),  # EFBIG: RLIMIT_FSIZE, when SIGXFSZ is not fatal
     "unsupported": (

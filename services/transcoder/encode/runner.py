@@ -18,7 +18,7 @@ import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.core.runtime.process import die_with_parent
+from services.core.runtime.process import limit_resources
 from services.transcoder.encode.command_lines import Command
 from services.transcoder.encode.failures import (
     LIMIT_CODES,
@@ -63,13 +63,10 @@ class FfmpegLimits:
 
     def apply(self, file_bytes: int | None = None) -> None:
         """``preexec_fn``: set the rlimits in the child, and let it die with its parent."""
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
-        # SIGXCPU at the soft limit (a readable cause); SIGKILL a little later if ignored
-        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
+        limit_resources(self.memory_bytes, self.cpu_seconds)
         if file_bytes is not None:  # SIGXFSZ (or EFBIG) past it: no output fills the disk
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a limit's signal dumps no core
-        die_with_parent()
 
 
 @dataclass(frozen=True)

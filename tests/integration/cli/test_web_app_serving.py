@@ -158,3 +158,29 @@ async def test_vidpipe_web_serves_the_build_it_is_pointed_at(
     finally:
         proc.terminate()
         await proc.wait()
+
+
+NUL_PATHS = [
+    "/%00",
+    "/index.html%00",
+    "/assets/app-1a2b.js%00",
+    "/assets/%00/x",
+    "/favicon.svg%00.png",
+    "/jobs/%00",
+    "/jobs/00000000-0000-4000-8000-000000000000%00/history",
+    "/media/%00/x",
+    "/docs/%00",
+    "/login%00",
+]
+
+
+async def test_a_nul_byte_anywhere_in_the_path_is_a_404(site: Api) -> None:
+    headers = await site.user()
+    for path in NUL_PATHS:
+        for accept in (NAVIGATE, "application/json"):
+            response = await site.client.get(path, headers={**headers, "Accept": accept})
+            assert response.status_code == 404, (path, accept, response.status_code)
+            assert response.json()["error"]["code"] == "not_found", path
+        deleted = await site.client.delete(path, headers=headers)
+        assert deleted.status_code == 404, (path, deleted.status_code)
+    assert (await site.client.get("/health")).status_code == 200

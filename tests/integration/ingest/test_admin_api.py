@@ -148,6 +148,20 @@ async def test_users_page_and_changes(api: Api, video: bytes) -> None:
         assert missing.status_code == 404
 
 
+async def test_an_admin_cannot_demote_themselves_by_another_spelling_of_their_id(
+    api: Api,
+) -> None:
+    admin, admin_id = await an_admin(api)
+    spellings = [admin_id.upper(), "%7B" + admin_id + "%7D", "urn:uuid:" + admin_id]
+    for spelling in [*spellings, admin_id.replace("-", "")]:
+        for change in ({"role": "user"}, {"disabled": True}):
+            itself = await api.client.patch(f"/admin/users/{spelling}", headers=admin, json=change)
+            assert itself.status_code == 404, (spelling, change, itself.text)
+    rows = (await api.client.get("/admin/users", headers=admin)).json()["items"]
+    me = next(u for u in rows if u["id"] == admin_id)
+    assert me["disabled"] is False  # (its role in the table was never admin: a token says so)
+
+
 async def test_a_disabled_user_is_refused_everywhere(api: Api) -> None:
     admin, _ = await an_admin(api)
     account = await api.register()

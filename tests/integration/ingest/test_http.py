@@ -69,3 +69,24 @@ async def test_hsts_only_over_tls(api: Api) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="https://vidpipe.example") as tls:
         response = await tls.get("/openapi.json")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_a_nul_byte_in_the_path_is_a_404_on_ingest_alone(api: Api) -> None:
+    headers = await api.user()
+    paths = [
+        "/%00",
+        "/jobs/%00",
+        "/jobs/00000000-0000-4000-8000-000000000000%00",
+        "/media/%00/x",
+        "/media/00000000-0000-4000-8000-000000000000/1/9999999999/sig/a%00.m3u8",
+        "/docs/%00",
+        "/uploads/%00",
+    ]
+    for path in paths:
+        for method in ("GET", "DELETE", "PATCH", "HEAD"):
+            response = await api.client.request(method, path, headers=headers)
+            assert response.status_code == 404, (method, path, response.status_code)
+            if method != "HEAD":
+                assert response.json()["error"]["code"] == "not_found"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert (await api.client.get("/health")).status_code == 200

@@ -240,3 +240,52 @@ async def test_admin_sees_everyone(api: Api, video: bytes) -> None:
     only_bob = (await api.client.get(f"/jobs?user_id={bob['X-User-Id']}", headers=admin)).json()
     assert [j["id"] for j in only_bob["items"]] == [b]
     assert (await api.client.get(f"/jobs/{a}", headers=admin)).status_code == 200
+
+
+def other_spellings(job_id: str) -> list[str]:
+    """What ``uuid.UUID`` reads as the same id (URL-quoted where a path needs it)."""
+    return [
+        job_id.upper(),
+        "%7B" + job_id + "%7D",  # {...}
+        "urn:uuid:" + job_id,
+        job_id.replace("-", ""),
+        job_id[:8].upper() + job_id[8:],
+    ]
+
+
+async def test_other_spellings_of_a_job_id_are_404_on_every_route(api: Api, video: bytes) -> None:
+    headers = await api.user()
+    job_id = (await api.upload(headers, ("one-spelling.mp4", video))).json()["id"]
+    await complete(api, job_id, b"out")
+    await status_is(api, headers, job_id, "completed")
+    root = Path(urlparse(api.settings.storage_url).path)
+    mine = [root / "sources" / job_id, root / "outputs" / job_id]
+    for spelling in other_spellings(job_id):
+        for method, path in (
+            ("GET", ""),
+            ("GET", "/history"),
+            ("GET", "/download"),
+            ("DELETE", ""),
+            ("POST", "/cancel"),
+            ("POST", "/retry"),
+            ("POST", "/reprocess"),
+        ):
+            response = await api.client.request(method, f"/jobs/{spelling}{path}", headers=headers)
+            assert response.status_code == 404, (spelling, method, path, response.text)
+            assert response.json()["error"]["code"] == "not_found"
+        bulk = await api.client.post(
+            "/jobs/bulk",
+            json={
+                "action": "delete",
+                "job_ids": [spelling.replace("%7B", "{").replace("%7D", "}")],
+            },
+            headers=headers,
+        )
+        assert bulk.status_code == 200
+        assert [r["code"] for r in bulk.json()["results"]] == ["not_found"], spelling
+    # nothing happened to the job: it is still there, completed, with every file
+    await status_is(api, headers, job_id, "completed")
+    assert all(d.is_dir() and any(d.iterdir()) for d in mine)
+    deleted = await api.client.delete(f"/jobs/{job_id}", headers=headers)
+    assert deleted.status_code == 202
+    assert [p for d in mine if d.exists() for p in d.rglob("*") if p.is_file()] == []

@@ -116,6 +116,10 @@ async def test_refusals_leave_nothing_in_storage(api: Api, video: bytes, media_d
     assert mixed.status_code == 415 and stored_files(api) == []
     bad_options = await api.upload(headers, ("good.mp4", video), options='{"preset": "nope"}')
     assert bad_options.status_code == 422 and "preset" in bad_options.json()["error"]["message"]
+    rungs = '{"format": "hls", "ladder": [144, 240, 360, 480, 720, 1080, 1440]}'
+    long_ladder = await api.upload(headers, ("good.mp4", video), options=rungs)
+    assert long_ladder.status_code == 422, long_ladder.text
+    assert "ladder: at most 6 distinct heights" in long_ladder.json()["error"]["message"]
     not_json = await api.upload(headers, ("good.mp4", video), options="{oops")
     assert not_json.status_code == 422
     assert stored_files(api) == []
@@ -183,3 +187,22 @@ async def test_priority_counts_the_owners_recent_uploads(
     events = await submitted_events(api, 4)
     priorities = {e.event.original_filename: e.event.priority for e in events}
     assert priorities == {"a.mp4": 0, "b.mp4": 1, "c.mp4": 2, "d.mp4": 0}
+
+
+async def test_a_probe_over_its_memory_limit_is_a_422_naming_the_file_and_ingest_goes_on(
+    make_api: Callable[..., Any], video: bytes, media_dir: Path
+) -> None:
+    api = await make_api(PROBE_MEMORY="256MiB", READ_YOUR_WRITES_TIMEOUT_MS="0")
+    headers = await api.user()
+    deep = media.make_deep_8k(media_dir / "deep.mp4").read_bytes()
+    refused = await api.upload(headers, ("fine.mp4", video), ("deep-8k.mp4", deep))
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "probe_failed"
+    assert error["message"].startswith("deep-8k.mp4: could not be probed: ")
+    assert "memory limit (256 MiB, PROBE_MEMORY)" in error["message"]
+    assert stored_files(api) == []  # the batch is refused whole, as for any bad file
+    # the API, and probing, go on: the child that failed was replaced
+    assert (await api.client.get("/health")).status_code == 200
+    again = await api.upload(headers, ("fine.mp4", video))
+    assert again.status_code == 202, again.text

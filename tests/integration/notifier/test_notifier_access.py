@@ -67,6 +67,20 @@ async def test_another_users_job_is_404_and_an_admin_may_follow_it(
         assert (await stream.next()).data["job_id"] == job
 
 
+async def test_other_spellings_of_a_job_id_are_404(
+    notifier: RunningNotifier, http: httpx.AsyncClient, token: Callable[..., str], db_url: str
+) -> None:
+    """One spelling per job: a stream opened on another would match none of its events."""
+    owner = str(uuid.uuid4())
+    job = await insert_job(db_url, owner)
+    for spelling in (job.upper(), "%7B" + job + "%7D", "urn:uuid:" + job, job.replace("-", "")):
+        for url in (f"/jobs/{spelling}/events", f"/events?job_id={spelling}"):
+            response = await http.get(
+                notifier.url + url, headers={"Authorization": f"Bearer {token(owner)}"}
+            )
+            assert response.status_code == 404, url
+
+
 async def test_ops_routes(notifier: RunningNotifier, http: httpx.AsyncClient) -> None:
     health = await http.get(f"{notifier.url}/notifier/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"

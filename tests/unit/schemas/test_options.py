@@ -154,6 +154,20 @@ def test_ladder_rungs_are_bounded_and_must_be_a_list() -> None:
     )
 
 
+def test_ladder_has_at_most_six_distinct_rungs_and_repeats_collapse() -> None:
+    six = [144, 240, 360, 480, 720, 1080]
+    assert parse_options({"format": "hls", "ladder": six}).ladder == tuple(six)
+    assert parse_options({"format": "hls", "ladder": [720] * 2017}).ladder == (720,)
+    assert parse_options({"format": "hls", "ladder": [720, 360, 720]}).ladder == (360, 720)
+    for rungs in ([*six, 2160], list(range(144, 2161))):
+        with pytest.raises(InvalidOptions) as refused:
+            parse_options({"format": "hls", "ladder": rungs})
+        assert refused.value.field == "ladder"
+        assert refused.value.problem.startswith("at most 6 distinct heights")
+    with pytest.raises(InvalidOptions, match="null"):
+        parse_options({"format": "hls", "ladder": [360, None]})
+
+
 def test_trim_end_must_follow_trim_start() -> None:
     assert parse_options({"trim_start": 2, "trim_end": 2.5}).trim_end == 2.5
     for start, end in ((2, 2), (None, 0)):

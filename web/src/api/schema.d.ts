@@ -2003,7 +2003,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no file, bad options, or a video over a media limit */
+                /** @description no file, bad options, a video over a media limit, or a file the probe could not finish (it crashed or ran out of memory or time: `probe_failed`) */
                 422: {
                     headers: {
                         [name: string]: unknown;
