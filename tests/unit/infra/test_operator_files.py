@@ -317,13 +317,22 @@ def test_only_the_public_services_accept_outside_connections(base: list[dict[str
     assert (
         deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
     )
-    open_to_all = []
-    for policy in policies.values():
-        for rule in policy["spec"].get("ingress", []):
-            if "from" not in rule:  # no source restriction: anyone
-                open_to_all.append(policy["spec"]["podSelector"]["matchLabels"])
-                assert [p["port"] for p in rule["ports"]] == ["http"]
-    assert open_to_all == [{"vidpipe.io/public": "true"}]
+    open_to_all = [
+        policy["metadata"]["name"]
+        for policy in policies.values()
+        for rule in policy["spec"].get("ingress", [])
+        if "from" not in rule  # no source restriction: anyone
+    ]
+    assert open_to_all == []
+    # the public port: from the ingress controller's namespace only (it sets X-Forwarded-For)
+    (public_rule,) = policies["allow-public-http"]["spec"]["ingress"]
+    assert policies["allow-public-http"]["spec"]["podSelector"]["matchLabels"] == {
+        "vidpipe.io/public": "true"
+    }
+    assert [p["port"] for p in public_rule["ports"]] == ["http"]
+    assert public_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
     public = {
         name
         for name, d in _of(base, "Deployment").items()
