@@ -102,6 +102,12 @@ async def serve_web(settings: Settings) -> None:
         settings.host, settings.ops_port, health, report_to=report and ops_report(report)
     )
     try:
-        await serve(app, settings.host, settings.port, report_to=report)
+        await serve(
+            app,
+            settings.host,
+            settings.port,
+            report_to=report,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
     finally:
         await ops.stop()

@@ -26,7 +26,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     ops = await serve_ops(settings.host, settings.ops_port, health)
     try:
         await serve(
-            create_app(settings), settings.host, settings.port, report_to=settings.port_report
+            create_app(settings),
+            settings.host,
+            settings.port,
+            report_to=settings.port_report,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     finally:
         await ops.stop()
