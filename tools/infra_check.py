@@ -14,7 +14,9 @@ will read it, run locally:
   (strict: unknown fields fail), the custom resources (KEDA, Strimzi, CloudNativePG) against
   the shapes in :data:`CUSTOM_SHAPES` (structural only: their CRDs are not vendored here);
 - client addresses (:func:`client_addresses`): nginx overwrites ``X-Forwarded-For`` with the
-  peer, Compose trusts it from nginx's network only and Kubernetes from the ingress namespace.
+  peer, Compose trusts it from nginx's network only and Kubernetes from the ingress namespace;
+- Compose's services use a MinIO user whose policy reaches their bucket only
+  (:func:`storage_user_is_limited`), not MinIO's root credentials.
 
 Usage: ``python -m tools.infra_check --kustomize PATH --composecheck PATH``; one line per
 check.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import shutil
@@ -374,6 +377,52 @@ def client_addresses(rendered: dict[str, list[dict[str, Any]]]) -> str:
     )
 
 
+def storage_user_is_limited(compose_file: dict[str, Any], infra: Path = INFRA) -> list[str]:
+    """Compose's services use a MinIO user whose policy names their bucket only, not root."""
+    services, problems = compose_file["services"], []
+    setup = services.get("minio-setup", {})
+    script = " ".join(str(part) for part in setup.get("entrypoint", []))
+    for step in ("mc admin user add", "mc admin policy create", "mc admin policy attach"):
+        if step not in script:
+            problems.append(f"minio-setup does not run `{step}`")
+    policies = [
+        infra / volume.split(":")[0] for volume in setup.get("volumes", []) if ".json" in volume
+    ]
+    buckets = set()
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        url = str(env.get("STORAGE_URL", ""))
+        if url.startswith("s3://"):
+            buckets.add(url.removeprefix("s3://").split("/")[0])
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if "MINIO_ROOT" in str(env.get(key, "")):
+                problems.append(f"{name}: {key} is MinIO's root credential")
+    if len(policies) != 1:
+        return [*problems, "minio-setup mounts no policy file (.json)"]
+    allowed = {f"arn:aws:s3:::{b}" for b in buckets} | {f"arn:aws:s3:::{b}/*" for b in buckets}
+    policy = json.loads(policies[0].read_text())
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement.get("Effect") != "Allow":
+            continue
+        if not buckets or not set(resources) <= allowed:
+            problems.append(f"the policy reaches {resources}, not only {sorted(allowed)}")
+        if any(not a.startswith("s3:") or a.endswith("*") for a in actions):
+            problems.append(f"the policy allows {actions}: name the S3 actions")
+    return problems
+
+
+def storage_user() -> str:
+    compose_file = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    problems = storage_user_is_limited(compose_file)
+    if problems:
+        raise CheckFailed("MinIO user: " + "; ".join(problems))
+    return "MinIO: the services use a user limited to their bucket (infra/minio), not root"
+
+
 def validate(doc: dict[str, Any]) -> str:
     """Validate one object: Kubernetes' own schema, else the custom resource's shape."""
     shape = CUSTOM_SHAPES.get((doc.get("apiVersion", ""), doc.get("kind", "")))
@@ -418,6 +467,7 @@ def main(argv: list[str]) -> int:
         for line in kubernetes(args.kustomize, built):
             print(line)
         print(client_addresses(built))
+        print(storage_user())
     except CheckFailed as exc:
         print(f"infra-check failed: {exc}", file=sys.stderr)
         return 1
