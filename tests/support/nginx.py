@@ -74,7 +74,7 @@ async def shipped_nginx(upstreams: dict[str, int]) -> AsyncIterator[str]:
             )  # fmt: skip
             try:
 
-                def up() -> bool:
+                def up(proc: subprocess.Popen[bytes] = proc, port: int = port) -> bool:
                     if proc.poll() is not None:
                         raise RuntimeError((tmp / "error.log").read_text(errors="replace"))
                     return _listening(port)
