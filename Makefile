@@ -19,13 +19,36 @@ NGINX := /usr/sbin/nginx
 NPM := PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_config_fund=false npm_config_audit=false npm
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: up test test-fast lint bench schemas settings-table fuzz mutation clean clean-kafka kafka browser web web-check web-api web-api-check infra-tools infra-check
+.PHONY: up test test-fast lint bench schemas settings-table fuzz mutation clean clean-kafka kafka browser web web-check web-api web-api-check infra-tools infra-check lock audit
 
-$(BIN)/vidpipe: pyproject.toml | $(KAFKA_LIBS)/.complete
+# pyproject.toml says which versions work (floors); requirements/*.lock pin the exact versions,
+# with their hashes, that the image (image.lock) and make test / CI (test.lock) install.
+# After changing a dependency: make lock (LOCK_ARGS=--upgrade moves every pin to the newest).
+LOCKS := requirements/image.lock requirements/test.lock
+TOOLS_VENV := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vidpipe/python-tools
+PIP_COMPILE := $(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --build-deps-for wheel $(LOCK_ARGS)
+
+$(BIN)/vidpipe: pyproject.toml requirements/test.lock | $(KAFKA_LIBS)/.complete
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/test.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+$(TOOLS_VENV)/bin/pip-audit:
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'pip-tools>=7.4' 'pip-audit>=2.7'
+
+# test.lock first; the image's lock is held to its versions, so CI tests what the image ships.
+lock: $(TOOLS_VENV)/bin/pip-audit  ## pin requirements/*.lock (hashes) from pyproject.toml's dependencies
+	$(PIP_COMPILE) --extra test -o requirements/test.lock pyproject.toml
+	$(PIP_COMPILE) -c requirements/test.lock -o requirements/image.lock pyproject.toml
+
+# Needs the advisory data (PyPI's JSON API, registry.npmjs.org's advisories): it says so and
+# fails when they cannot be reached (tools/audit.py).
+audit: $(TOOLS_VENV)/bin/pip-audit web/node_modules/.installed  ## known vulnerabilities in the locked Python packages and the web app's runtime packages
+	$(PYTHON) -m tools.audit --pip-audit $(TOOLS_VENV)/bin/pip-audit $(LOCKS)
 
 # Fetched once per Kafka version (the version is in the path): a fresh clone beside a running
 # broker must not swap the jars under it. After changing the pom's other dependencies: make clean-kafka.

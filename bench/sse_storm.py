@@ -192,12 +192,12 @@ COUNTERS = (
 )
 
 
-def server_counters(port: int) -> str:
-    """The new notifier's own account of the storm (its Prometheus counters)."""
+def server_counters(ops_port: int) -> str:
+    """The new notifier's own account of the storm (its Prometheus counters, on OPS_PORT)."""
     import urllib.request
 
     try:
-        url = f"http://{HOST}:{port}/notifier/metrics"
+        url = f"http://{HOST}:{ops_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
     except OSError as exc:
@@ -253,6 +253,7 @@ async def storm(
     restart: Any,
     how: signal.Signals,
     timeout_s: float,
+    ops_port: int,
 ) -> dict[str, Any]:
     """Send ``how`` to the notifier, start a new one, wait until all ``n`` clients are back."""
     t0 = time.time()
@@ -270,7 +271,7 @@ async def storm(
             break
         await asyncio.sleep(0.2)
     span = (last - first) if back > 1 else float("nan")
-    counters = await asyncio.to_thread(server_counters, fleet.port)
+    counters = await asyncio.to_thread(server_counters, ops_port)
     result = {
         "label": label,
         "signal": how.name,
@@ -338,7 +339,7 @@ async def run_storm(
         producer = asyncio.create_task(produce_forever(jobs[:n], rate, sent))
         await asyncio.sleep(args.settle)
         for how in (signal.SIGTERM, signal.SIGKILL):
-            results.append(await storm(label, fleet, n, restart, how, args.storm_timeout))
+            results.append(await storm(label, fleet, n, restart, how, args.storm_timeout, ops_port))
             await asyncio.sleep(args.settle)
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

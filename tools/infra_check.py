@@ -12,7 +12,11 @@ will read it, run locally:
 - ``kustomize build`` of each overlay in ``infra/k8s/overlays``, every built-in object
   validated against the Kubernetes OpenAPI schemas shipped by ``kubernetes-validate``
   (strict: unknown fields fail), the custom resources (KEDA, Strimzi, CloudNativePG) against
-  the shapes in :data:`CUSTOM_SHAPES` (structural only: their CRDs are not vendored here).
+  the shapes in :data:`CUSTOM_SHAPES` (structural only: their CRDs are not vendored here);
+- client addresses (:func:`client_addresses`): nginx overwrites ``X-Forwarded-For`` with the
+  peer, Compose trusts it from nginx's network only and Kubernetes from the ingress namespace;
+- Compose's services use a MinIO user whose policy reaches their bucket only
+  (:func:`storage_user_is_limited`), not MinIO's root credentials.
 
 Usage: ``python -m tools.infra_check --kustomize PATH --composecheck PATH``; one line per
 check.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import shutil
@@ -272,6 +277,152 @@ def nginx() -> str:
     return f"nginx -t: infra/nginx.conf is valid for nginx {'.'.join(map(str, version))}"
 
 
+def nginx_forwards_peer_address(conf: str) -> list[str]:
+    """What is wrong with how ``conf`` passes the client's address on (``[]``: nothing).
+
+    Every ``X-Forwarded-For`` nginx sends must be the peer it saw (``$remote_addr``, which
+    ``real_ip`` may set from a trusted load balancer), never the client's own list appended to.
+    """
+    problems = []
+    conf = re.sub(r"#.*", "", conf)  # comments may name what not to do
+    if "$proxy_add_x_forwarded_for" in conf:
+        problems.append("nginx appends to the client's X-Forwarded-For")
+    values = re.findall(r"proxy_set_header\s+X-Forwarded-For\s+([^;]+);", conf, flags=re.I)
+    if not values:
+        problems.append("nginx does not set X-Forwarded-For (the client's header passes)")
+    problems += [
+        f"X-Forwarded-For set to {v}, not $remote_addr" for v in values if v != "$remote_addr"
+    ]
+    return problems
+
+
+def _default(value: str) -> str:
+    """A Compose value with ``${NAME:-default}`` replaced by its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def compose_trusts_the_proxy_only(compose_file: dict[str, Any]) -> list[str]:
+    """Whether the Compose services trust ``X-Forwarded-*`` from nginx's network only."""
+    services, problems = compose_file["services"], []
+    subnets = {
+        name: [_default(c["subnet"]) for c in (net or {}).get("ipam", {}).get("config", [])]
+        for name, net in (compose_file.get("networks") or {}).items()
+    }
+    edge = [n for n in services.get("nginx", {}).get("networks", []) if subnets.get(n)]
+    for name, service in services.items():
+        trusted = (service.get("environment") or {}).get("FORWARDED_ALLOW_IPS")
+        if trusted is None:
+            continue
+        allowed = [_default(part.strip()) for part in str(trusted).split(",")]
+        if "*" in allowed:
+            problems.append(f"{name}: FORWARDED_ALLOW_IPS is *")
+        elif not edge or allowed != subnets[edge[0]]:
+            problems.append(f"{name}: FORWARDED_ALLOW_IPS {trusted} is not nginx's network")
+        elif edge[0] not in service.get("networks", []):
+            problems.append(f"{name}: not on nginx's network {edge[0]}")
+    if edge:
+        others = [n for n, s in services.items() if edge[0] in s.get("networks", [])]
+        strangers = [n for n in others if n != "nginx" and n not in _trusting(services)]
+        if strangers:
+            problems.append(f"{', '.join(strangers)} can reach the public services as nginx")
+    return problems
+
+
+def _trusting(services: dict[str, Any]) -> set[str]:
+    return {n for n, s in services.items() if "FORWARDED_ALLOW_IPS" in (s.get("environment") or {})}
+
+
+def kubernetes_trusts_the_ingress_only(docs: list[dict[str, Any]]) -> list[str]:
+    """Rendered objects: no ``FORWARDED_ALLOW_IPS=*``, and the public pods' port admits only
+    the ingress controller's namespace."""
+    problems = []
+    for doc in docs:
+        kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")
+        if kind == "ConfigMap":
+            trusted = (doc.get("data") or {}).get("FORWARDED_ALLOW_IPS")
+            if trusted is not None and "*" in [part.strip() for part in trusted.split(",")]:
+                problems.append(f"ConfigMap/{name}: FORWARDED_ALLOW_IPS is *")
+        if kind == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                for var in container.get("env", []):
+                    if var["name"] == "FORWARDED_ALLOW_IPS" and var.get("value") == "*":
+                        problems.append(f"Deployment/{name}: FORWARDED_ALLOW_IPS is *")
+        if kind == "NetworkPolicy":
+            selected = doc["spec"].get("podSelector", {}).get("matchLabels", {})
+            for rule in doc["spec"].get("ingress", []):
+                ports = [p.get("port") for p in rule.get("ports", [])]
+                if selected.get("vidpipe.io/public") == "true" and "http" in ports:
+                    peers = rule.get("from", [])
+                    if not peers or any("namespaceSelector" not in peer for peer in peers):
+                        problems.append(
+                            f"NetworkPolicy/{name}: the public port admits more than the "
+                            "ingress controller's namespace"
+                        )
+    return problems
+
+
+def client_addresses(rendered: dict[str, list[dict[str, Any]]]) -> str:
+    """nginx overwrites X-Forwarded-For; Compose and Kubernetes trust their proxy only."""
+    problems = nginx_forwards_peer_address((INFRA / "nginx.conf").read_text())
+    problems += compose_trusts_the_proxy_only(
+        yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    )
+    for overlay, docs in rendered.items():
+        problems += [f"{overlay}: {p}" for p in kubernetes_trusts_the_ingress_only(docs)]
+    if problems:
+        raise CheckFailed("client addresses: " + "; ".join(problems))
+    return (
+        "client addresses: nginx sets X-Forwarded-For to the peer; Compose trusts nginx's "
+        f"network, Kubernetes the ingress namespace ({len(rendered)} overlays)"
+    )
+
+
+def storage_user_is_limited(compose_file: dict[str, Any], infra: Path = INFRA) -> list[str]:
+    """Compose's services use a MinIO user whose policy names their bucket only, not root."""
+    services, problems = compose_file["services"], []
+    setup = services.get("minio-setup", {})
+    script = " ".join(str(part) for part in setup.get("entrypoint", []))
+    for step in ("mc admin user add", "mc admin policy create", "mc admin policy attach"):
+        if step not in script:
+            problems.append(f"minio-setup does not run `{step}`")
+    policies = [
+        infra / volume.split(":")[0] for volume in setup.get("volumes", []) if ".json" in volume
+    ]
+    buckets = set()
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        url = str(env.get("STORAGE_URL", ""))
+        if url.startswith("s3://"):
+            buckets.add(url.removeprefix("s3://").split("/")[0])
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if "MINIO_ROOT" in str(env.get(key, "")):
+                problems.append(f"{name}: {key} is MinIO's root credential")
+    if len(policies) != 1:
+        return [*problems, "minio-setup mounts no policy file (.json)"]
+    allowed = {f"arn:aws:s3:::{b}" for b in buckets} | {f"arn:aws:s3:::{b}/*" for b in buckets}
+    policy = json.loads(policies[0].read_text())
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement.get("Effect") != "Allow":
+            continue
+        if not buckets or not set(resources) <= allowed:
+            problems.append(f"the policy reaches {resources}, not only {sorted(allowed)}")
+        if any(not a.startswith("s3:") or a.endswith("*") for a in actions):
+            problems.append(f"the policy allows {actions}: name the S3 actions")
+    return problems
+
+
+def storage_user() -> str:
+    compose_file = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    problems = storage_user_is_limited(compose_file)
+    if problems:
+        raise CheckFailed("MinIO user: " + "; ".join(problems))
+    return "MinIO: the services use a user limited to their bucket (infra/minio), not root"
+
+
 def validate(doc: dict[str, Any]) -> str:
     """Validate one object: Kubernetes' own schema, else the custom resource's shape."""
     shape = CUSTOM_SHAPES.get((doc.get("apiVersion", ""), doc.get("kind", "")))
@@ -282,14 +433,14 @@ def validate(doc: dict[str, Any]) -> str:
     return "schema"
 
 
-def kubernetes(kustomize: str) -> list[str]:
+def kubernetes(kustomize: str, built: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Build and validate every overlay; ``built`` gets each overlay's objects."""
     lines = []
     for overlay in sorted((INFRA / "k8s" / "overlays").iterdir()):
         rendered = run([kustomize, "build", str(overlay)])
         counts = {"schema": 0, "shape": 0}
-        for doc in yaml.safe_load_all(rendered):
-            if not doc:
-                continue
+        docs = built[overlay.name] = [doc for doc in yaml.safe_load_all(rendered) if doc]
+        for doc in docs:
             try:
                 counts[validate(doc)] += 1
             except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
@@ -312,8 +463,11 @@ def main(argv: list[str]) -> int:
         print(dashboard())
         print(prometheus())
         print(nginx())
-        for line in kubernetes(args.kustomize):
+        built: dict[str, list[dict[str, Any]]] = {}
+        for line in kubernetes(args.kustomize, built):
             print(line)
+        print(client_addresses(built))
+        print(storage_user())
     except CheckFailed as exc:
         print(f"infra-check failed: {exc}", file=sys.stderr)
         return 1

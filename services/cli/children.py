@@ -23,7 +23,7 @@ from pathlib import Path
 from services.cli.embedded import child_env
 from services.cli.registry import SERVICES
 from services.cli.restarts import CrashHistory, RestartPolicy
-from services.core.runtime.ports import read_report
+from services.core.runtime.ports import ops_report, read_report
 from services.core.runtime.process import die_with_parent
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
@@ -72,6 +72,7 @@ class Children:
     def spawn(self, child: Child) -> None:
         """Start ``child`` (again); its port is unknown until it reports it."""
         child.report.unlink(missing_ok=True)
+        ops_report(child.report).unlink(missing_ok=True)
         # The public origin stays where it was (PORT=0 bound some port the first time).
         public_port = child.port if child.name == "web" and child.port else self.settings.port
         child.port = None
@@ -148,15 +149,16 @@ class Children:
         return True
 
     def status(self) -> dict[str, dict[str, int | None]]:
-        """What ``stack.json`` says about each child: pid, port, restarts so far."""
-        return {
-            c.name: {
-                "pid": c.proc.pid if c.proc else None,
-                "port": c.port,
-                "restarts": c.history.restarts,
-            }
-            for c in self.children
-        }
+        """What ``stack.json`` says about each child: pid, port, restarts so far; for ``web``
+        also its ``ops_port`` (``/metrics``, which the public ``port`` does not serve)."""
+        found: dict[str, dict[str, int | None]] = {}
+        for c in self.children:
+            pid = c.proc.pid if c.proc else None
+            found[c.name] = {"pid": pid, "port": c.port, "restarts": c.history.restarts}
+            if c.name == "web":
+                ops = read_report(ops_report(c.report), pid) if pid else None
+                found[c.name]["ops_port"] = ops
+        return found
 
     def stop(self, grace_s: float) -> bool:
         """SIGTERM every child, SIGKILL those still running after ``grace_s``; whether any was."""

@@ -1,5 +1,10 @@
 """One ``vidpipe up`` per data dir: an exclusive lock on ``up.lock`` held for the stack's life.
 
+The data dir is private (``0700``): ``vidpipe up`` is single-user, and the database, the event
+log, the media and the secrets under it are nobody else's to read. A data dir of an earlier
+``up`` (it has ``up.lock``) or an empty one is tightened to ``0700``; another existing
+directory named by ``VIDPIPE_DATA_DIR`` keeps its mode (it may be shared, e.g. ``/tmp``).
+
 The kernel drops the lock when its holder dies, even by SIGKILL, so a crashed stack never
 blocks the next start. The holder writes its pid into the lock file and its addresses into
 ``stack.json``; a refused second ``up`` names both and changes nothing.
@@ -14,6 +19,7 @@ import os
 from pathlib import Path
 
 from services.core.stack.discovery import STACK_FILE
+from services.core.storage.local import PRIVATE_DIR, make_private_dirs
 
 LOCK_FILE = "up.lock"
 
@@ -31,8 +37,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        make_private_dirs(self.data_dir)
+        with contextlib.suppress(OSError):
+            if self.path.exists() or not any(self.data_dir.iterdir()):
+                self.data_dir.chmod(PRIVATE_DIR)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

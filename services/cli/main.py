@@ -128,17 +128,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await users_cli.run(settings, args)
     if args.command == "web":
-        from services.cli.web import compose
-        from services.cli.webapp import WebApp
-        from services.core.http.security_headers import content_security_policy, media_origins
-        from services.core.http.serving import serve
+        from services.cli.web import serve_web
 
-        public = [s.create_app(settings) for s in SERVICES if s.public]
-        csp = content_security_policy(media_origins(settings.storage_url, settings.s3_endpoint_url))
-        app = compose(public, WebApp(settings.web_dist, csp))
-        return await until_signalled(
-            serve(app, settings.host, settings.port, report_to=settings.port_report)
-        )
+        return await until_signalled(serve_web(settings))
     for service in SERVICES:
         if service.name == args.command:
             return await until_signalled(service.run(settings, args))

@@ -6,21 +6,29 @@ Each public service builds its own Starlette app with its own middleware and lif
 With a ``WebApp`` (``services.cli.webapp``), the built browser app answers the requests it owns
 (app routes, its assets) first; see there for the rule that keeps API routes first.
 The origin's ``/openapi.json`` (served by whichever app has that route) describes every app's
-routes, in the same first-match order.
+routes, in the same first-match order. ``/metrics`` is never on the origin: ``serve_web`` serves
+it (with ``/health``) on ``OPS_PORT``, reported beside the public port's report.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.cli.registry import SERVICES
 from services.cli.webapp import WebApp
 from services.core.http.openapi import attach_document
+from services.core.http.ops import serve_ops
 from services.core.http.paths import RefuseUnsafePaths, unsafe_path
+from services.core.http.security_headers import content_security_policy, media_origins
+from services.core.http.serving import serve
+from services.core.runtime.ports import ops_report
+from services.core.runtime.settings import Settings
 
 
 class ComposedApp:
@@ -81,3 +89,29 @@ def compose(apps: Sequence[Starlette], web: WebApp | None = None) -> ComposedApp
     for app in composed.apps:
         attach_document(app, origin)
     return composed
+
+
+async def serve_web(settings: Settings) -> None:
+    """``vidpipe web``: every public service on ``PORT``, ``/health`` + ``/metrics`` on
+    ``OPS_PORT`` (under ``up``: reported to ``ops_report(VIDPIPE_PORT_REPORT)``)."""
+    public = [s.create_app(settings) for s in SERVICES if s.public]
+    csp = content_security_policy(media_origins(settings.storage_url, settings.s3_endpoint_url))
+    app = compose(public, WebApp(settings.web_dist, csp))
+
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    report = settings.port_report
+    ops = await serve_ops(
+        settings.host, settings.ops_port, health, report_to=report and ops_report(report)
+    )
+    try:
+        await serve(
+            app,
+            settings.host,
+            settings.port,
+            report_to=report,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+    finally:
+        await ops.stop()

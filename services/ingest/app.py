@@ -21,7 +21,6 @@ from services.core.http.openapi import (
     openapi_json,
     operation,
 )
-from services.core.http.ops import metrics_endpoint
 from services.core.http.paths import RefuseUnsafePaths
 from services.core.http.security_headers import content_security_policy, media_origins
 from services.core.kafka.clients import EventPublisher, wait_for_broker
@@ -103,7 +102,6 @@ def create_app(
         *media.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
         Route("/docs/{asset}", docs_asset, methods=["GET"], include_in_schema=False),

@@ -75,6 +75,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
 
     ops = await serve_ops(settings.host, settings.ops_port, health, report_to=settings.port_report)
     try:
-        await serve(app, settings.host, settings.port)
+        await serve(
+            app, settings.host, settings.port, forwarded_allow_ips=settings.forwarded_allow_ips
+        )
     finally:
         await ops.stop()

@@ -20,7 +20,6 @@ from services.core.access.tokens import Principal
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import ApiError, error_reply, error_response, not_found
 from services.core.http.openapi import Param, Reply, operation
-from services.core.http.ops import metrics_endpoint
 from services.core.runtime.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from services.notifier import cursor
 from services.notifier.admission import jittered
@@ -208,5 +207,4 @@ STREAM_ROUTES = [
 ROUTES = [
     *STREAM_ROUTES,
     Route("/notifier/health", health, methods=["GET"]),
-    Route("/notifier/metrics", metrics_endpoint, methods=["GET"]),
 ]

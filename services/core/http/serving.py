@@ -33,12 +33,21 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    app: object, host: str, port: int, *, grace_s: int = 10, report_to: Path | None = None
+    app: object,
+    host: str,
+    port: int,
+    *,
+    grace_s: int = 10,
+    report_to: Path | None = None,
+    forwarded_allow_ips: str = "",
 ) -> None:
     """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then shut down gracefully.
 
     The port is bound before the app's lifespan starts (``OSError`` when it is taken) and, with
     ``report_to``, reported there at once (``services.core.runtime.ports``).
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``forwarded_allow_ips`` (the
+    ``FORWARDED_ALLOW_IPS`` setting; empty: from nobody, not uvicorn's default of loopback,
+    which would let any local client of ``vidpipe up`` name its own address).
     """
     # clients reconnecting while the app starts wait in the kernel's queue, not refused
     sock = bind(host, port, report_to, backlog=BACKLOG)
@@ -49,6 +58,8 @@ async def serve(
         access_log=False,
         timeout_graceful_shutdown=grace_s,
         lifespan="on",
+        proxy_headers=bool(forwarded_allow_ips.strip()),
+        forwarded_allow_ips=forwarded_allow_ips.strip() or None,
     )
     server = _Server(config)
 

@@ -40,6 +40,11 @@ def write_report(path: Path, port: int) -> None:
     tmp.replace(path)
 
 
+def ops_report(report: Path) -> Path:
+    """Where a child with a public port (``web``) reports its ops port, beside ``report``."""
+    return report.with_name(f"{report.stem}.ops{report.suffix}")
+
+
 def read_report(path: Path, pid: int) -> int | None:
     """The port process ``pid`` reported at ``path``, or None while it has not."""
     try:

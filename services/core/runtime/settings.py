@@ -64,6 +64,7 @@ class Settings:
     ffmpeg_path: str | None
     host: str
     port: int
+    forwarded_allow_ips: str
     ops_port: int
     log_level: str
     topic_prefix: str

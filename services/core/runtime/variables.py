@@ -124,6 +124,12 @@ DECLARED: tuple[Setting[Any], ...] = (
     Setting("HOST", text(), "127.0.0.1", "the interface HTTP servers bind", SHARED, "host"),
     Setting("PORT", integer(0, 65535), "8000", "the public HTTP port", SHARED, "port"),
     Setting(
+        "FORWARDED_ALLOW_IPS", text(), "",
+        "proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`/`-Proto` "
+        "the public port believes; empty: none, the peer is the client. Never `*`: "
+        "docs/operations.md#client-addresses", SHARED, "forwarded_allow_ips",
+    ),
+    Setting(
         "OPS_PORT", integer(0, 65535), "0",
         "`/health` and `/metrics` of non-HTTP services; 0: a free port (`up` always gives "
         "its children one)", SHARED, "ops_port",

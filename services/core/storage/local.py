@@ -2,6 +2,9 @@
 
 Writes go to a temp file in the target's directory and are renamed into place, so readers
 never see a partial object and a failed upload leaves nothing behind.
+
+Objects are private to the user running vidpipe: files ``0600``, directories ``0700`` (users'
+media is nobody else's to read on a shared machine), whatever the umask.
 """
 
 from __future__ import annotations
@@ -29,6 +32,22 @@ from services.core.storage.transfer import (
 )
 
 _FLUSH_BYTES = 1024 * 1024
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def make_private_dirs(path: Path) -> None:
+    """``mkdir -p path``, every directory it creates ``0700`` (``Path.mkdir`` gives the
+    parents the umask's mode)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by a concurrent writer
+            directory.mkdir(mode=PRIVATE_DIR)
 
 
 class LocalObjectStore:
@@ -204,14 +223,14 @@ class _PartialFile:
         self.key, self.target = key, target
         with _os_errors(key):
             for attempt in range(3):  # a concurrent delete may prune the directory we just made
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dirs(target.parent)
                 try:
                     fd, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=target.parent)
                     break
                 except FileNotFoundError:
                     if attempt == 2:
                         raise
-            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide objects from other local readers
+            os.fchmod(fd, PRIVATE_FILE)  # mkstemp's mode already; said here, as the rule
         self.temp = Path(name)
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 

@@ -17,7 +17,7 @@ from typing import IO
 from services.core.storage.content import guess_content_type
 from services.core.storage.interface import ObjectNotFound, StorageError, StoredObject
 from services.core.storage.keys import PARTIAL_PREFIX
-from services.core.storage.local import LocalObjectStore
+from services.core.storage.local import PRIVATE_FILE, LocalObjectStore, make_private_dirs
 from services.core.storage.partial import PartialState, pump_blocks
 from services.core.storage.transfer import run_cleanup
 
@@ -84,8 +84,8 @@ class LocalPartialUploads:
 
 
 def _open_at(path: Path, offset: int) -> IO[bytes]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_private_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     file = os.fdopen(fd, "r+b")
     if os.fstat(fd).st_size < offset:
         file.close()

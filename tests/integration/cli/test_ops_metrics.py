@@ -106,7 +106,8 @@ async def test_every_metric_of_the_dashboard_and_alerts_is_exported(data_dir: Pa
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             assert (await client.get("/jobs/not-a-job", headers=user.headers)).status_code >= 400
         services = json.loads((data_dir / "stack.json").read_text())["services"]
-        ports = {name: services[name]["port"] for name in ("web", "projector", "transcoder")}
+        ports = {name: services[name]["port"] for name in ("projector", "transcoder")}
+        ports["web"] = services["web"]["ops_port"]  # /metrics is not on the public port
 
         async def scrape() -> Exported | None:
             exported = Exported()

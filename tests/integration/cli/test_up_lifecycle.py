@@ -6,6 +6,7 @@ Phases are read from ``up``'s own output; every wait is a condition with a deadl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import psutil
 import pytest
 
 from services.cli.broker import EmbeddedBroker
+from services.cli.embedded import EmbeddedPostgres
 from services.cli.stack import SHUTDOWN_GRACE_S
 from tests.support import media
 from tests.support.eventually import eventually
@@ -258,3 +260,77 @@ async def restarted(stack: Stack, name: str, old_pid: int, api: str) -> None:
             timeout=READY_DEADLINE_S,
             message=lambda: f"{name} restarted; up printed: {stack.lines}",
         )
+
+
+def _postmaster(data_dir: Path) -> psutil.Process | None:
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    try:
+        return psutil.Process(int(pid_file.read_text().split()[0]))
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def test_up_comes_back_right_after_every_process_of_the_stack_is_killed(data_dir: Path) -> None:
+    """SIGKILL of ``up``, the broker, the postmaster and its backends, the services, all at
+    once (a power cut of the stack); ``up`` started at once afterwards comes up, no traceback:
+    it waits (bounded) for the old PostgreSQL backends to let go and starts the server."""
+    stack = Stack(data_dir)
+    try:
+        stack.wait_line("vidpipe is up")
+        postmaster = _postmaster(data_dir)
+        assert postmaster is not None
+        victims = stack.processes() | {postmaster, *postmaster.children(recursive=True)}
+        victims.add(psutil.Process(stack.proc.pid))
+        for victim in victims:
+            with contextlib.suppress(psutil.Error):
+                victim.send_signal(signal.SIGKILL)
+        stack.proc.wait(30)
+        stack.output_closed(30)
+    except BaseException:
+        print("\n".join(stack.lines))
+        raise
+    finally:
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+            stack.proc.wait(30)
+
+    again = Stack(data_dir)  # immediately: old backends may still be exiting
+    try:
+        again.wait_line("vidpipe is up")
+        health = httpx.get(f"{again.address('ingest')}/ready", timeout=10)
+        assert health.status_code == 200, health.text
+        stop_and_time(again)
+        assert again.problems() == []
+    except BaseException:
+        print("\n".join(again.lines))
+        raise
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
+            again.proc.wait(30)
+
+
+def test_a_postgres_data_dir_held_by_a_live_stranger_stops_up_with_one_line(
+    data_dir: Path,
+) -> None:
+    """``postmaster.pid`` naming a live process that is not the data dir's server (a reused
+    pid, a hand-started program): ``up`` exits non-zero naming it in one line, no traceback."""
+    postgres = EmbeddedPostgres(data_dir / "pg")
+    postgres.start()  # an initialised data dir, as a previous `up` leaves it
+    postgres.stop()
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        pgdata = data_dir / "pg"
+        lines = [str(stranger.pid), str(pgdata), "1796670000", "5432", str(pgdata), ""]
+        (pgdata / "postmaster.pid").write_text("\n".join([*lines, "0 0", "ready", ""]))
+        stack = Stack(data_dir)
+        code = stack.proc.wait(READY_DEADLINE_S)
+        stack.output_closed(10)
+        errors = [line for line in stack.lines if line.startswith("vidpipe: ")]
+        assert code != 0, stack.lines
+        assert len(errors) == 1 and f"held by process {stranger.pid}" in errors[0], stack.lines
+        assert stack.problems() == []
+        assert stranger.poll() is None, "the stranger is left alone"
+    finally:
+        stranger.kill()
+        stranger.wait(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
 from starlette.routing import Route
 
 from services.core.http.openapi import document, route_methods
@@ -27,8 +28,9 @@ async def test_ready_metrics_and_docs(api: Api) -> None:
     ready = await api.client.get("/ready")
     assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": "ok", "kafka": "ok"}
     await api.client.get("/jobs")
-    metrics = (await api.client.get("/metrics")).text
+    metrics = generate_latest().decode()  # the process's registry: /metrics is on OPS_PORT
     assert 'http_requests_total{method="GET",route="/jobs",status="401"}' in metrics
+    assert (await api.client.get("/metrics")).status_code == 404  # never on the public port
     docs = await api.client.get("/docs")
     assert docs.status_code == 200 and "openapi.json" in docs.text
     not_found = await api.client.get("/no/such/route")

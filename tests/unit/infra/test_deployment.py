@@ -87,7 +87,7 @@ def test_nginx_routes_events_to_the_notifier(compose: dict[str, Any]) -> None:
     conf = (INFRA / "nginx.conf").read_text()
     # the notifier serves its streams on PORT (its ops routes are on OPS_PORT)
     notifier = f"notifier:{compose['notifier']['environment']['PORT']}"
-    ingest = f"ingest:{_http_port(compose['ingest'])}"
+    ingest = f"ingest:{compose['ingest']['environment']['PORT']}"  # OPS_PORT: /metrics
     assert _nginx_route(conf, "/events") == notifier
     assert _nginx_route(conf, "/jobs/3f2a/events") == notifier
     for path in ("/", "/jobs", "/jobs/3f2a", "/auth/login", "/events/other", "/uploads/3f2a"):

@@ -7,7 +7,6 @@ tools on the same files (promtool, nginx -t, kustomize + the Kubernetes schemas)
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import re
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from typing import Any
 import botocore.configprovider
 import botocore.credentials
 import pytest
-import uvicorn.config
 import yaml
 
 from schemas.topics import CATALOGUE, JOBS
@@ -55,35 +53,23 @@ class _Recording(dict[str, str]):
         return super().__contains__(key)
 
 
-def _source_reads(module: Any) -> set[str]:
-    """Variables a library module reads from ``os.environ`` by literal name."""
-    pattern = r"""os\.(?:environ\.get\(|getenv\(|environ\[)\s*["']([A-Z0-9_]+)["']"""
-    found = set(re.findall(pattern, inspect.getsource(module)))
-    return found | set(
-        re.findall(r"""["']([A-Z0-9_]+)["']\s+in\s+os\.environ""", inspect.getsource(module))
-    )
-
-
 def variables_read() -> set[str]:
     """Every variable a vidpipe service reads: its settings (asked of the environment while
     ``Settings.from_env`` runs), plus those its libraries read on their own: boto3's
-    credentials and region, uvicorn's trusted proxies."""
+    credentials and region (``FORWARDED_ALLOW_IPS`` is a setting: the public port passes it to
+    uvicorn explicitly, never uvicorn's own default)."""
     env = _Recording()
     Settings.from_env(env)
     provider = botocore.credentials.EnvProvider
     region = botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES["region"][1]
-    return (
-        env.asked
-        | {provider.ACCESS_KEY, provider.SECRET_KEY, region}
-        | (_source_reads(uvicorn.config) & {"FORWARDED_ALLOW_IPS"})
-    )
+    return env.asked | {provider.ACCESS_KEY, provider.SECRET_KEY, region}
 
 
 def test_the_variables_read_are_derived_not_listed() -> None:
     read = variables_read()
     for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "JWT_SECRET", "WORKER_COUNT"):
         assert name in read
-    assert "FORWARDED_ALLOW_IPS" in read, "uvicorn reads it (no service passes the option)"
+    assert "FORWARDED_ALLOW_IPS" in read, "a setting, passed to uvicorn explicitly"
     assert "POSTGRES_PASSWORD" not in read
 
 
@@ -317,13 +303,22 @@ def test_only_the_public_services_accept_outside_connections(base: list[dict[str
     assert (
         deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
     )
-    open_to_all = []
-    for policy in policies.values():
-        for rule in policy["spec"].get("ingress", []):
-            if "from" not in rule:  # no source restriction: anyone
-                open_to_all.append(policy["spec"]["podSelector"]["matchLabels"])
-                assert [p["port"] for p in rule["ports"]] == ["http"]
-    assert open_to_all == [{"vidpipe.io/public": "true"}]
+    open_to_all = [
+        policy["metadata"]["name"]
+        for policy in policies.values()
+        for rule in policy["spec"].get("ingress", [])
+        if "from" not in rule  # no source restriction: anyone
+    ]
+    assert open_to_all == []
+    # the public port: from the ingress controller's namespace only (it sets X-Forwarded-For)
+    (public_rule,) = policies["allow-public-http"]["spec"]["ingress"]
+    assert policies["allow-public-http"]["spec"]["podSelector"]["matchLabels"] == {
+        "vidpipe.io/public": "true"
+    }
+    assert [p["port"] for p in public_rule["ports"]] == ["http"]
+    assert public_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
     public = {
         name
         for name, d in _of(base, "Deployment").items()
