@@ -54,6 +54,20 @@ describe("SessionStore", () => {
     expect(seen).toEqual(["Bearer t1", "Bearer t2"]);
   });
 
+  it("marks every API request as the app's own (X-Requested-With), with or without a token", async () => {
+    const marked: (string | null)[] = [];
+    const fetcher = vi.fn(async (input: RequestInfo | URL) => {
+      const request = input instanceof Request ? input : new Request(new URL(String(input), "http://x"));
+      if (request.url.endsWith("/auth/refresh")) return Response.json({}, { status: 401 });
+      marked.push(request.headers.get("X-Requested-With"));
+      return new Response(null, { status: 200 });
+    });
+    const store = new SessionStore(fetcher);
+    await store.authFetch("http://x/jobs", { method: "POST", body: "{}" });
+    await store.authFetch(new Request("http://x/jobs/1", { method: "DELETE" }));
+    expect(marked).toEqual(["vidpipe", "vidpipe"]);
+  });
+
   it("signs out when the refresh is refused", async () => {
     const store = new SessionStore(async () => Response.json({ error: { code: "x" } }, { status: 401 }));
     expect(await store.refresh()).toBeNull();

@@ -27,7 +27,8 @@ type Listener = (session: Session | null) => void;
 
 const CHANNEL = "vidpipe-session";
 const LOCK = "vidpipe-refresh";
-const CSRF = { "X-Requested-With": "vidpipe" };
+const CSRF_HEADER = "X-Requested-With";
+const CSRF = { [CSRF_HEADER]: "vidpipe" } as const;
 
 export class AuthError extends Error {
   constructor(
@@ -175,11 +176,14 @@ export class SessionStore {
     return this.inFlight;
   }
 
-  /** `fetch` with the bearer token; a 401 refreshes once and retries. */
+  /** `fetch` with the bearer token and the same-origin marker the server's CSRF check wants
+   * (`X-Requested-With`: a header a cross-site form cannot send); a 401 refreshes once and
+   * retries. */
   readonly authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
     const send = async (token: string | null): Promise<Response> => {
       const attempt = request.clone();
+      attempt.headers.set(CSRF_HEADER, CSRF[CSRF_HEADER]);
       if (token) attempt.headers.set("Authorization", `Bearer ${token}`);
       return this.fetcher(attempt);
     };
