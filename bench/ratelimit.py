@@ -67,10 +67,7 @@ async def main(args: argparse.Namespace) -> None:
             per_task = n // args.concurrency
             started = time.perf_counter()
             results = await asyncio.gather(
-                *(
-                    timed(limiter, [f"user:{t % 8}"] * per_task)
-                    for t in range(args.concurrency)
-                )
+                *(timed(limiter, [f"user:{t % 8}"] * per_task) for t in range(args.concurrency))
             )
             took = [t for r in results for t in r]
             print(line(f"{args.concurrency} tasks, 8 keys", took, time.perf_counter() - started))
