@@ -21,6 +21,16 @@ describe("SessionStore", () => {
     expect(localStorage.length + sessionStorage.length).toBe(0);
   });
 
+  it("sends an invitation code with the registration only when there is one", async () => {
+    const fetcher = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => tokenReply("r1"));
+    const store = new SessionStore(fetcher);
+    await store.register("ada", "ada@example.com", "pw-pw-pw-pw", "code-1");
+    await store.register("bob", "bob@example.com", "pw-pw-pw-pw");
+    const bodies = fetcher.mock.calls.map(([, init]) => JSON.parse(init?.body as string) as object);
+    expect(bodies[0]).toMatchObject({ username: "ada", invite: "code-1", session: "cookie" });
+    expect(bodies[1]).not.toHaveProperty("invite");
+  });
+
   it("refreshes once for concurrent callers (single flight)", async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));

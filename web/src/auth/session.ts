@@ -107,8 +107,10 @@ export class SessionStore {
     return this.post("/auth/login", { username, password, session: "cookie" });
   }
 
-  async register(username: string, email: string, password: string): Promise<Session> {
-    return this.post("/auth/register", { username, email, password, session: "cookie" });
+  /** `invite`: the code an admin handed out, when the server runs `REGISTRATION=invite`. */
+  async register(username: string, email: string, password: string, invite = ""): Promise<Session> {
+    const body = { username, email, password, session: "cookie", ...(invite ? { invite } : {}) };
+    return this.post("/auth/register", body);
   }
 
   private async post(path: string, body: object): Promise<Session> {
