@@ -24,6 +24,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/users", None),
     ("PATCH", f"/admin/users/{uuid.uuid4()}", {"role": "admin"}),
     ("POST", "/admin/jobs/retry-failed", {}),
+    ("POST", "/admin/invites", {}),
 ]
 
 
