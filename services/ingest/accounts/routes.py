@@ -199,6 +199,7 @@ async def register(
         settings.registration_per_hour,
         3600.0,
         code="registration_limited",
+        what="registrations from this address",
     )
     try:
         user = await accounts.create_user(

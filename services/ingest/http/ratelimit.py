@@ -68,7 +68,13 @@ class RateLimiter:
             self._pool = None
 
     async def check(
-        self, key: str, limit: int, period_s: float = 60.0, *, code: str = "rate_limited"
+        self,
+        key: str,
+        limit: int,
+        period_s: float = 60.0,
+        *,
+        code: str = "rate_limited",
+        what: str = "requests",
     ) -> None:
         """Take one token from ``key``'s bucket (``limit`` per ``period_s``) or raise 429 with
         ``Retry-After``. A limit of 0 or less is off; a refused request takes no token."""
@@ -78,14 +84,14 @@ class RateLimiter:
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 row = await conn.fetchrow(TAKE, key, float(limit), rate, self.clock())
-        except (TimeoutError, OSError, asyncpg.PostgresError):
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("rate limit not checked: PostgreSQL did not answer", exc_info=True)
             return
         assert row is not None
         if not row["allowed"]:
             wait = max(1, math.ceil((1.0 - row["tokens"]) / rate))
             raise ApiError(
-                429, code, f"too many requests; retry in {wait}s", {"Retry-After": str(wait)}
+                429, code, f"too many {what}; retry in {wait}s", {"Retry-After": str(wait)}
             )
 
     async def sweep(self) -> int:

@@ -141,3 +141,22 @@ async def test_idle_buckets_are_swept(limit: RateLimiter, clock: Clock) -> None:
     clock.now += 1801
     assert await limit.sweep() == 1
     assert await allowed(limit, "recent", 1, 1) == 1  # it had refilled anyway
+
+
+async def test_a_failing_database_lets_requests_pass(limit: RateLimiter, db_url: str) -> None:
+    """The limits protect the service; they must not take it down with PostgreSQL (here its
+    statement fails: the table is gone for a moment)."""
+    import asyncpg
+
+    from services.core.db.engine import plain_url
+
+    await limit.check("k", 1)
+    await refusal(limit, "k", 1)
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        await conn.execute("ALTER TABLE rate_buckets RENAME TO rate_buckets_away")
+        await limit.check("k", 1)  # passes, logged
+        await conn.execute("ALTER TABLE rate_buckets_away RENAME TO rate_buckets")
+    finally:
+        await conn.close()
+    await refusal(limit, "k", 1)  # counted again as soon as PostgreSQL answers
