@@ -28,6 +28,7 @@ from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
 from services.ingest.accounts import routes as auth
+from services.ingest.admin import invites
 from services.ingest.admin import routes as admin
 from services.ingest.bootstrap import bootstrap
 from services.ingest.dependencies import endpoint
@@ -99,6 +100,7 @@ def create_app(
         *bulk.routes,
         *jobs.routes,
         *admin.routes,
+        *invites.routes,
         *media.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

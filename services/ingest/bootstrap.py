@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from schemas.groups import PROJECTOR
@@ -29,6 +30,20 @@ from services.ingest.adapters.storage_sweep import OrphanSweep
 from services.ingest.adapters.upload_records import UploadRecords
 from services.ingest.dependencies import Dependencies
 from services.ingest.http.ratelimit import RateLimiter
+
+LIMITS_SWEEP_S = 300.0
+log = logging.getLogger(__name__)
+
+
+async def sweep_limits_forever(limiter: RateLimiter, lockout: LoginLockout, every_s: float) -> None:
+    """Drop idle rate-limit buckets and forgotten login failures now and then."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await limiter.sweep()
+            await lockout.sweep()
+        except Exception:  # PostgreSQL away: the next round catches up
+            log.warning("could not sweep the rate limits", exc_info=True)
 
 
 @contextlib.asynccontextmanager
@@ -68,6 +83,8 @@ async def bootstrap(
         stack.push_async_callback(applied.stop)
         broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
         stack.push_async_callback(broker_offsets.close)
+        await limiter.open(endpoints.database_url)
+        stack.push_async_callback(limiter.close)
         disabled = DisabledAccounts(engine)
         await disabled.start()
         stack.push_async_callback(disabled.stop)
@@ -92,7 +109,12 @@ async def bootstrap(
             limiter=limiter,
             access_ttl_s=settings.access_token_ttl_s,
             media=MediaUrls(derive_key(secret), settings.media_url_ttl_s),
-            lockout=LoginLockout(settings.login_max_failures, settings.login_lockout_s),
+            lockout=LoginLockout(
+                engine,
+                settings.login_max_failures,
+                settings.login_lockout_s,
+                settings.login_lockout_max_s,
+            ),
             resumable=resumable,
             prober=prober,
             broker_offsets=broker_offsets,
@@ -106,4 +128,8 @@ async def bootstrap(
             orphans.sweep_forever(settings.storage_sweep_interval_s)
         )
         stack.callback(orphan_sweeper.cancel)
+        limits_sweeper = asyncio.create_task(
+            sweep_limits_forever(limiter, dependencies.lockout, LIMITS_SWEEP_S)
+        )
+        stack.callback(limits_sweeper.cancel)
         yield dependencies

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.core.access.disabled import DisabledAccounts
-from services.core.access.tokens import Principal
+from services.core.access.tokens import InvalidToken, Principal, bearer_token, verify_access_token
+from services.core.http.auth import VerifiedTokens
 from services.core.http.auth import authenticate as authenticate_bearer
 from services.core.http.errors import error_reply
 from services.core.http.openapi import Reply
@@ -64,6 +65,8 @@ class Dependencies:
     """The disabled accounts: their access tokens are refused."""
     clock: Clock = system_clock
     """What "now" is for the handlers (expiry of media URLs and uploads, ages, retry times)."""
+    verified: VerifiedTokens = dataclasses.field(default_factory=VerifiedTokens)
+    """Access tokens whose signature was checked (the per-user limit and ``authenticate``)."""
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -92,6 +95,7 @@ def endpoint(handler: Callable[..., Awaitable[Response]]) -> Endpoint:
     @functools.wraps(handler)
     async def injected(request: Request) -> Response:
         deps = dependencies(request)
+        await limit_user(request, deps)
         return await handler(request, **{name: get(deps) for name, get in provide.items()})
 
     return injected
@@ -114,11 +118,29 @@ def _provider(handler: Callable[..., object], name: str, hint: object) -> Provid
     return lambda deps: made(**{n: getattr(deps, n) for n in names})
 
 
+async def limit_user(request: Request, deps: Dependencies) -> None:
+    """429 when the bearer of a valid access token is over the per-user limit (checked before
+    any handler runs: ``authenticate`` then finds the token verified already)."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        return
+    principal = deps.verified.get(token)
+    if principal is None:
+        try:
+            principal = verify_access_token(_secrets(deps), token)
+        except InvalidToken:
+            return  # the handler answers 401 if it needs a caller
+        deps.verified.put(token, principal)
+    await deps.limiter.check(f"user:{principal.user_id}", deps.limiter.per_user)
+
+
+def _secrets(deps: Dependencies) -> tuple[str, ...]:
+    return (deps.secret, *deps.settings.jwt_previous_secrets)
+
+
 def authenticate(request: Request) -> Principal:
-    """The caller of a protected route, or 401 (and 429 when the user is over its limit)."""
+    """The caller of a protected route, or 401 (the per-user limit ran before: ``endpoint``)."""
     deps = dependencies(request)
-    principal = authenticate_bearer(
-        request, (deps.secret, *deps.settings.jwt_previous_secrets), disabled=deps.disabled or ()
+    return authenticate_bearer(
+        request, _secrets(deps), verified=deps.verified, disabled=deps.disabled
     )
-    deps.limiter.check(f"user:{principal.user_id}", deps.limiter.per_user)
-    return principal

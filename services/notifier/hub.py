@@ -82,6 +82,8 @@ class Hub:
         self._seq = itertools.count()
         self._disabled = disabled
         self._disabled_seen: frozenset[str] = frozenset()
+        # role changes before the start are no news: tokens from then on are current
+        self._versions_seen: dict[str, int] = dict(disabled.versions) if disabled else {}
         self._ring_by_job: dict[str, deque[LogEntry]] = {}
         self._ring_by_owner: dict[str, deque[LogEntry]] = {}
         self._ring_unowned: deque[LogEntry] = deque()  # owner unknown (lookup failed)
@@ -240,12 +242,17 @@ class Hub:
                     sub.wake()
 
     def _revoke_disabled(self) -> None:
-        """End the open streams of users an admin disabled since the last look: their tokens
-        are refused from now on (services.core.access.disabled), and so is the resume."""
-        if self._disabled is None or self._disabled.ids == self._disabled_seen:
+        """End the open streams of users an admin disabled or changed the role of since the
+        last look: their tokens are refused from now on (services.core.access.disabled), and
+        so is the resume (a demoted admin stops seeing everyone's events)."""
+        if self._disabled is None:
             return
-        newly = self._disabled.ids - self._disabled_seen
-        self._disabled_seen = self._disabled.ids
+        ids, versions = self._disabled.ids, self._disabled.versions
+        if ids == self._disabled_seen and versions == self._versions_seen:
+            return
+        newly = ids - self._disabled_seen
+        newly |= {u for u, v in versions.items() if v > self._versions_seen.get(u, 0)}
+        self._disabled_seen, self._versions_seen = ids, versions
         if newly:
             for sub in self.subscribers():
                 if sub.principal in newly:

@@ -136,6 +136,8 @@ def slice_env(infra: Infra, db_url: str, topic_prefix: str, root: Path) -> dict[
         "HOST": "127.0.0.1",
         "PORT": "0",
         "LOG_LEVEL": "INFO",
+        # tests register many accounts from 127.0.0.1; test_registration.py sets its own
+        "REGISTRATION_PER_HOUR": "0",
     }
 
 

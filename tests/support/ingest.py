@@ -103,6 +103,27 @@ def bearer(api: Api, user_id: str, role: str = "user") -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def sql(api: Api, query: str, *args: Any) -> list[Any]:
+    """Run ``query`` on ``api``'s database (what a test checks or sets behind the API)."""
+    import asyncpg
+
+    from services.core.db.engine import plain_url
+
+    assert api.settings.database_url is not None
+    conn = await asyncpg.connect(plain_url(api.settings.database_url))
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def admin_bearer(api: Api, user_id: str) -> dict[str, str]:
+    """Make the account ``user_id`` an admin in the database (admin routes read the role
+    there) and return headers with an admin access token for it."""
+    await sql(api, "UPDATE users SET role = 'admin' WHERE id = $1", user_id)
+    return bearer(api, user_id, "admin")
+
+
 def stored_files(api: Api) -> list[Path]:
     """Every file in the local store of ``api``'s deployment."""
     root = Path(urlparse(api.settings.storage_url).path)

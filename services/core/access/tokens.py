@@ -38,14 +38,20 @@ class Principal:
 
     user_id: str
     role: Role
+    version: int = 0
+    """The account's ``token_version`` when the token was issued (``ver``; absent: 0): a role
+    change bumps it, and older tokens are refused (services.core.access.disabled)."""
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
 
-def issue_access_token(secret: str, user_id: str, role: Role, ttl_s: int = DEFAULT_TTL_S) -> str:
-    """A signed access token for ``user_id`` that expires after ``ttl_s`` seconds."""
+def issue_access_token(
+    secret: str, user_id: str, role: Role, ttl_s: int = DEFAULT_TTL_S, version: int = 0
+) -> str:
+    """A signed access token for ``user_id`` that expires after ``ttl_s`` seconds; ``version``
+    is the account's token version (a role change bumps it)."""
     now = int(time.time())
     claims = {
         "sub": user_id,
@@ -55,6 +61,7 @@ def issue_access_token(secret: str, user_id: str, role: Role, ttl_s: int = DEFAU
         "iat": now,
         "exp": now + ttl_s,
         "jti": uuid.uuid4().hex,
+        "ver": version,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": key_id(secret)})
 
@@ -89,7 +96,10 @@ def verify_access_token(secrets: str | Sequence[str], token: str) -> Principal:
     subject = claims.get("sub")
     if role not in ("user", "admin") or not isinstance(subject, str) or not subject:
         raise InvalidToken("token has an invalid subject or role")
-    return Principal(user_id=subject, role=role)
+    version = claims.get("ver", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidToken("token has an invalid version")
+    return Principal(user_id=subject, role=role, version=version)
 
 
 def _decode(token: str, secret: str) -> dict[str, object]:

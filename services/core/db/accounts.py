@@ -13,8 +13,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
+    Integer,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -26,7 +29,17 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from services.core.db.readmodel import metadata
 from services.core.domain.columns import FILENAME_MAX
 
-__all__ = ["EMAIL_MAX", "USERNAME_MAX", "metadata", "refresh_tokens", "uploads", "users"]
+__all__ = [
+    "EMAIL_MAX",
+    "USERNAME_MAX",
+    "invites",
+    "login_failures",
+    "metadata",
+    "rate_buckets",
+    "refresh_tokens",
+    "uploads",
+    "users",
+]
 
 # Column limits that request validation (ingest's bodies) reads too.
 USERNAME_MAX = 50
@@ -44,6 +57,8 @@ users = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # an admin's switch: no login, no refresh, access tokens refused (services.core.access.disabled)
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    # bumped by a role change: access tokens carrying an older ``ver`` are refused
+    Column("token_version", Integer, nullable=False, server_default=text("0")),
 )
 
 refresh_tokens = Table(
@@ -59,6 +74,45 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Column("replaced_by", UUID(as_uuid=False)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # rotated | superseded (a grace re-issue replaced it) | logout | reuse | role | disabled
+    Column("revoked_reason", String(20)),
+)
+
+# Rate-limit token buckets shared by every ingest process (times are epoch seconds, so a test
+# may move the clock). UNLOGGED: cheap writes; a PostgreSQL crash only refills the buckets.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    prefixes=["UNLOGGED"],
+)
+
+# Failed logins per (account, address); ``account`` "*" counts an address across names.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("account", String(200), nullable=False),
+    Column("address", String(100), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_failed", Double, nullable=False),
+    Column("locked_until", Double, nullable=False),
+    PrimaryKeyConstraint("account", "address"),
+)
+
+# Single-use invitation codes (REGISTRATION=invite); only their hash is stored.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("created_by", UUID(as_uuid=False), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("used_by", UUID(as_uuid=False), ForeignKey("users.id", ondelete="SET NULL")),
 )
 
 # A tus upload: who owns it, how far it got, and what its storage backend needs to go on.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import jwt
 from starlette.requests import Request
@@ -13,6 +14,18 @@ from services.core.access.tokens import InvalidToken, Principal, bearer_token, v
 from services.core.http.errors import ApiError
 
 MISSING = "missing bearer token"
+REFUSALS = {
+    "account_disabled": "this account is disabled",
+    "token_revoked": "the account's role changed since this token was issued: log in again",
+}
+
+
+class AccountStates(Protocol):
+    """What the caller's account allows now (services.core.access.disabled.DisabledAccounts)."""
+
+    def refusal(self, user_id: str, version: int) -> str | None: ...
+
+
 INVALID = "invalid or expired token"
 
 
@@ -51,16 +64,17 @@ def authenticate(
     missing: str = MISSING,
     invalid: str = INVALID,
     verified: VerifiedTokens | None = None,
-    disabled: Container[str] = (),
+    disabled: AccountStates | None = None,
 ) -> Principal:
     """The caller, from ``Authorization: Bearer`` (or ``?{query_param}=`` when given: an
     EventSource sends no headers); else 401 with ``WWW-Authenticate`` as RFC 6750 asks.
 
     ``secret`` may list the current and the previous signing secrets (key rotation).
     ``missing`` and ``invalid`` are the error messages, so a service keeps the wording its
-    clients already see. ``verified``: a cache of tokens already checked. A user in
-    ``disabled`` (services.core.access.disabled) gets 401 ``account_disabled``: their tokens stop
-    working although they have not expired (a cached token too).
+    clients already see. ``verified``: a cache of tokens already checked. A user
+    ``disabled`` (services.core.access.disabled) refuses gets 401 ``account_disabled`` (an admin
+    disabled them) or ``token_revoked`` (their role changed after the token was issued): their
+    tokens stop working although they have not expired (a cached token too).
     """
     token = bearer_token(request.headers.get("authorization"))
     if token is None and query_param is not None:
@@ -77,11 +91,9 @@ def authenticate(
             ) from None
         if verified is not None:
             verified.put(token, principal)
-    if principal.user_id in disabled:
+    refusal = disabled.refusal(principal.user_id, principal.version) if disabled else None
+    if refusal is not None:
         raise ApiError(
-            401,
-            "account_disabled",
-            "this account is disabled",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            401, refusal, REFUSALS[refusal], {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
     return principal

@@ -90,6 +90,9 @@ class Settings:
     user_jobs_in_flight: int
     login_max_failures: int
     login_lockout_s: int
+    login_lockout_max_s: int
+    registration: str
+    registration_per_hour: int
     password_min_length: int
     jwt_previous_secrets: tuple[str, ...]
     upload_expiry_s: int

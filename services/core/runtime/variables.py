@@ -173,9 +173,10 @@ DECLARED: tuple[Setting[Any], ...] = (
         INGEST, "access_token_ttl_s",
     ),
     Setting(
-        "REFRESH_REUSE_GRACE", integer(0, 3600), "30",
+        "REFRESH_REUSE_GRACE", integer(0, 3600), "10",
         "seconds a rotated refresh token is still answered (two tabs refreshing at once) "
-        "instead of revoking the session; 0: never", INGEST, "refresh_reuse_grace_s",
+        "instead of revoking the session; the re-issue revokes the token it had been rotated "
+        "to (one live token per session); 0: never", INGEST, "refresh_reuse_grace_s",
     ),
     Setting(
         "RATE_LIMIT_PER_MINUTE", integer(0, 10**6), "1200", "requests per client address",
@@ -191,12 +192,29 @@ DECLARED: tuple[Setting[Any], ...] = (
     ),
     Setting(
         "LOGIN_MAX_FAILURES", integer(1, 1000), "5",
-        "failed logins before the account is locked (429 + `Retry-After`)",
+        "failed logins of one account from one address before that pair is locked "
+        "(429 + `Retry-After`; an address across names after 4 times as many)",
         INGEST, "login_max_failures",
     ),
     Setting(
-        "LOGIN_LOCKOUT_SECONDS", integer(1, 86400), "300", "how long a lockout lasts",
+        "LOGIN_LOCKOUT_SECONDS", integer(1, 86400), "60",
+        "the first lockout; each further failure after it doubles the wait",
         INGEST, "login_lockout_s",
+    ),
+    Setting(
+        "LOGIN_LOCKOUT_MAX_SECONDS", integer(1, 7 * 86400), "3600", "the longest lockout",
+        INGEST, "login_lockout_max_s",
+    ),
+    Setting(
+        "REGISTRATION", choice("OPEN", "INVITE", "CLOSED"), "open",
+        "who may create an account on `/auth/register`: anyone (open), holders of a code "
+        "from `POST /admin/invites` (invite), nobody (closed: `vidpipe user create` only)",
+        INGEST, "registration",
+    ),
+    Setting(
+        "REGISTRATION_PER_HOUR", integer(0, 10**6), "10",
+        "accounts one client address may register per hour; 0: no limit",
+        INGEST, "registration_per_hour",
     ),
     Setting(
         "PASSWORD_MIN_LENGTH", integer(8, 128), "10", "shortest password accepted",

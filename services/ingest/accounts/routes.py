@@ -2,8 +2,11 @@
 
 Two flows: the JSON flow (the CLI keeps the refresh token) and the browser's cookie session
 (``"session": "cookie"``): the refresh token is an HttpOnly, SameSite=Strict cookie limited to
-``/auth``, and cookie-based refresh and logout need ``X-Requested-With: vidpipe`` (a header a
-cross-site form cannot send), so a forged request cannot use the cookie.
+``/auth``. Every request of a cookie session (login, register, refresh, logout) must show it
+comes from the app's own pages: ``X-Requested-With: vidpipe`` (a header a cross-site form
+cannot send), ``Sec-Fetch-Site: same-origin`` or a same-origin (or ``CORS_ORIGINS``)
+``Origin``; and JSON bodies must be ``application/json`` (``read_body``), so a cross-site
+``text/plain`` form cannot log a browser into someone else's account.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from services.ingest.adapters.accounts import (
     REFRESH_TTL,
     AccountDisabled,
     Accounts,
+    InviteRefused,
     NameTaken,
     RefreshRefused,
     User,
@@ -40,14 +44,19 @@ CSRF_HEADER = "X-Requested-With"
 CSRF_VALUE = "vidpipe"
 NO_STORE = {"Cache-Control": "no-store"}
 DISABLED = error_reply("the account is disabled (`account_disabled`)")
+TAKEN = "the username or the email is already taken"  # never which: no account enumeration
+CSRF_REFUSED = error_reply(
+    "a cookie session without X-Requested-With: vidpipe, a same-origin Origin or "
+    "Sec-Fetch-Site (`csrf`)"
+)
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _limit_auth(request: Request, limiter: RateLimiter) -> None:
-    limiter.check(f"auth:{client_address(request)}", limiter.per_auth_address)
+async def _limit_auth(request: Request, limiter: RateLimiter) -> None:
+    await limiter.check(f"auth:{client_address(request)}", limiter.per_auth_address)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,13 @@ class AccessTokens:
     access_ttl_s: int
 
     def issue(self, user: User) -> str:
-        return issue_access_token(self.secret, user.id, user.role, self.access_ttl_s)  # type: ignore[arg-type]
+        return issue_access_token(
+            self.secret,
+            user.id,
+            user.role,  # type: ignore[arg-type]
+            self.access_ttl_s,
+            version=user.token_version,
+        )
 
 
 def _token_pair(tokens: AccessTokens, user: User, refresh_token: str) -> JSONResponse:
@@ -92,13 +107,29 @@ def _cookie_session(
     return response
 
 
-def _require_csrf_header(request: Request) -> None:
-    if request.headers.get(CSRF_HEADER) != CSRF_VALUE:
-        raise ApiError(403, "csrf", f"cookie sessions need the header {CSRF_HEADER}: {CSRF_VALUE}")
+def same_site(request: Request, settings: Settings) -> bool:
+    """The request comes from the app's own pages (or an origin ``CORS_ORIGINS`` trusts)."""
+    if request.headers.get(CSRF_HEADER) == CSRF_VALUE:
+        return True  # a custom header: cross-site it needs a CORS preflight we would refuse
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin is not None and (origin == own or origin in settings.cors_origins)
 
 
-def _cookie_token(request: Request) -> str | None:
-    _require_csrf_header(request)
+def _require_same_site(request: Request, settings: Settings) -> None:
+    if not same_site(request, settings):
+        raise ApiError(
+            403,
+            "csrf",
+            f"cookie sessions need the header {CSRF_HEADER}: {CSRF_VALUE} "
+            "(or a same-origin request)",
+        )
+
+
+def _cookie_token(request: Request, settings: Settings) -> str | None:
+    _require_same_site(request, settings)
     return request.cookies.get(COOKIE) or None
 
 
@@ -126,10 +157,18 @@ TOKENS = {
             (resources.User, BrowserSession),
             headers={"Set-Cookie": "vidpipe_refresh (cookie session only)"},
         ),
-        409: error_reply("username or email taken"),
+        403: error_reply(
+            "registration closed (`registration_closed`), an invitation code needed "
+            "(`invite_required`) or not valid (`invalid_invite`), or a cookie session "
+            "without the same-origin proof (`csrf`)"
+        ),
+        409: error_reply("the username or the email is taken (never said which)"),
         **BODY_ERRORS,
         422: error_reply("invalid body, or a password breaking a rule (length, not the name)"),
-        **RATE_LIMITED,
+        429: error_reply(
+            "rate limited, or too many registrations from this address "
+            "(`registration_limited`); see Retry-After"
+        ),
     },
     body=Registration,
 )
@@ -141,19 +180,35 @@ async def register(
     accounts: Accounts,
     tokens: AccessTokens,
 ) -> Response:
-    _limit_auth(request, limiter)
+    await _limit_auth(request, limiter)
+    if settings.registration == "CLOSED":
+        raise ApiError(403, "registration_closed", "registration is closed: ask an admin")
     body = await read_body(request, Registration)
+    if body.session == "cookie":
+        _require_same_site(request, settings)
+    invite = body.invite if settings.registration == "INVITE" else None
+    if settings.registration == "INVITE" and not invite:
+        raise ApiError(403, "invite_required", "registration needs an invitation code (invite)")
     problem = password_problem(
         body.password, body.username, body.email, settings.password_min_length
     )
     if problem is not None:
         raise ApiError(422, "weak_password", problem)
+    await limiter.check(
+        f"register:{client_address(request)}",
+        settings.registration_per_hour,
+        3600.0,
+        code="registration_limited",
+        what="registrations from this address",
+    )
     try:
         user = await accounts.create_user(
-            body.username, body.email, await hash_password(body.password), "user"
+            body.username, body.email, await hash_password(body.password), "user", invite=invite
         )
-    except NameTaken as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    except NameTaken:
+        raise ApiError(409, "conflict", TAKEN) from None
+    except InviteRefused as exc:
+        raise ApiError(403, "invalid_invite", str(exc)) from None
     if body.session == "cookie":
         refresh_token = await accounts.issue_refresh(user.id)
         return _cookie_session(request, tokens, user, refresh_token, status_code=201)
@@ -165,7 +220,10 @@ async def register(
     {
         **TOKENS,
         401: error_reply("bad credentials"),
-        403: DISABLED,
+        403: error_reply(
+            "the account is disabled (`account_disabled`), or a cookie session without the "
+            "same-origin proof (`csrf`)"
+        ),
         429: error_reply("rate limited, or too many failed logins; see Retry-After"),
     },
     body=Login,
@@ -174,22 +232,25 @@ async def register(
 async def login(
     request: Request,
     limiter: RateLimiter,
+    settings: Settings,
     accounts: Accounts,
     lockout: LoginLockout,
     tokens: AccessTokens,
 ) -> Response:
-    _limit_auth(request, limiter)
+    await _limit_auth(request, limiter)
     body = await read_body(request, Login)
+    if body.session == "cookie":
+        _require_same_site(request, settings)
     found = await accounts.credentials(body.username)
     # unknown names are counted under what was typed: the same answers as for an account
     account = found[0].id if found else f"unknown:{body.username.casefold()}"
     address = client_address(request)
-    lockout.check(account, address)
+    await lockout.check(account, address)
     valid = await verify_password(found[1] if found else None, body.password)
     if found is None or not valid:
-        lockout.failed(account, address)
+        await lockout.failed(account, address)
         raise ApiError(401, "invalid_credentials", "invalid username or password")
-    lockout.succeeded(account)
+    await lockout.succeeded(account, address)
     user = found[0]
     if user.disabled:  # said only to whoever knows the password
         raise _disabled()
@@ -204,7 +265,9 @@ async def login(
     {
         **TOKENS,
         401: error_reply("unknown, expired, revoked or reused refresh token (or no cookie)"),
-        403: error_reply("X-Requested-With missing (cookie), or the account is disabled"),
+        403: error_reply(
+            "a cookie without the same-origin proof (`csrf`), or the account is disabled"
+        ),
     },
     body=RefreshBody,
     body_required=False,
@@ -217,9 +280,9 @@ async def refresh(
     accounts: Accounts,
     tokens: AccessTokens,
 ) -> Response:
-    _limit_auth(request, limiter)
+    await _limit_auth(request, limiter)
     body = await read_body(request, RefreshBody)
-    token = body.refresh_token or _cookie_token(request)
+    token = body.refresh_token or _cookie_token(request, settings)
     if token is None:
         raise ApiError(401, "invalid_refresh_token", f"no refresh token (cookie {COOKIE})")
     try:
@@ -240,7 +303,7 @@ async def refresh(
             "logged out (also for an unknown token); the cookie is cleared",
             headers={"Set-Cookie": "vidpipe_refresh, expired"},
         ),
-        403: error_reply("X-Requested-With missing (cookie session)"),
+        403: CSRF_REFUSED,
         **BODY_ERRORS,
         **RATE_LIMITED,
     },
@@ -248,10 +311,12 @@ async def refresh(
     body_required=False,
 )
 @endpoint
-async def logout(request: Request, limiter: RateLimiter, accounts: Accounts) -> Response:
-    _limit_auth(request, limiter)
+async def logout(
+    request: Request, limiter: RateLimiter, settings: Settings, accounts: Accounts
+) -> Response:
+    await _limit_auth(request, limiter)
     body = await read_body(request, RefreshBody)
-    token = body.refresh_token or _cookie_token(request)
+    token = body.refresh_token or _cookie_token(request, settings)
     if token is not None:
         await accounts.revoke(token)  # unknown tokens: nothing to do, same answer
     response = Response(status_code=204)

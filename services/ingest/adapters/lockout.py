@@ -1,42 +1,81 @@
-"""Failed logins, counted per account and per client address (in process memory).
+"""Failed logins, counted per (account, client address) and per address, in PostgreSQL.
 
-After ``max_failures`` failures within ``window_s`` an account is locked for ``window_s``
-(an address after ``ADDRESS_FACTOR`` times as many: one address may serve many honest
-people). Unknown usernames are counted exactly like accounts, so the answer never says
-whether an account exists. A success clears the account's count, not the address's.
+After ``max_failures`` failures of one account from one address, that pair is locked for
+``base_s``, and each further failure after a lock doubles the wait (up to ``max_s``): a
+guesser slows down exponentially, while the owner, from any other address, is not locked out
+(an address is also locked after ``ADDRESS_FACTOR`` times as many failures across names: one
+address may serve many honest people). Unknown usernames are counted exactly like accounts,
+so the answer never says whether an account exists. A success clears the pair's count, not
+the address's; a count is forgotten a day after its last failure. Every ingest process shares
+the table, so replicas do not multiply the allowance and restarts do not reset it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.core.db.accounts import login_failures
 from services.core.http.errors import ApiError
 
 ADDRESS_FACTOR = 4
-MAX_KEYS = 100_000  # beyond this, the oldest records are forgotten so memory stays bounded
+ANY_ACCOUNT = "*"
+FORGET_S = 86400.0
+FAIL = text(
+    """
+    INSERT INTO login_failures AS f (account, address, failures, last_failed, locked_until)
+    VALUES (:account, :address, 1, :now, 0)
+    ON CONFLICT (account, address) DO UPDATE SET
+        failures = CASE WHEN :now - f.last_failed > :forget THEN 1 ELSE f.failures + 1 END,
+        last_failed = :now
+    RETURNING failures
+    """
+)
 
 
-@dataclass
-class _Failures:
-    count: int
-    first: float
-    locked_until: float = 0.0
+def lock_seconds(failures: int, threshold: int, base_s: float, max_s: float) -> float:
+    """How long the ``failures``-th failure locks: nothing below ``threshold``, then ``base_s``
+    doubling with each further failure, at most ``max_s``."""
+    if failures < threshold:
+        return 0.0
+    return float(min(max_s, base_s * 2 ** min(failures - threshold, 32)))
 
 
 class LoginLockout:
-    """Per-key failure counts and lock windows."""
+    """Lock windows per (account, address) and per address, shared through PostgreSQL."""
 
-    def __init__(self, max_failures: int, window_s: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_failures: int,
+        base_s: float,
+        max_s: float,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
         self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, _Failures] = {}
+        self.base_s = base_s
+        self.max_s = max(max_s, base_s)
+        self.clock = clock
 
-    def check(self, account: str, address: str) -> None:
-        """Raise 429 with ``Retry-After`` while the account or the address is locked."""
-        now = time.monotonic()
-        wait = max(self._wait(f"account:{account}", now), self._wait(f"address:{address}", now))
+    async def check(self, account: str, address: str) -> None:
+        """Raise 429 with ``Retry-After`` while the pair or the address is locked."""
+        now = self.clock()
+        keys = [(account, address), (ANY_ACCOUNT, address)]
+        async with self.engine.connect() as conn:
+            until = (
+                await conn.execute(
+                    select(login_failures.c.locked_until).where(
+                        tuple_(login_failures.c.account, login_failures.c.address).in_(keys)
+                    )
+                )
+            ).scalars()
+            wait = max([u - now for u in until], default=0.0)
         if wait > 0:
             seconds = math.ceil(wait)
             raise ApiError(
@@ -46,30 +85,42 @@ class LoginLockout:
                 {"Retry-After": str(seconds)},
             )
 
-    def failed(self, account: str, address: str) -> None:
-        now = time.monotonic()
-        self._count(f"account:{account}", self.max_failures, now)
-        self._count(f"address:{address}", self.max_failures * ADDRESS_FACTOR, now)
+    async def failed(self, account: str, address: str) -> None:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            for key, threshold in (
+                ((account, address), self.max_failures),
+                ((ANY_ACCOUNT, address), self.max_failures * ADDRESS_FACTOR),
+            ):
+                failures = (
+                    await conn.execute(
+                        FAIL,
+                        {"account": key[0], "address": key[1], "now": now, "forget": FORGET_S},
+                    )
+                ).scalar_one()
+                wait = lock_seconds(failures, threshold, self.base_s, self.max_s)
+                if wait > 0:
+                    await conn.execute(
+                        update(login_failures)
+                        .where(login_failures.c.account == key[0])
+                        .where(login_failures.c.address == key[1])
+                        .values(locked_until=now + wait)
+                    )
 
-    def succeeded(self, account: str) -> None:
-        self._failures.pop(f"account:{account}", None)
+    async def succeeded(self, account: str, address: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(login_failures)
+                .where(login_failures.c.account == account)
+                .where(login_failures.c.address == address)
+            )
 
-    def _wait(self, key: str, now: float) -> float:
-        record = self._failures.get(key)
-        return 0.0 if record is None else record.locked_until - now
-
-    def _count(self, key: str, limit: int, now: float) -> None:
-        record = self._failures.get(key)
-        if record is None or now - record.first > self.window_s:
-            if len(self._failures) >= MAX_KEYS:
-                self._evict(now)
-            record = self._failures[key] = _Failures(0, now)
-        record.count += 1
-        if record.count >= limit:
-            record.locked_until = now + self.window_s
-            record.count, record.first = 0, now  # a fresh count once the lock ends
-
-    def _evict(self, now: float) -> None:
-        stale = [k for k, r in self._failures.items() if r.locked_until < now]
-        for key in stale or list(self._failures)[: MAX_KEYS // 10]:
-            del self._failures[key]
+    async def sweep(self) -> None:
+        """Forget counts a day after their last failure once no lock is running."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(login_failures)
+                .where(login_failures.c.last_failed < now - FORGET_S)
+                .where(login_failures.c.locked_until < now)
+            )

@@ -34,7 +34,7 @@ from services.core.storage import ObjectStore
 from services.ingest.adapters.accounts import Accounts
 from services.ingest.adapters.broker_offsets import BrokerOffsets
 from services.ingest.adapters.job_log import JobLog
-from services.ingest.dependencies import AUTHENTICATED, authenticate, endpoint
+from services.ingest.dependencies import AUTHENTICATED, authenticate, dependencies, endpoint
 from services.ingest.http.bodies import BODY_ERRORS, RetryFailedBody, UserChange, read_body
 from services.ingest.http.resources import (
     AdminUser,
@@ -55,9 +55,12 @@ MAX_RETRY_ALL = 1000
 log = logging.getLogger(__name__)
 
 
-def require_admin(request: Request) -> Principal:
+async def require_admin(request: Request) -> Principal:
+    """The caller if their account is an admin now: the role is read from the database, not
+    trusted from the token, so a demotion takes effect at once in every process."""
     principal = authenticate(request)
-    if not principal.is_admin:
+    role = await dependencies(request).accounts.current_role(principal.user_id)
+    if role != "admin":
         raise ApiError(403, "forbidden", "this needs the admin role")
     return principal
 
@@ -163,7 +166,7 @@ async def overview(
     broker_offsets: BrokerOffsets | None,
     clock: Clock,
 ) -> Response:
-    require_admin(request)
+    await require_admin(request)
     by_status, throughput = await _job_figures(engine, clock())
     lags, dead = await _log_figures(engine, settings, broker_offsets)
     return model_response(
@@ -217,12 +220,13 @@ def _as_admin_user(row: Any) -> AdminUser:
 )
 @endpoint
 async def list_users(request: Request, engine: AsyncEngine) -> Response:
-    require_admin(request)
+    await require_admin(request)
     return model_response(AdminUsers(items=await _admin_user(engine)))
 
 
 @operation(
-    "Make or revoke an admin, disable or enable an account",
+    "Make or revoke an admin, disable or enable an account (a role change ends the "
+    "account's sessions and access tokens issued before it)",
     {
         200: Reply("the account", AdminUser),
         404: error_reply("no such user"),
@@ -240,7 +244,7 @@ async def change_user(
     accounts: Accounts,
     disabled: DisabledAccounts | None,
 ) -> Response:
-    principal = require_admin(request)
+    principal = await require_admin(request)
     user_id = request.path_params["user_id"]
     if not is_canonical_id(user_id):  # one spelling per user: the self-check compares ids
         raise not_found("user")
@@ -252,6 +256,8 @@ async def change_user(
         raise not_found("user")
     if body.disabled is not None and disabled is not None:
         disabled.mark(changed.id, body.disabled)  # at once here; other processes poll
+    if disabled is not None and changed.token_version:
+        disabled.mark_version(changed.id, changed.token_version)  # older tokens: refused
     found = await _admin_user(engine, changed.id)
     return model_response(found[0])
 
@@ -267,7 +273,7 @@ async def change_user(
 async def retry_failed(
     request: Request, engine: AsyncEngine, clock: Clock, job_log: JobLog, store: ObjectStore
 ) -> Response:
-    principal = require_admin(request)
+    principal = await require_admin(request)
     body = await read_body(request, RetryFailedBody)
     job_ids = body.job_ids
     if job_ids is None:

@@ -49,7 +49,9 @@ class RequestContext:
         with correlation_scope(request_id):
             try:
                 client = scope.get("client")
-                self.limiter.check(f"addr:{client[0] if client else '?'}", self.limiter.per_address)
+                await self.limiter.check(
+                    f"addr:{client[0] if client else '?'}", self.limiter.per_address
+                )
                 await self.app(scope, receive, send_with_headers)
             except ApiError as exc:
                 await error_response(exc.status, exc.code, exc.message, exc.headers)(

@@ -216,6 +216,13 @@ class AdminUser(BaseModel):
     jobs: int = Field(ge=0)
 
 
+class Invite(BaseModel):
+    """A single-use invitation code for ``/auth/register`` (REGISTRATION=invite)."""
+
+    code: str = Field(description="give it to the person to invite; it is not shown again")
+    expires_at: Timestamp
+
+
 class AdminUsers(BaseModel):
     """Every account, oldest first."""
 

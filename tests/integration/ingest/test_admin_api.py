@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.events import JobCompleted, JobFailed, JobProgress, JobStarted
 from tests.support.eventually import eventually
 from tests.support.infra import Infra, own_slice
-from tests.support.ingest import Api, bearer
+from tests.support.ingest import Api, admin_bearer
 from tests.support.readmodel_stack import api_with_projector, job_when, publish
 
 ADMIN_ROUTES = [
@@ -24,6 +24,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/users", None),
     ("PATCH", f"/admin/users/{uuid.uuid4()}", {"role": "admin"}),
     ("POST", "/admin/jobs/retry-failed", {}),
+    ("POST", "/admin/invites", {}),
 ]
 
 
@@ -44,7 +45,7 @@ async def api(env: dict[str, str]) -> AsyncIterator[Api]:
 async def an_admin(api: Api) -> tuple[dict[str, str], str]:
     """Headers of a real account holding an admin token, and its id."""
     account = await api.register()
-    return bearer(api, account["id"], "admin"), str(account["id"])
+    return await admin_bearer(api, account["id"]), str(account["id"])
 
 
 async def upload(api: Api, headers: dict[str, str], video: bytes) -> str:

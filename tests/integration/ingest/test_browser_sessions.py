@@ -4,6 +4,7 @@ the CSRF header, the rotation grace window, logout, ``/auth/me``."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.support.eventually import eventually
-from tests.support.ingest import Api, bearer
+from tests.support.ingest import Api, admin_bearer, sql
 
 CSRF = {"X-Requested-With": "vidpipe"}
 
@@ -32,7 +33,9 @@ async def cookie_login(api: Api, name: str | None = None) -> tuple[str, httpx.Re
     name = name or f"web{uuid.uuid4().hex[:8]}"
     await api.register(name)
     response = await api.client.post(
-        "/auth/login", json={"username": name, "password": "correct horse", "session": "cookie"}
+        "/auth/login",
+        json={"username": name, "password": "correct horse", "session": "cookie"},
+        headers=CSRF,
     )
     assert response.status_code == 200, response.text
     return name, response
@@ -72,6 +75,7 @@ async def test_a_cookie_registration_logs_in(api: Api) -> None:
             "password": "correct horse",
             "session": "cookie",
         },
+        headers=CSRF,
     )
     assert response.status_code == 201
     assert response.json()["user"]["username"] == name and "refresh_token" not in response.json()
@@ -106,10 +110,25 @@ async def test_cookie_refresh_needs_the_csrf_header_and_rotates(api: Api) -> Non
     assert no_cookie.status_code == 401
 
 
+async def live_tokens(api: Api, username: str) -> list[str]:
+    """The token hashes of the user's refresh tokens still live."""
+    rows = await sql(
+        api,
+        "SELECT r.token_hash FROM refresh_tokens r JOIN users u ON u.id = r.user_id "
+        "WHERE u.username = $1 AND r.revoked_at IS NULL",
+        username,
+    )
+    return [row["token_hash"] for row in rows]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 async def test_two_tabs_refreshing_at_once_both_succeed_and_the_session_survives(
     api: Api,
 ) -> None:
-    _, login = await cookie_login(api)
+    name, login = await cookie_login(api)
     token = set_cookie(login)["value"]
     headers = {**CSRF, "Cookie": f"vidpipe_refresh={token}"}
     api.client.cookies.clear()
@@ -123,10 +142,49 @@ async def test_two_tabs_refreshing_at_once_both_succeed_and_the_session_survives
             "/auth/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"}
         )
         assert me.status_code == 200
-    # whichever cookie the browser kept, the session goes on
-    for response in (first, second):
-        again = await refresh_with(api, set_cookie(response)["value"])
-        assert again.status_code == 200, again.text
+    # one live token per session: the cookie set last (the one the browser keeps) goes on
+    [live] = await live_tokens(api, name)
+    kept = next(
+        set_cookie(r)["value"] for r in (first, second) if digest(set_cookie(r)["value"]) == live
+    )
+    again = await refresh_with(api, kept)
+    assert again.status_code == 200, again.text
+
+
+async def test_a_replay_within_the_grace_revokes_the_successor_and_the_collision_ends_the_session(
+    api: Api,
+) -> None:
+    """A stolen token replayed inside the grace window does not fork the session: the re-issue
+    revokes the owner's current token, and the next refresh of either holder is a reuse that
+    revokes the whole family (the thief's token too)."""
+    name, login = await cookie_login(api)
+    stolen = set_cookie(login)["value"]
+    owners = set_cookie(await refresh_with(api, stolen))["value"]  # the owner rotates
+    thiefs = await refresh_with(api, stolen)  # the thief replays within the grace (10 s)
+    assert thiefs.status_code == 200, thiefs.text
+    thiefs_token = set_cookie(thiefs)["value"]
+    assert await live_tokens(api, name) == [digest(thiefs_token)]  # the owner's was revoked
+    owner_next = await refresh_with(api, owners)
+    assert owner_next.status_code == 401
+    assert await live_tokens(api, name) == []  # the collision revoked the whole family
+    assert (await refresh_with(api, thiefs_token)).status_code == 401
+    assert (await refresh_with(api, stolen)).status_code == 401
+
+
+async def test_the_json_flow_collides_the_same_way(api: Api) -> None:
+    account = await api.register()
+    stolen = (await api.login(account["username"]))["refresh_token"]
+    rotate = {"refresh_token": stolen}
+    owners = (await api.client.post("/auth/refresh", json=rotate)).json()["refresh_token"]
+    thiefs = (await api.client.post("/auth/refresh", json=rotate)).json()["refresh_token"]
+    thief_next = await api.client.post("/auth/refresh", json={"refresh_token": thiefs})
+    assert thief_next.status_code == 200  # the thief's token was the live one
+    owner_next = await api.client.post("/auth/refresh", json={"refresh_token": owners})
+    assert owner_next.status_code == 401  # the owner's, superseded: a reuse
+    latest = thief_next.json()["refresh_token"]
+    assert (await api.client.post("/auth/refresh", json={"refresh_token": latest})).status_code == (
+        401
+    )
 
 
 async def test_reuse_after_the_grace_window_revokes_the_session(
@@ -188,7 +246,7 @@ async def test_logout_needs_the_csrf_header_clears_the_cookie_and_ends_the_sessi
 async def test_the_notifier_refuses_a_disabled_users_token_too(public_origin: Api) -> None:
     """On the composed origin the notifier learns of the change from PostgreSQL (its poll)."""
     user = await public_origin.user()
-    admin = bearer(public_origin, (await public_origin.register())["id"], "admin")
+    admin = await admin_bearer(public_origin, (await public_origin.register())["id"])
     changed = await public_origin.client.patch(
         f"/admin/users/{user['X-User-Id']}", headers=admin, json={"disabled": True}
     )
@@ -211,7 +269,7 @@ async def test_the_cookie_is_secure_over_https(api: Api) -> None:
     response = await api.client.post(
         "/auth/login",
         json={"username": account["username"], "password": "correct horse", "session": "cookie"},
-        headers={"X-Forwarded-Proto": "https"},
+        headers={"X-Forwarded-Proto": "https", **CSRF},
     )
     assert response.status_code == 200
     assert "secure" in set_cookie(response)

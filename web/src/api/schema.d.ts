@@ -4,6 +4,100 @@
  */
 
 export interface paths {
+    "/admin/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a single-use invitation code for /auth/register (shown once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["InviteBody"];
+                };
+            };
+            responses: {
+                /** @description the code and when it expires */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invite"];
+                    };
+                };
+                /** @description missing, invalid or expired token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the JSON body is larger than 64 KiB */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not valid JSON or breaks the schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description rate limited; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/jobs/retry-failed": {
         parameters: {
             query?: never;
@@ -56,6 +150,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -228,7 +331,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Make or revoke an admin, disable or enable an account */
+        /** Make or revoke an admin, disable or enable an account (a role change ends the account's sessions and access tokens issued before it) */
         patch: {
             parameters: {
                 query?: never;
@@ -291,6 +394,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -399,7 +511,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the account is disabled (`account_disabled`) */
+                /** @description the account is disabled (`account_disabled`), or a cookie session without the same-origin proof (`csrf`) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -410,6 +522,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -475,7 +596,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description X-Requested-With missing (cookie session) */
+                /** @description a cookie session without X-Requested-With: vidpipe, a same-origin Origin or Sec-Fetch-Site (`csrf`) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -486,6 +607,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -616,7 +746,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description X-Requested-With missing (cookie), or the account is disabled */
+                /** @description a cookie without the same-origin proof (`csrf`), or the account is disabled */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -627,6 +757,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -694,7 +833,16 @@ export interface paths {
                         "application/json": components["schemas"]["User"] | components["schemas"]["BrowserSession"];
                     };
                 };
-                /** @description username or email taken */
+                /** @description registration closed (`registration_closed`), an invitation code needed (`invite_required`) or not valid (`invalid_invite`), or a cookie session without the same-origin proof (`csrf`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username or the email is taken (never said which) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -712,6 +860,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description invalid body, or a password breaking a rule (length, not the name) */
                 422: {
                     headers: {
@@ -721,7 +878,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description rate limited; see Retry-After */
+                /** @description rate limited, or too many registrations from this address (`registration_limited`); see Retry-After */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1018,6 +1175,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1540,6 +1706,15 @@ export interface paths {
                 };
                 /** @description the JSON body is larger than 64 KiB */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a body that is not declared Content-Type: application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2690,6 +2865,31 @@ export interface components {
             worker_id: string | null;
         };
         /**
+         * Invite
+         * @description A single-use invitation code for ``/auth/register`` (REGISTRATION=invite).
+         */
+        Invite: {
+            /**
+             * Code
+             * @description give it to the person to invite; it is not shown again
+             */
+            code: string;
+            /**
+             * Expires At
+             * @description ISO 8601, UTC (`Z`)
+             */
+            expires_at: string;
+        };
+        /** InviteBody */
+        InviteBody: {
+            /**
+             * Expires In
+             * @description seconds the code stays valid (default 7 days, at most 30)
+             * @default 604800
+             */
+            expires_in?: number;
+        };
+        /**
          * Job
          * @description One uploaded video and what became of it.
          */
@@ -2925,6 +3125,12 @@ export interface components {
         Registration: {
             /** Email */
             email: string;
+            /**
+             * Invite
+             * @description an invitation code from POST /admin/invites (needed when REGISTRATION is invite; ignored otherwise)
+             * @default null
+             */
+            invite?: string | null;
             /** Password */
             password: string;
             /**

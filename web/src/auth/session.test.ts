@@ -21,6 +21,16 @@ describe("SessionStore", () => {
     expect(localStorage.length + sessionStorage.length).toBe(0);
   });
 
+  it("sends an invitation code with the registration only when there is one", async () => {
+    const fetcher = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => tokenReply("r1"));
+    const store = new SessionStore(fetcher);
+    await store.register("ada", "ada@example.com", "pw-pw-pw-pw", "code-1");
+    await store.register("bob", "bob@example.com", "pw-pw-pw-pw");
+    const bodies = fetcher.mock.calls.map(([, init]) => JSON.parse(init?.body as string) as object);
+    expect(bodies[0]).toMatchObject({ username: "ada", invite: "code-1", session: "cookie" });
+    expect(bodies[1]).not.toHaveProperty("invite");
+  });
+
   it("refreshes once for concurrent callers (single flight)", async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -52,6 +62,20 @@ describe("SessionStore", () => {
     const response = await store.authFetch("http://x/jobs");
     expect(response.status).toBe(200);
     expect(seen).toEqual(["Bearer t1", "Bearer t2"]);
+  });
+
+  it("marks every API request as the app's own (X-Requested-With), with or without a token", async () => {
+    const marked: (string | null)[] = [];
+    const fetcher = vi.fn(async (input: RequestInfo | URL) => {
+      const request = input instanceof Request ? input : new Request(new URL(String(input), "http://x"));
+      if (request.url.endsWith("/auth/refresh")) return Response.json({}, { status: 401 });
+      marked.push(request.headers.get("X-Requested-With"));
+      return new Response(null, { status: 200 });
+    });
+    const store = new SessionStore(fetcher);
+    await store.authFetch("http://x/jobs", { method: "POST", body: "{}" });
+    await store.authFetch(new Request("http://x/jobs/1", { method: "DELETE" }));
+    expect(marked).toEqual(["vidpipe", "vidpipe"]);
   });
 
   it("signs out when the refresh is refused", async () => {

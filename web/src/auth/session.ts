@@ -27,7 +27,8 @@ type Listener = (session: Session | null) => void;
 
 const CHANNEL = "vidpipe-session";
 const LOCK = "vidpipe-refresh";
-const CSRF = { "X-Requested-With": "vidpipe" };
+const CSRF_HEADER = "X-Requested-With";
+const CSRF = { [CSRF_HEADER]: "vidpipe" } as const;
 
 export class AuthError extends Error {
   constructor(
@@ -106,8 +107,10 @@ export class SessionStore {
     return this.post("/auth/login", { username, password, session: "cookie" });
   }
 
-  async register(username: string, email: string, password: string): Promise<Session> {
-    return this.post("/auth/register", { username, email, password, session: "cookie" });
+  /** `invite`: the code an admin handed out, when the server runs `REGISTRATION=invite`. */
+  async register(username: string, email: string, password: string, invite = ""): Promise<Session> {
+    const body = { username, email, password, session: "cookie", ...(invite ? { invite } : {}) };
+    return this.post("/auth/register", body);
   }
 
   private async post(path: string, body: object): Promise<Session> {
@@ -175,11 +178,14 @@ export class SessionStore {
     return this.inFlight;
   }
 
-  /** `fetch` with the bearer token; a 401 refreshes once and retries. */
+  /** `fetch` with the bearer token and the same-origin marker the server's CSRF check wants
+   * (`X-Requested-With`: a header a cross-site form cannot send); a 401 refreshes once and
+   * retries. */
   readonly authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
     const send = async (token: string | null): Promise<Response> => {
       const attempt = request.clone();
+      attempt.headers.set(CSRF_HEADER, CSRF[CSRF_HEADER]);
       if (token) attempt.headers.set("Authorization", `Bearer ${token}`);
       return this.fetcher(attempt);
     };

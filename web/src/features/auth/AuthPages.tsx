@@ -65,8 +65,14 @@ export function LoginPage() {
 export function RegisterPage() {
   usePageTitle("Register");
   const current = useSession();
+  const [params] = useSearchParams();
   const { onSubmit, error, pending } = useSubmit((form) =>
-    session.register(text(form, "username"), text(form, "email"), text(form, "password")),
+    session.register(
+      text(form, "username"),
+      text(form, "email"),
+      text(form, "password"),
+      text(form, "invite").trim(),
+    ),
   );
   if (current && !pending) return <Navigate to="/jobs" replace />;
   return (
@@ -84,6 +90,13 @@ export function RegisterPage() {
           minLength={8}
           autoComplete="new-password"
           description="At least 8 characters."
+        />
+        <Field
+          label="Invitation code"
+          name="invite"
+          defaultValue={params.get("invite") ?? ""}
+          autoComplete="off"
+          description="Only if this server asks for one (an admin gives it out)."
         />
         <Button type="submit" className="primary" isPending={pending}>
           Register
