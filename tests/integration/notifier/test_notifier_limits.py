@@ -5,16 +5,23 @@ admission pool of their own (real Kafka, PostgreSQL and HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from services.cli.client import follow
+from services.cli.client.api import Api
+from services.cli.client.sse import SseParser
+from services.cli.client.store import Session, SessionStore
 from services.notifier import cursor
 from services.notifier.dependencies import Dependencies
 from services.notifier.settings import NotifierConfig
@@ -233,3 +240,24 @@ async def test_resumes_from_the_log_have_their_own_pool(
     await eventually(lambda: deps.replays.opening == 0, message="the replay slot back")
     async with sse(http, notifier.url + path, token=token(user), last_id=start) as resumed:
         assert [e.data["progress"] for e in await resumed.take(2)] == [1, 2]
+
+
+async def test_the_cli_client_waits_out_a_429(
+    notifiers: StartNotifier, token: Callable[..., str], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """``vidpipe watch``/``submit --follow`` over its cap come back after ``Retry-After``."""
+    user = str(uuid.uuid4())
+    notifier = await notifiers(NotifierConfig(max_streams_per_user=1))
+    async with sse(http, f"{notifier.url}/events", token=token(user)):
+        store = SessionStore(tmp_path)
+        store.save(Session(notifier.url, "someone", token(user), "unused", time.time() + 3600))
+        api = Api(store)
+
+        def connect() -> None:
+            with api.open():
+                next(follow._events(api, SseParser()))
+
+        with pytest.raises(follow.Overloaded) as refused:
+            await asyncio.to_thread(connect)
+    assert 1 <= refused.value.retry_after <= 5
+    assert "(too_many_streams)" in str(refused.value)
