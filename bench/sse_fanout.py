@@ -152,8 +152,10 @@ def spawn_notifier(
 ) -> subprocess.Popen[bytes]:
     """A ``vidpipe notifier`` process; ``src``: run the code of that checkout instead."""
     extra = {"PYTHONPATH": str(src)} if src is not None else {}
+    # every bench client is one user on one address: the per-user and per-address caps off
+    caps = {"NOTIFIER_MAX_STREAMS_PER_USER": "0", "NOTIFIER_MAX_STREAMS_PER_ADDRESS": "0"}
     process_env = child_env(
-        **env, **extra, PORT=str(port), OPS_PORT=str(ops_port), LOG_LEVEL="WARN"
+        **env, **extra, **caps, PORT=str(port), OPS_PORT=str(ops_port), LOG_LEVEL="WARN"
     )
     with log.open("ab") as out:
         return subprocess.Popen(

@@ -3,14 +3,15 @@
 A reconnect storm must not slow the delivery of live events to clients already connected:
 at most ``max_opening`` streams are set up at once (token, ownership, snapshot or replay),
 at most ``max_waiting`` more wait for a slot, each for at most ``wait_s``; the rest are
-refused (503 + ``Retry-After``) and come back later. No I/O here.
+refused (503 + ``Retry-After``) and come back later. Resumes that read the log get a small
+gate of their own, and each user and client address a cap on its open streams. No I/O here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections import deque
+from collections import Counter, deque
 
 
 class Admission:
@@ -59,6 +60,30 @@ class Admission:
                 waiter.set_result(None)
                 return
         self.opening -= 1
+
+
+class StreamCounts:
+    """Open streams per key (a user, a client address), each key at most ``limit`` (0: no
+    limit). Counted per instance: a stream stays on the instance that opened it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    def acquire(self, key: str) -> bool:
+        """Count one more stream of ``key``; False (nothing counted) when it is at its limit."""
+        if self.limit and self._open[key] >= self.limit:
+            return False
+        self._open[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+    def __getitem__(self, key: str) -> int:
+        return self._open.get(key, 0)
 
 
 def jittered(base: float, spread: float, rng: random.Random | None = None) -> float:

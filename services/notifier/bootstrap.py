@@ -11,7 +11,7 @@ from services.core.access.disabled import DisabledAccounts
 from services.core.db.engine import create_engine
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import resolve
-from services.notifier.admission import Admission
+from services.notifier.admission import Admission, StreamCounts
 from services.notifier.dependencies import Dependencies
 from services.notifier.hub import Hub
 from services.notifier.queries import ReadModel
@@ -46,4 +46,15 @@ async def bootstrap(settings: Settings, config: NotifierConfig) -> AsyncIterator
         log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
         stack.push_async_callback(log_reader.stop)
         admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
-        yield Dependencies(hub, reads, config, log_reader, admission, topics, disabled)
+        yield Dependencies(
+            hub,
+            reads,
+            config,
+            log_reader,
+            admission,
+            topics,
+            disabled,
+            replays=Admission(config.max_replays, config.max_waiting, config.admission_wait_s),
+            per_user=StreamCounts(config.max_streams_per_user),
+            per_address=StreamCounts(config.max_streams_per_address),
+        )

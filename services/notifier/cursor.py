@@ -64,3 +64,10 @@ def dominates(first: Offsets, second: Offsets) -> bool:
     return all(
         a >= b for x, y in zip(first, second, strict=True) for a, b in zip(x, y, strict=True)
     )
+
+
+def behind(first: Offsets, second: Offsets) -> int:
+    """How many records ``first`` lacks to reach ``second`` (summed over partitions)."""
+    return sum(
+        max(0, b - a) for x, y in zip(first, second, strict=True) for a, b in zip(x, y, strict=True)
+    )

@@ -28,7 +28,7 @@ RECORDS_CONSUMED = Counter(
 REPLAYS = Counter(
     "vidpipe_notifier_replays_total",
     "Resumed streams, by where the missed events came from.",
-    ["source"],  # buffer, log
+    ["source"],  # buffer, log; too_old: a cursor too far back, answered with the current state
 )
 LOG_READS = Counter(
     "vidpipe_notifier_replay_log_reads_total",
@@ -37,6 +37,11 @@ LOG_READS = Counter(
 STREAMS_REFUSED = Counter(
     "vidpipe_notifier_streams_refused_total",
     "Streams answered 503 + Retry-After because too many were being set up (a storm).",
+)
+STREAMS_LIMITED = Counter(
+    "vidpipe_notifier_streams_limited_total",
+    "Streams answered 429 + Retry-After: the account or client address held its most streams.",
+    ["per"],  # user, address
 )
 ADMISSION_WAITING = Gauge(
     "vidpipe_notifier_streams_waiting", "Streams waiting for a set-up slot (bounded admission)."

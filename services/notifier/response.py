@@ -41,7 +41,7 @@ class LiveEventSource(EventSourceResponse):
 
     # No per-stream state beyond these: EventSourceResponse.__init__ is deliberately not
     # called (it builds a lock, headers and settings for the four-task __call__ replaced here).
-    __slots__ = ("_resume_from", "_runtime", "_sub")
+    __slots__ = ("_runtime", "_sub", "gate", "resume_from")
     raw_headers: ClassVar[list[tuple[bytes, bytes]]] = _HEADERS  # type: ignore[misc]
 
     def __init__(
@@ -49,38 +49,44 @@ class LiveEventSource(EventSourceResponse):
     ) -> None:
         self._runtime = deps
         self._sub = sub
-        self._resume_from = resume_from
+        self.resume_from = resume_from
+        self.gate = deps.admission  # the gate whose slot it holds until its opening is sent
+
+    @property
+    def principal(self) -> str:
+        """The user whose token opened the stream."""
+        return self._sub.principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "HEAD":  # headers only, as sse-starlette answers HEAD
-            self._runtime.admission.leave()
+            self.gate.leave()
             await EventSourceResponse(iter(()))(scope, receive, send)
             return
         deps, sub = self._runtime, self._sub
         config = deps.config
-        admitted = True  # holds one of ``deps.admission``'s slots until the opening is sent
+        admitted = True  # holds one of ``self.gate``'s slots until the opening is sent
         listener = asyncio.get_running_loop().create_task(_watch_disconnect(receive, sub))
         CONNECTED_CLIENTS.inc()
         # Subscribing and unsubscribing around the whole response: no entry slips in between.
-        attachment = deps.hub.subscribe(sub, with_recent=self._resume_from is not None)
+        attachment = deps.hub.subscribe(sub, with_recent=self.resume_from is not None)
         try:
             await self._send(send, {"type": "http.response.start", "status": 200})
             # clients cut off together (a crash) come back spread over the jitter window
             retry = retry_frame(jittered(config.retry_ms, config.retry_jitter_ms))
             await self._send_opening(
-                send, retry, opening_frames(deps, sub, attachment, self._resume_from)
+                send, retry, opening_frames(deps, sub, attachment, self.resume_from)
             )
             del attachment  # its copies of the ring and positions are not needed any more
-            self._resume_from = None
+            self.resume_from = None
             admitted = False
-            deps.admission.leave()
+            self.gate.leave()
             await self._live(send)
             # the farewell and the end of the body in one write: 10,000 streams end at once
             last = self._farewell() if AppStatus.should_exit and not sub.ended else b""
             await self._send(send, {"type": "http.response.body", "body": last, "more_body": False})
         finally:
             if admitted:
-                deps.admission.leave()
+                self.gate.leave()
             listener.cancel()
             deps.hub.unsubscribe(sub)
             CONNECTED_CLIENTS.dec()

@@ -22,9 +22,15 @@ from services.core.http.errors import ApiError, error_reply, error_response, not
 from services.core.http.openapi import Param, Reply, operation
 from services.core.runtime.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from services.notifier import cursor
-from services.notifier.admission import jittered
+from services.notifier.admission import Admission, jittered
 from services.notifier.dependencies import Dependencies
-from services.notifier.metrics import ADMISSION_WAITING, CONNECTED_CLIENTS_METRIC, STREAMS_REFUSED
+from services.notifier.metrics import (
+    ADMISSION_WAITING,
+    CONNECTED_CLIENTS_METRIC,
+    REPLAYS,
+    STREAMS_LIMITED,
+    STREAMS_REFUSED,
+)
 from services.notifier.response import LiveEventSource
 from services.notifier.subscriber import Subscriber
 
@@ -59,14 +65,32 @@ async def _subscriber(request: Request, deps: Dependencies, job_id: str | None) 
     return Subscriber(job_id=None, user_id=user_id, limit=limit, principal=principal.user_id)
 
 
-def overloaded(deps: Dependencies) -> Response:
-    """503 with a jittered ``Retry-After``: refused clients come back spread out."""
-    STREAMS_REFUSED.inc()
+def _retry_after(deps: Dependencies) -> dict[str, str]:
+    """A jittered ``Retry-After``: refused clients come back spread out."""
     config = deps.config
     seconds = jittered(config.retry_ms, config.retry_jitter_ms) / 1000
-    headers = {"Retry-After": str(max(1, round(seconds)))}
-    message = "too many streams are opening; retry after the Retry-After delay"
-    return error_response(503, "overloaded", message, headers)
+    return {"Retry-After": str(max(1, round(seconds)))}
+
+
+def overloaded(
+    deps: Dependencies,
+    message: str = "too many streams are opening; retry after the Retry-After delay",
+) -> Response:
+    """503 with a jittered ``Retry-After`` (a storm of set-ups, or of resumes from the log)."""
+    STREAMS_REFUSED.inc()
+    return error_response(503, "overloaded", message, _retry_after(deps))
+
+
+def too_many_streams(deps: Dependencies, per: Literal["user", "address"]) -> Response:
+    """429 with ``Retry-After``: this account (or client address) holds its share of streams."""
+    STREAMS_LIMITED.labels(per).inc()
+    limit = deps.per_user.limit if per == "user" else deps.per_address.limit
+    who = "this account" if per == "user" else "this client address"
+    message = (
+        f"{who} already has {limit} open event streams (the most allowed); close one, or retry"
+        " after the Retry-After delay"
+    )
+    return error_response(429, "too_many_streams", message, _retry_after(deps))
 
 
 async def _open_stream(request: Request, job_id: str | None) -> Response:
@@ -80,9 +104,20 @@ async def _open_stream(request: Request, job_id: str | None) -> Response:
     return LiveEventSource(deps, sub, resume_from)
 
 
+def client_address(scope: Scope) -> str:
+    """The caller's address (the proxy's idea of it behind ``FORWARDED_ALLOW_IPS``)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 class StreamEndpoint:
     """A stream route as a plain ASGI app: Starlette calls it without ``request_response``
-    and its exception wrappers, whose frames would stay alive as long as the stream."""
+    and its exception wrappers, whose frames would stay alive as long as the stream.
+
+    What a stream may take, in order: one of its address's streams (``per_address``), a
+    set-up slot (``admission``), one of its user's streams (``per_user``) and, for a resume
+    that must read the log, a slot of ``replays`` in place of its set-up slot.
+    """
 
     def __init__(self, job_in_path: bool) -> None:
         self.job_in_path = job_in_path
@@ -97,6 +132,19 @@ class StreamEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         deps: Dependencies = scope["app"].state.dependencies
+        address = client_address(scope)
+        if not deps.per_address.acquire(address):  # before any work: one address, its share
+            self._count(scope, 429, started)
+            await too_many_streams(deps, "address")(scope, receive, send)
+            return
+        try:
+            await self._admit(scope, receive, send, deps, started)
+        finally:
+            deps.per_address.release(address)
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, send: Send, deps: Dependencies, started: float
+    ) -> None:
         admission = deps.admission
         ADMISSION_WAITING.set(admission.waiting + 1)
         admitted = await admission.enter()  # a storm waits here, bounded, or is refused
@@ -105,27 +153,66 @@ class StreamEndpoint:
             self._count(scope, 503, started)
             await overloaded(deps)(scope, receive, send)
             return
+        gate: Admission | None = admission  # the slot held now, if any
+        user: str | None = None  # whose stream count this one holds
         try:
-            request = Request(scope, receive)
-            if self.job_in_path:  # GET /jobs/{job_id}/events: every event of one job
-                job_id = request.path_params["job_id"]
-            else:  # GET /events: every event of the caller's jobs (admin: all, or ?user_id=)
-                job_id = request.query_params.get("job_id")
-            response = await _open_stream(request, job_id)
-            del request  # not kept alive for the stream's lifetime
-        except Exception:
-            admission.leave()
-            self._count(scope, 500, started)  # uvicorn answers it
-            raise
-        except BaseException:  # cancelled: the client left while its set-up waited
-            admission.leave()
-            raise
-        if isinstance(response, LiveEventSource):
-            self._count(scope, 200, started)
-        else:
-            admission.leave()  # a refusal: the slot is free at once
-            self._count(scope, response.status_code, started)
-        await response(scope, receive, send)  # a stream leaves once its opening is sent
+            try:
+                request = Request(scope, receive)
+                if self.job_in_path:  # GET /jobs/{job_id}/events: every event of one job
+                    job_id = request.path_params["job_id"]
+                else:  # GET /events: every event of the caller's jobs (admin: all, or ?user_id=)
+                    job_id = request.query_params.get("job_id")
+                response = await _open_stream(request, job_id)
+                del request  # not kept alive for the stream's lifetime
+                if isinstance(response, LiveEventSource):
+                    if not deps.per_user.acquire(response.principal):
+                        response = too_many_streams(deps, "user")
+                    else:
+                        user = response.principal
+                        if self._needs_log(deps, response):
+                            admission.leave()  # a replay does not hold a set-up slot
+                            gate = None
+                            if await deps.replays.enter():
+                                gate = response.gate = deps.replays
+                            else:
+                                response = overloaded(
+                                    deps,
+                                    "too many streams are resuming from the log; retry after"
+                                    " the Retry-After delay",
+                                )
+            except Exception:
+                if gate is not None:
+                    gate.leave()
+                self._count(scope, 500, started)  # uvicorn answers it
+                raise
+            except BaseException:  # cancelled: the client left while its set-up waited
+                if gate is not None:
+                    gate.leave()
+                raise
+            if isinstance(response, LiveEventSource):
+                self._count(scope, 200, started)
+            else:
+                if gate is not None:
+                    gate.leave()  # a refusal: the slot is free at once
+                self._count(scope, response.status_code, started)
+            await response(scope, receive, send)  # a stream leaves once its opening is sent
+        finally:
+            if user is not None:
+                deps.per_user.release(user)
+
+    @staticmethod
+    def _needs_log(deps: Dependencies, stream: LiveEventSource) -> bool:
+        """Whether the resume must read the log: its cursor is behind the ring, but not by more
+        than ``replay_max_records``. Further back (``1::``, an id from last month) the stream
+        starts afresh, with the current state: the log is never read from its start."""
+        if stream.resume_from is None:
+            return False
+        behind = cursor.behind(stream.resume_from, deps.hub.coverage)
+        if behind > deps.config.replay_max_records:
+            REPLAYS.labels("too_old").inc()
+            stream.resume_from = None
+            return False
+        return behind > 0
 
 
 class NotifierHealth(BaseModel):
@@ -168,8 +255,13 @@ STREAM_REPLIES = {
     200: STREAM,
     401: error_reply("missing, invalid or expired token"),
     404: error_reply("no such job, or not yours"),
+    429: error_reply(
+        "this account or client address already holds its most open streams: come back"
+        " after Retry-After"
+    ),
     503: error_reply(
-        "too many streams opening at once (a reconnect storm): come back after Retry-After"
+        "too many streams opening (or resuming from the log) at once, a reconnect storm:"
+        " come back after Retry-After"
     ),
 }
 RESUME = Param("Last-Event-ID", {"type": "string"}, "resume after this event id", "header")

@@ -85,6 +85,30 @@ ADMISSION_WAIT = Setting(
     "longest a stream waits to be set up (seconds) before it is answered 503 with `Retry-After`",
     SERVICE, "admission_wait_s",
 )
+# Per instance: a stream stays on the instance that opened it, so N instances admit N times
+# these (docs/security.md).
+MAX_STREAMS_PER_USER = Setting(
+    "NOTIFIER_MAX_STREAMS_PER_USER", integer(0, 1_000_000), "10",
+    "open streams one account may hold on an instance, admins included (0: no limit); "
+    "beyond that, 429 with `Retry-After`", SERVICE, "max_streams_per_user",
+)
+MAX_STREAMS_PER_ADDRESS = Setting(
+    "NOTIFIER_MAX_STREAMS_PER_ADDRESS", integer(0, 1_000_000), "10",
+    "open or opening streams from one client address on an instance (0: no limit); beyond "
+    "that, 429 with `Retry-After`", SERVICE, "max_streams_per_address",
+)
+MAX_REPLAYS = Setting(
+    "NOTIFIER_MAX_REPLAYS", integer(0, 10_000), "4",
+    "resumes reading missed events from the log at once, apart from the set-up slots of "
+    "`NOTIFIER_MAX_OPENING`; more wait as set-ups do, then 503 with `Retry-After`",
+    SERVICE, "max_replays",
+)
+REPLAY_MAX_RECORDS = Setting(
+    "NOTIFIER_REPLAY_MAX_RECORDS", integer(0, 100_000_000), "10000",
+    "furthest behind the instance's ring a resume may be (records of the log, all partitions "
+    "together) to be replayed from the log; an older cursor gets the current state instead",
+    SERVICE, "replay_max_records",
+)
 # fmt: on
 DECLARED: tuple[Setting[Any], ...] = (
     QUEUE_SIZE,
@@ -100,6 +124,10 @@ DECLARED: tuple[Setting[Any], ...] = (
     MAX_OPENING,
     MAX_WAITING,
     ADMISSION_WAIT,
+    MAX_STREAMS_PER_USER,
+    MAX_STREAMS_PER_ADDRESS,
+    MAX_REPLAYS,
+    REPLAY_MAX_RECORDS,
 )
 
 
@@ -120,6 +148,10 @@ class NotifierConfig:
     max_opening: int = MAX_OPENING.default_value
     max_waiting: int = MAX_WAITING.default_value
     admission_wait_s: float = ADMISSION_WAIT.default_value
+    max_streams_per_user: int = MAX_STREAMS_PER_USER.default_value
+    max_streams_per_address: int = MAX_STREAMS_PER_ADDRESS.default_value
+    max_replays: int = MAX_REPLAYS.default_value
+    replay_max_records: int = REPLAY_MAX_RECORDS.default_value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierConfig:

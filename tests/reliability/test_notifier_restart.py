@@ -155,7 +155,9 @@ async def test_a_notifier_shutting_down_spreads_its_clients_comebacks(
     user = str(uuid.uuid4())
     await insert_job(db_url, user, status="processing")
     port = free_port()
-    notifier = procs.start("notifier", ["notifier"], {**test_env, "PORT": str(port)})
+    # thirty streams of one user from one address: the per-user and per-address caps off
+    caps = {"NOTIFIER_MAX_STREAMS_PER_USER": "0", "NOTIFIER_MAX_STREAMS_PER_ADDRESS": "0"}
+    notifier = procs.start("notifier", ["notifier"], {**test_env, **caps, "PORT": str(port)})
     base = f"http://127.0.0.1:{port}"
 
     async def up() -> bool:

@@ -31,6 +31,9 @@ from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
 from tests.support.infra import Infra
 
+UNCAPPED: dict[str, Any] = {"max_streams_per_user": 0, "max_streams_per_address": 0}
+"""``NotifierConfig(**UNCAPPED)``: for tests of many streams of one user from one address."""
+
 PublishEvents = Callable[..., Awaitable[None]]
 """``await publish_events(*events)``: each published and acknowledged before the next."""
 

@@ -23,14 +23,18 @@ READY_DEADLINE_S = 90.0
 class Up:
     """A running ``vidpipe up`` and everything it printed."""
 
-    def __init__(self, data_dir: Path, *, new_session: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, *, new_session: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: settings of the stack's services on top of this process's environment."""
+        extra = env or {}
         env = {
             k: v
             for k, v in os.environ.items()
             if k
             not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "KAFKA_TOPIC_PREFIX")
         }
-        env.update(VIDPIPE_DATA_DIR=str(data_dir), PORT="0")
+        env.update(extra, VIDPIPE_DATA_DIR=str(data_dir), PORT="0")
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up"],

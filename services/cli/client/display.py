@@ -99,11 +99,13 @@ class JobBar:
             self.task = display.progress.add_task(f"⚙ {name}", total=100, detail="")
 
     def update(self, job: JobView) -> None:
+        """Show a change; a finished job's outcome is left to the command's result line
+        (``name: completed`` once, not also as the last progress line)."""
         if self.task is not None and self.display.progress is not None:
-            detail = f"{job.status} {job.stage} eta {format_eta(job.eta_s)}"
-            if job.done:
-                detail = describe("", job).removeprefix(": ")
+            detail = "" if job.done else f"{job.status} {job.stage} eta {format_eta(job.eta_s)}"
             self.display.progress.update(self.task, completed=job.progress, detail=detail)
+            return
+        if job.done:
             return
         line = describe(self.name, job)
         if line != self.last:  # a pipe gets a line per change, not per tick

@@ -48,7 +48,8 @@ def follow(api: Api, names: Mapping[str, str], display: Display) -> Tracker:
 
 
 class Overloaded(ClientError):
-    """503 from the notifier (a reconnect storm): come back after ``retry_after`` seconds."""
+    """503 from the notifier (a reconnect storm) or 429 (the account or address holds its most
+    streams): come back after ``retry_after`` seconds."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -60,7 +61,7 @@ class TokenRefreshed(ClientError):
 
 
 def reconnect_delay(exc: Exception, parser: SseParser) -> float:
-    """How long to wait before reconnecting: ``Retry-After`` after a 503, nothing after a
+    """How long to wait before reconnecting: ``Retry-After`` after a 503 or 429, nothing after a
     token refresh, else the stream's ``retry:`` (jittered by the server per stream)."""
     if isinstance(exc, Overloaded):
         return exc.retry_after
@@ -80,11 +81,12 @@ def _events(api: Api, parser: SseParser) -> Iterator[ServerEvent]:
     if parser.last_event_id:
         headers["Last-Event-ID"] = parser.last_event_id
     with api.stream("/events", headers=headers, timeout=STREAM_TIMEOUT) as response:
+        if response.status_code != 200:
+            response.read()  # a refusal's JSON body, for its message
         if response.status_code == 401:
             api.refresh()
             raise TokenRefreshed("access token refreshed")
-        if response.status_code == 503:
-            response.read()
+        if response.status_code in (429, 503):
             raise Overloaded(server_message(response), retry_after(response))
         check(response)
         yield ServerEvent(None)  # connected: settle what finished before the stream opened

@@ -71,6 +71,9 @@ def test_submit_follow_prints_playable_urls_and_download_resumes(
     done = vidpipe("submit", str(video), "--follow", env=user_env, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "clip.mp4: completed" in done.stdout
+    # the outcome once, not again among the progress lines (a user sees both streams)
+    shown = done.stdout + done.stderr
+    assert shown.count("completed") == 1, shown
     found = urls(done.stdout)
     assert found, done.stdout
     played = httpx.get(found[0])

@@ -32,6 +32,7 @@ from services.notifier.dependencies import Dependencies
 from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
 from tests.support.notifier import (
+    UNCAPPED,
     PublishEvents,
     RunningNotifier,
     StartNotifier,
@@ -221,7 +222,9 @@ async def test_concurrent_resumes_from_the_log_share_one_consumer(
 ) -> None:
     user = str(uuid.uuid4())
     jobs = [await insert_job(db_url, user) for _ in range(10)]
-    notifier = await notifiers(NotifierConfig(ring_size=1, seed_s=0))
+    # every resume at once in the replay pool: this is about sharing the consumer
+    config = NotifierConfig(ring_size=1, seed_s=0, max_replays=len(jobs), **UNCAPPED)
+    notifier = await notifiers(config)
     async with sse(http, f"{notifier.url}/events", token=token(user)) as stream:
         start_id = (await stream.next()).id
     await publish_events(*[tick(job, n) for n in (1, 2) for job in jobs])
@@ -252,7 +255,7 @@ async def test_concurrent_connects_share_their_queries(
 ) -> None:
     user = str(uuid.uuid4())
     jobs = [await insert_job(db_url, user, progress=n) for n in range(20)]
-    notifier = await notifiers()
+    notifier = await notifiers(NotifierConfig(**UNCAPPED))
     reads = runtime(notifier).reads
     access, rows = reads.access.flushes, reads.job_rows.flushes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from services.notifier.admission import Admission, jittered, retry_frame
+from services.notifier.admission import Admission, StreamCounts, jittered, retry_frame
 
 
 async def test_admits_up_to_the_bound_then_queues_then_refuses() -> None:
@@ -86,3 +86,23 @@ def test_jitter_stays_in_its_window_and_spreads() -> None:
 def test_retry_frame_sets_only_the_reconnection_delay() -> None:
     assert retry_frame(2500.7) == b"retry: 2500\n\n"
     assert retry_frame(-3) == b"retry: 0\n\n"
+
+
+def test_stream_counts_cap_each_key_and_free_on_release() -> None:
+    counts = StreamCounts(2)
+    assert counts.acquire("alice") and counts.acquire("alice")
+    assert counts.acquire("alice") is False, "alice is at her limit"
+    assert counts["alice"] == 2, "a refusal counts nothing"
+    assert counts.acquire("bob"), "another key is unaffected"
+    counts.release("alice")
+    assert counts.acquire("alice")
+    for _ in range(2):
+        counts.release("alice")
+    counts.release("bob")
+    assert counts["alice"] == counts["bob"] == 0
+
+
+def test_a_zero_limit_counts_without_refusing() -> None:
+    counts = StreamCounts(0)
+    assert all(counts.acquire("x") for _ in range(1000))
+    assert counts["x"] == 1000

@@ -69,3 +69,11 @@ def test_cursors_of_different_layouts_are_never_compared(other: list[list[int]])
         cursor.merge([[1, 2], [3]], other)
     with pytest.raises(ValueError, match="zip"):
         cursor.dominates([[1, 2], [3]], other)
+
+
+def test_behind_counts_the_records_a_cursor_lacks() -> None:
+    ring = [[5, 0, 7], [100]]
+    assert cursor.behind([[5, 0, 7], [100]], ring) == 0
+    assert cursor.behind([[9, 3, 8], [200]], ring) == 0, "ahead counts nothing"
+    assert cursor.behind([[0, 0, 0], [0]], ring) == 112, "1:: lacks everything"
+    assert cursor.behind([[4, 0, 9], [90]], ring) == 11

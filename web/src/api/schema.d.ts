@@ -992,7 +992,16 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description too many streams opening at once (a reconnect storm): come back after Retry-After */
+                /** @description this account or client address already holds its most open streams: come back after Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description too many streams opening (or resuming from the log) at once, a reconnect storm: come back after Retry-After */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1559,7 +1568,16 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description too many streams opening at once (a reconnect storm): come back after Retry-After */
+                /** @description this account or client address already holds its most open streams: come back after Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description too many streams opening (or resuming from the log) at once, a reconnect storm: come back after Retry-After */
                 503: {
                     headers: {
                         [name: string]: unknown;
