@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.eventually import eventually
+
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_TYPE = {"Content-Type": "application/offset+octet-stream"}
 
@@ -49,15 +51,27 @@ class Tus:
     async def delete(self, url: str) -> httpx.Response:
         return await self.client.delete(url, headers={**self.auth, **TUS})
 
+    async def job(self, response: httpx.Response) -> dict[str, Any]:
+        """The job a final PATCH names in ``Upload-Job-Id``, once projected (a projector must
+        run: ``running_projector``)."""
+        url = f"/jobs/{response.headers['Upload-Job-Id']}"
+
+        async def projected() -> dict[str, Any] | None:
+            found = await self.client.get(url, headers=self.auth)
+            return dict(found.json()) if found.status_code == 200 else None
+
+        return await eventually(projected, timeout=30, message=f"{url} to be projected")
+
     async def send_from_stored_offset(self, url: str, data: bytes, chunk: int) -> httpx.Response:
-        """What a client does on resume: ask for the offset, then send the rest in chunks."""
+        """What a client does on resume: ask for the offset, then send the rest in chunks; the
+        final answer (204 with ``Upload-Job-Id``)."""
         head = await self.head(url)
         assert head.status_code == 200, head.headers
         offset = int(head.headers["Upload-Offset"])
         while True:
             part = data[offset : offset + chunk]
             response = await self.patch(url, offset, part, Upload_Checksum=checksum(part))
-            assert response.status_code in (200, 204), response.text
+            assert response.status_code == 204, response.text
             offset = int(response.headers["Upload-Offset"])
-            if response.status_code == 200:
+            if "Upload-Job-Id" in response.headers:
                 return response

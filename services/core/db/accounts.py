@@ -31,6 +31,7 @@ __all__ = ["EMAIL_MAX", "USERNAME_MAX", "metadata", "refresh_tokens", "uploads",
 # Column limits that request validation (ingest's bodies) reads too.
 USERNAME_MAX = 50
 EMAIL_MAX = 100
+LEASE_HOLDER_MAX = 64
 
 users = Table(
     "users",
@@ -80,6 +81,9 @@ uploads = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),  # set once its job is submitted
+    # who writes it now (a PATCH, DELETE or the sweep) and until when, unless renewed
+    Column("lease_holder", String(LEASE_HOLDER_MAX)),
+    Column("lease_expires_at", DateTime(timezone=True)),
     Index("ix_uploads_user_unfinished", "user_id", postgresql_where=text("completed_at IS NULL")),
     Index("ix_uploads_expires_at", "expires_at"),
 )

@@ -91,6 +91,10 @@ class Settings:
     upload_expiry_s: int
     max_unfinished_uploads: int
     upload_sweep_interval_s: float
+    upload_lease_s: int
+    upload_stall_timeout_s: int
+    upload_patches_per_user: int
+    upload_patches_per_process: int
     refresh_reuse_grace_s: int
     web_dist: Path
     port_report: Path | None
