@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 from typing import Any
@@ -75,3 +77,46 @@ class Tus:
             offset = int(response.headers["Upload-Offset"])
             if "Upload-Job-Id" in response.headers:
                 return response
+
+
+class RawPatch:
+    """A PATCH on its own socket whose body the test sends piece by piece (or never finishes):
+    a stalled or trickling client, which httpx cannot be (it sends the whole body first)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(
+        cls, base_url: str, path: str, headers: dict[str, str], content_length: int
+    ) -> RawPatch:
+        url = httpx.URL(base_url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        lines = [f"PATCH {path} HTTP/1.1", f"Host: {url.host}:{url.port}"]
+        sent = {**TUS, **OFFSET_TYPE, **headers, "Content-Length": str(content_length)}
+        lines += [f"{k}: {v}" for k, v in sent.items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def response(self) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers (lower-case names) and body the server answered."""
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body = await self.reader.readexactly(length) if length else b""
+        return int(status_line.split()[1]), headers, body
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
