@@ -35,7 +35,6 @@ from services.ingest.adapters.upload_records import (
 )
 from services.ingest.http.tus_protocol import BeyondLength, Checksum
 
-HASH_BLOCK = 1024 * 1024  # hash (in a thread) and store this much at a time
 log = logging.getLogger(__name__)
 
 
@@ -155,12 +154,18 @@ class ResumableUploads:
         part = hashlib.new(checksum.algorithm) if checksum else None
         hashers = [h for h in (whole, part) if h is not None]
         key = keys.source_key(current.job_id)
+
+        def observe(block: bytes | memoryview) -> None:
+            for hasher in hashers:
+                hasher.update(block)
+
         try:
             state = await self._partials.append(
                 key,
                 current.state,
-                _hashed(chunks, hashers),
+                chunks,
                 max_bytes=current.length - current.offset,
+                observe=observe,
             )
         except ObjectTooLarge:
             raise BeyondLength("the body goes past Upload-Length") from None
@@ -245,26 +250,3 @@ class ResumableUploads:
         async for chunk in self._store.open_range(key):
             await asyncio.to_thread(digest.update, chunk)
         return digest.hexdigest()
-
-
-async def _hashed(
-    chunks: AsyncIterable[bytes], hashers: list[hashlib._Hash]
-) -> AsyncIterator[bytes]:
-    """``chunks`` regrouped into blocks of ``HASH_BLOCK``, each hashed in a worker thread."""
-
-    def update(block: bytes) -> None:
-        for hasher in hashers:
-            hasher.update(block)
-
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) >= HASH_BLOCK:
-            block = bytes(buffer)
-            buffer.clear()
-            await asyncio.to_thread(update, block)
-            yield block
-    if buffer:
-        block = bytes(buffer)
-        await asyncio.to_thread(update, block)
-        yield block
