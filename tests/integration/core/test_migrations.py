@@ -56,4 +56,4 @@ async def test_migrate_is_idempotent_across_processes(db_url: str) -> None:
     finally:
         await conn.close()
     assert {"users", "jobs", "processing_history", "refresh_tokens", "projector_offsets"} <= tables
-    assert version == "0005"
+    assert version == "0006"
