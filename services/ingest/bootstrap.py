@@ -69,7 +69,7 @@ async def bootstrap(
         disabled = DisabledAccounts(engine)
         await disabled.start()
         stack.push_async_callback(disabled.stop)
-        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store, clock)
         secret = settings.secret()
         dependencies = Dependencies(
             settings=settings,

@@ -14,8 +14,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import (
     ObjectStore,
@@ -71,8 +72,10 @@ class ResumableUploads:
         records: UploadRecords,
         partials: PartialUploads,
         store: ObjectStore,
+        clock: Clock = system_clock,
     ) -> None:
         self.records, self._partials, self._store = records, partials, store
+        self._clock = clock  # the routes' clock: expiry is decided by both
         self.max_size = settings.max_file_size
         self._expiry = timedelta(seconds=settings.upload_expiry_s)
         self._limit = settings.max_unfinished_uploads
@@ -83,7 +86,7 @@ class ResumableUploads:
         self._digests: dict[str, tuple[int, hashlib._Hash]] = {}  # id -> (offset, sha256 so far)
 
     def expires(self) -> datetime:
-        return datetime.now(UTC) + self._expiry
+        return self._clock() + self._expiry
 
     async def create(
         self, user_id: str, length: int, budget: int | None, **fields: str | None
@@ -213,11 +216,11 @@ class ResumableUploads:
     async def sweep(self) -> int:
         """Remove expired uploads (skipping any a request holds); returns how many."""
         removed = 0
-        for listed in await self.records.expired(datetime.now(UTC)):
+        for listed in await self.records.expired(self._clock()):
             try:
                 async with self._leased(listed) as lease:
                     # the listing may be stale: the upload may have completed or got a chunk
-                    if lease.record.expires_at > datetime.now(UTC):
+                    if lease.record.expires_at > self._clock():
                         continue
                     await self._remove(lease.record)
                     removed += 1
