@@ -88,7 +88,7 @@ async def bootstrap(
         disabled = DisabledAccounts(engine)
         await disabled.start()
         stack.push_async_callback(disabled.stop)
-        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store)
+        resumable = ResumableUploads(settings, UploadRecords(engine), partials, store, clock)
         prober = ProbePool(
             ProbeResources(
                 settings.probe_concurrency, settings.probe_memory, settings.probe_cpu_seconds

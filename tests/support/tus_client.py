@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 from typing import Any
 
 import httpx
+
+from tests.support.eventually import eventually
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_TYPE = {"Content-Type": "application/offset+octet-stream"}
@@ -49,15 +53,70 @@ class Tus:
     async def delete(self, url: str) -> httpx.Response:
         return await self.client.delete(url, headers={**self.auth, **TUS})
 
+    async def job(self, response: httpx.Response) -> dict[str, Any]:
+        """The job a final PATCH names in ``Upload-Job-Id``, once projected (a projector must
+        run: ``running_projector``)."""
+        url = f"/jobs/{response.headers['Upload-Job-Id']}"
+
+        async def projected() -> dict[str, Any] | None:
+            found = await self.client.get(url, headers=self.auth)
+            return dict(found.json()) if found.status_code == 200 else None
+
+        return await eventually(projected, timeout=30, message=f"{url} to be projected")
+
     async def send_from_stored_offset(self, url: str, data: bytes, chunk: int) -> httpx.Response:
-        """What a client does on resume: ask for the offset, then send the rest in chunks."""
+        """What a client does on resume: ask for the offset, then send the rest in chunks; the
+        final answer (204 with ``Upload-Job-Id``)."""
         head = await self.head(url)
         assert head.status_code == 200, head.headers
         offset = int(head.headers["Upload-Offset"])
         while True:
             part = data[offset : offset + chunk]
             response = await self.patch(url, offset, part, Upload_Checksum=checksum(part))
-            assert response.status_code in (200, 204), response.text
+            assert response.status_code == 204, response.text
             offset = int(response.headers["Upload-Offset"])
-            if response.status_code == 200:
+            if "Upload-Job-Id" in response.headers:
                 return response
+
+
+class RawPatch:
+    """A PATCH on its own socket whose body the test sends piece by piece (or never finishes):
+    a stalled or trickling client, which httpx cannot be (it sends the whole body first)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(
+        cls, base_url: str, path: str, headers: dict[str, str], content_length: int
+    ) -> RawPatch:
+        url = httpx.URL(base_url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        lines = [f"PATCH {path} HTTP/1.1", f"Host: {url.host}:{url.port}"]
+        sent = {**TUS, **OFFSET_TYPE, **headers, "Content-Length": str(content_length)}
+        lines += [f"{k}: {v}" for k, v in sent.items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def response(self) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers (lower-case names) and body the server answered."""
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body = await self.reader.readexactly(length) if length else b""
+        return int(status_line.split()[1]), headers, body
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()

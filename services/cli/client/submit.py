@@ -53,13 +53,13 @@ def upload(api: Api, index: ResumeIndex, path: Path, options: str, display: Disp
         display.note(f"{path.name}: resuming at byte {offset} of {size}")
     sender = tus.TusUpload(api, url, path, chunk_size())
     try:
-        job = sender.run(offset, display.upload_task(path.name, size, offset).update)
+        job_id = sender.run(offset, display.upload_task(path.name, size, offset).update)
     except ClientError as exc:
         raise ClientError(f"{path.name}: {exc}", exc.exit_code) from None
     finally:
         display.note(f"{path.name}: sent {sender.sent} bytes")
     index.forget(key)
-    return str(job["id"])
+    return job_id
 
 
 def run(api: Api, index: ResumeIndex, args: argparse.Namespace, display: Display) -> int:

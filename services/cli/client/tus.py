@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import httpx
 
@@ -19,6 +20,7 @@ from services.cli.client.api import Api, ClientError, check, server_message
 
 TUS = {"Tus-Resumable": "1.0.0"}
 DEFAULT_CHUNK = 8 * 1024 * 1024
+BUSY_RETRIES = 30
 
 
 def encode_metadata(pairs: Mapping[str, str]) -> str:
@@ -65,16 +67,17 @@ class TusUpload:
         self.api, self.url, self.path, self.chunk_size = api, url, path, chunk_size
         self.sent = 0  # bytes this process sent (a resumed upload sends fewer)
 
-    def run(self, offset: int, progress: Progress) -> dict[str, Any]:
-        """Every remaining chunk; the job the server answered with the last one."""
+    def run(self, offset: int, progress: Progress) -> str:
+        """Every remaining chunk; the id of the job the last one submitted (``Upload-Job-Id`` of
+        the final 204)."""
         with self.path.open("rb") as f:
             while True:
                 response = self._patch(f, offset)
                 offset = int(response.headers["Upload-Offset"])
                 progress(offset)
-                if response.status_code == 200:
-                    job: dict[str, Any] = response.json()
-                    return job
+                job_id: str | None = response.headers.get("Upload-Job-Id")
+                if job_id:
+                    return job_id
 
     def _patch(self, f: BinaryIO, offset: int) -> httpx.Response:
         f.seek(offset)
@@ -85,8 +88,12 @@ class TusUpload:
             "Upload-Offset": str(offset),
             "Upload-Checksum": checksum_header(chunk),
         }
-        response = self.api.request("PATCH", self.url, headers=headers, content=chunk)
-        if response.status_code not in (200, 204):
+        for _ in range(BUSY_RETRIES):  # another PATCH holds the upload, or too many run: wait
+            response = self.api.request("PATCH", self.url, headers=headers, content=chunk)
+            if response.status_code not in (423, 429):
+                break
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        if response.status_code != 204:
             raise ClientError(server_message(response))
         self.sent += len(chunk)
         return response

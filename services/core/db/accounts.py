@@ -44,6 +44,7 @@ __all__ = [
 # Column limits that request validation (ingest's bodies) reads too.
 USERNAME_MAX = 50
 EMAIL_MAX = 100
+LEASE_HOLDER_MAX = 64
 
 users = Table(
     "users",
@@ -134,6 +135,9 @@ uploads = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),  # set once its job is submitted
+    # who writes it now (a PATCH, DELETE or the sweep) and until when, unless renewed
+    Column("lease_holder", String(LEASE_HOLDER_MAX)),
+    Column("lease_expires_at", DateTime(timezone=True)),
     Index("ix_uploads_user_unfinished", "user_id", postgresql_where=text("completed_at IS NULL")),
     Index("ix_uploads_expires_at", "expires_at"),
 )

@@ -103,6 +103,10 @@ class Settings:
     probe_memory: int
     probe_cpu_seconds: int
     storage_sweep_grace_s: int
+    upload_lease_s: int
+    upload_stall_timeout_s: int
+    upload_patches_per_user: int
+    upload_patches_per_process: int
     refresh_reuse_grace_s: int
     web_dist: Path
     port_report: Path | None

@@ -247,6 +247,27 @@ DECLARED: tuple[Setting[Any], ...] = (
         "unfinished tus uploads per user (more: 403)", INGEST, "max_unfinished_uploads",
     ),
     Setting(
+        "UPLOAD_LEASE_S", integer(2, 3600), "60",
+        "a request's lease on a tus upload, renewed while it runs: a crashed process's uploads "
+        "resume after this long",
+        INGEST, "upload_lease_s",
+    ),
+    Setting(
+        "UPLOAD_STALL_TIMEOUT_S", integer(1, 3600), "30",
+        "a tus PATCH that receives no byte for this long is cut off (408); what arrived is kept",
+        INGEST, "upload_stall_timeout_s",
+    ),
+    Setting(
+        "UPLOAD_PATCHES_PER_USER", integer(1, 10000), "4",
+        "concurrent tus PATCHes per user, across processes (more: 429)",
+        INGEST, "upload_patches_per_user",
+    ),
+    Setting(
+        "UPLOAD_PATCHES_PER_PROCESS", integer(1, 100000), "64",
+        "concurrent tus PATCHes per ingest process (more: 429)",
+        INGEST, "upload_patches_per_process",
+    ),
+    Setting(
         "UPLOAD_SWEEP_INTERVAL_MS", milliseconds(10, 86_400_000), "300000",
         "how often ingest removes expired uploads and their bytes",
         INGEST, "upload_sweep_interval_s",

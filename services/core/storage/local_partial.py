@@ -18,7 +18,7 @@ from services.core.storage.content import guess_content_type
 from services.core.storage.interface import ObjectNotFound, StorageError, StoredObject
 from services.core.storage.keys import PARTIAL_PREFIX
 from services.core.storage.local import PRIVATE_FILE, LocalObjectStore, make_private_dirs
-from services.core.storage.partial import PartialState, pump_blocks
+from services.core.storage.partial import Observe, PartialState, pump_blocks
 from services.core.storage.transfer import run_cleanup
 
 _FLUSH_BYTES = 1024 * 1024
@@ -44,7 +44,13 @@ class LocalPartialUploads:
         return target, target.with_name(f"{PARTIAL_PREFIX}tus-{target.name}")
 
     async def append(
-        self, key: str, state: PartialState, chunks: AsyncIterable[bytes], *, max_bytes: int
+        self,
+        key: str,
+        state: PartialState,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        observe: Observe | None = None,
     ) -> PartialState:
         """Write at ``state.offset`` (dropping leftovers past it), then fsync."""
         _, partial = self._paths(key)
@@ -57,6 +63,7 @@ class LocalPartialUploads:
                 lambda block: _write(key, file, block),
                 flush_bytes=_FLUSH_BYTES,
                 max_bytes=max_bytes,
+                observe=observe,
             )
             await asyncio.to_thread(_sync, key, file, rest)
         finally:

@@ -26,14 +26,25 @@ class PartialState:
     backend: dict[str, Any] = field(default_factory=dict)
 
 
+Observe = Callable[[bytes | memoryview], None]
+
+
 class PartialUploads(Protocol):
     """Durable in-progress uploads to the object at ``key`` (one upload per key at a time)."""
 
     async def append(
-        self, key: str, state: PartialState, chunks: AsyncIterable[bytes], *, max_bytes: int
+        self,
+        key: str,
+        state: PartialState,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        observe: Observe | None = None,
     ) -> PartialState:
         """Store ``chunks`` after ``state.offset`` (durably, once this returns). Raises
-        ObjectTooLarge past ``max_bytes`` more bytes; ``state`` stays valid in every outcome."""
+        ObjectTooLarge past ``max_bytes`` more bytes; ``state`` stays valid in every outcome.
+        ``observe`` sees every appended byte once, in order, in the worker thread that writes
+        it (hashing there keeps it off the event loop and saves a second pass)."""
         ...
 
     async def complete(self, key: str, state: PartialState) -> StoredObject:
@@ -62,11 +73,20 @@ async def pump_blocks(
     flush_bytes: int,
     max_bytes: int,
     buffer: bytearray | None = None,
+    observe: Observe | None = None,
 ) -> tuple[int, bytes]:
     """Feed ``chunks`` (after ``buffer``) to blocking ``write`` in a worker thread, at least
-    ``flush_bytes`` at a time; return the bytes read from ``chunks`` and the unwritten rest."""
+    ``flush_bytes`` at a time; return the bytes read from ``chunks`` and the unwritten rest.
+    ``observe`` sees the bytes of ``chunks`` (not ``buffer``'s, seen before) in that thread."""
     pending = buffer if buffer is not None else bytearray()
+    seen = len(pending)  # the leading bytes of ``pending`` that ``observe`` saw already
     size = 0
+
+    def flush(block: bytes, skip: int) -> None:
+        if observe is not None:
+            observe(memoryview(block)[skip:])
+        write(block)
+
     async for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
@@ -74,5 +94,9 @@ async def pump_blocks(
         pending += chunk
         if len(pending) >= flush_bytes:
             full, pending = bytes(pending), bytearray()
-            await asyncio.to_thread(write, full)
-    return size, bytes(pending)
+            await asyncio.to_thread(flush, full, seen)
+            seen = 0
+    rest = bytes(pending)
+    if observe is not None and len(rest) > seen:
+        await asyncio.to_thread(observe, memoryview(rest)[seen:])
+    return size, rest

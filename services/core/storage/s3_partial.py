@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from services.core.storage.content import guess_content_type
 from services.core.storage.interface import ObjectNotFound, StoredObject
 from services.core.storage.keys import partial_tail_key, partial_tail_prefix, validate_key
-from services.core.storage.partial import PartialState, pump_blocks
+from services.core.storage.partial import Observe, PartialState, pump_blocks
 from services.core.storage.s3 import PART_BYTES, _s3_errors, make_s3_client
 
 _GONE = frozenset({"NoSuchKey", "NoSuchUpload", "404"})
@@ -49,7 +49,13 @@ class S3PartialUploads:
         return f"{self._prefix}/{key}" if self._prefix else key
 
     async def append(
-        self, key: str, state: PartialState, chunks: AsyncIterable[bytes], *, max_bytes: int
+        self,
+        key: str,
+        state: PartialState,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        observe: Observe | None = None,
     ) -> PartialState:
         """Tail + chunks go up as parts of ``PART_BYTES`` or more; the rest becomes a new tail."""
         upload_id, parts = state.backend.get("upload_id"), list(state.backend.get("parts", []))
@@ -66,7 +72,13 @@ class S3PartialUploads:
 
         with _s3_errors(key):
             size, rest = await pump_blocks(
-                key, chunks, write, flush_bytes=PART_BYTES, max_bytes=max_bytes, buffer=buffer
+                key,
+                chunks,
+                write,
+                flush_bytes=PART_BYTES,
+                max_bytes=max_bytes,
+                buffer=buffer,
+                observe=observe,
             )
             if size == 0:
                 return state

@@ -8,13 +8,15 @@ in memory while one process sees every chunk; after a restart it is computed fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from services.core.runtime.clock import Clock, system_clock
 from services.core.runtime.settings import Settings
 from services.core.storage import (
     ObjectStore,
@@ -25,10 +27,15 @@ from services.core.storage import (
     keys,
 )
 from services.core.storage.transfer import hash_file
-from services.ingest.adapters.upload_records import UploadRecord, UploadRecords
-from services.ingest.http.tus_protocol import BeyondLength, Checksum, OffsetMismatch
+from services.ingest.adapters.upload_records import (
+    Lease,
+    LeaseRefused,
+    Refusal,
+    UploadRecord,
+    UploadRecords,
+)
+from services.ingest.http.tus_protocol import BeyondLength, Checksum
 
-HASH_BLOCK = 1024 * 1024  # hash (in a thread) and store this much at a time
 log = logging.getLogger(__name__)
 
 
@@ -36,8 +43,20 @@ class UploadLimitReached(Exception):
     """The user already has as many unfinished uploads as allowed."""
 
 
+class QuotaReached(Exception):
+    """What the user stores and reserves, plus this upload, passes their storage quota."""
+
+
 class UploadBusy(Exception):
     """Another request holds the upload (a concurrent PATCH, or the sweep)."""
+
+
+class TooManyWrites(Exception):
+    """As many PATCHes as allowed run already, for this user or in this process (``scope``)."""
+
+    def __init__(self, scope: str, limit: int) -> None:
+        super().__init__(scope)
+        self.scope, self.limit = scope, limit
 
 
 class ChecksumMismatch(Exception):
@@ -53,18 +72,27 @@ class ResumableUploads:
         records: UploadRecords,
         partials: PartialUploads,
         store: ObjectStore,
+        clock: Clock = system_clock,
     ) -> None:
         self.records, self._partials, self._store = records, partials, store
+        self._clock = clock  # the routes' clock: expiry is decided by both
         self.max_size = settings.max_file_size
         self._expiry = timedelta(seconds=settings.upload_expiry_s)
         self._limit = settings.max_unfinished_uploads
+        self._lease_s = settings.upload_lease_s
+        self._per_user = settings.upload_patches_per_user
+        self._per_process = settings.upload_patches_per_process
+        self._writing = 0  # PATCHes this process runs now
         self._digests: dict[str, tuple[int, hashlib._Hash]] = {}  # id -> (offset, sha256 so far)
 
     def expires(self) -> datetime:
-        return datetime.now(UTC) + self._expiry
+        return self._clock() + self._expiry
 
-    async def create(self, user_id: str, length: int, **fields: str | None) -> UploadRecord:
-        """A new empty upload (``fields``: filename, options, batch_id, metadata_header)."""
+    async def create(
+        self, user_id: str, length: int, budget: int | None, **fields: str | None
+    ) -> UploadRecord:
+        """A new empty upload reserving ``length`` of ``budget`` (the quota minus what the user
+        stores; None: no quota). ``fields``: filename, options, batch_id, metadata_header."""
         record = UploadRecord(
             id=str(uuid.uuid4()),
             user_id=user_id,
@@ -78,55 +106,91 @@ class ResumableUploads:
             expires_at=self.expires(),
             completed_at=None,
         )
-        if not await self.records.create(record, limit=self._limit):
+        refusal = await self.records.create(record, limit=self._limit, budget=budget)
+        if refusal is Refusal.UNFINISHED_LIMIT:
             raise UploadLimitReached(self._limit)
+        if refusal is Refusal.STORAGE_QUOTA:
+            raise QuotaReached(length)
         self._digests[record.id] = (0, hashlib.sha256())
         return record
 
+    @contextlib.asynccontextmanager
+    async def writing(self, record: UploadRecord) -> AsyncIterator[Lease]:
+        """Hold ``record``'s lease for one PATCH, within the per-process and per-user caps;
+        raises TooManyWrites or UploadBusy."""
+        if self._writing >= self._per_process:
+            raise TooManyWrites("process", self._per_process)
+        self._writing += 1
+        try:
+            async with self._leased(record, user_cap=(record.user_id, self._per_user)) as lease:
+                yield lease
+        finally:
+            self._writing -= 1
+
+    @contextlib.asynccontextmanager
+    async def _leased(
+        self, record: UploadRecord, user_cap: tuple[str, int] | None = None
+    ) -> AsyncIterator[Lease]:
+        try:
+            async with self.records.leased(record.id, self._lease_s, user_cap=user_cap) as lease:
+                yield lease
+        except LeaseRefused as exc:
+            if exc.reason is Refusal.USER_CAP:
+                raise TooManyWrites("user", self._per_user) from None
+            raise UploadBusy(record.id) from None
+
     async def append(
         self,
-        record: UploadRecord,
+        lease: Lease,
         chunks: AsyncIterable[bytes],
         checksum: Checksum | None,
         interrupted: Callable[[], bool],
     ) -> UploadRecord:
-        """Store ``chunks`` after ``record``'s offset and adopt them; returns the new record.
+        """Store ``chunks`` after the leased row's offset and adopt them; the new record.
 
-        Raises UploadBusy, OffsetMismatch (the offset moved meanwhile), BeyondLength or
-        ChecksumMismatch; in each of these cases the chunk is dropped.
+        Raises UploadBusy (the lease lapsed meanwhile), BeyondLength or ChecksumMismatch; in
+        each of these cases the chunk is dropped.
         """
-        async with self.records.locked(record.id) as got:
-            if not got:
-                raise UploadBusy(record.id)
-            current = await self.records.get(record.id)
-            if current is None or current.offset != record.offset:
-                raise OffsetMismatch(current.offset if current else 0, record.offset)
-            running = self._digests.get(record.id)
-            whole = running[1].copy() if running and running[0] == record.offset else None
-            part = hashlib.new(checksum.algorithm) if checksum else None
-            hashers = [h for h in (whole, part) if h is not None]
-            key = keys.source_key(record.job_id)
-            try:
-                state = await self._partials.append(
-                    key,
-                    current.state,
-                    _hashed(chunks, hashers),
-                    max_bytes=record.length - record.offset,
-                )
-            except ObjectTooLarge:
-                raise BeyondLength("the body goes past Upload-Length") from None
-            if checksum is not None and part is not None:
-                if interrupted() or not checksum.matches(part):
-                    raise ChecksumMismatch(checksum.algorithm)
-            if state.offset == current.offset:
-                return current
-            adopted = replace(current, state=state, expires_at=self.expires())
-            if not await self.records.adopt(current, state, adopted.expires_at):
-                raise OffsetMismatch(current.offset, record.offset)
-            if whole is not None:
-                self._digests[record.id] = (state.offset, whole)
-            await self._partials.prune(key, state)
-            return adopted
+        current = lease.record
+        running = self._digests.get(current.id)
+        whole = running[1].copy() if running and running[0] == current.offset else None
+        part = hashlib.new(checksum.algorithm) if checksum else None
+        hashers = [h for h in (whole, part) if h is not None]
+        key = keys.source_key(current.job_id)
+
+        def observe(block: bytes | memoryview) -> None:
+            for hasher in hashers:
+                hasher.update(block)
+
+        try:
+            state = await self._partials.append(
+                key,
+                current.state,
+                chunks,
+                max_bytes=current.length - current.offset,
+                observe=observe,
+            )
+        except ObjectTooLarge:
+            raise BeyondLength("the body goes past Upload-Length") from None
+        if checksum is not None and part is not None:
+            if interrupted() or not checksum.matches(part):
+                raise ChecksumMismatch(checksum.algorithm)
+        if state.offset == current.offset:
+            return current
+        adopted = replace(current, state=state, expires_at=self.expires())
+        if not await self.records.adopt(lease, current, state, adopted.expires_at):
+            raise UploadBusy(current.id)  # the lease lapsed and another request took it
+        if whole is not None:
+            self._digests[current.id] = (state.offset, whole)
+        await self._partials.prune(key, state)
+        return adopted
+
+    async def within_quota(self, record: UploadRecord, budget: int | None) -> bool:
+        """Whether ``record`` still fits ``budget`` beside the user's other reservations."""
+        if budget is None:
+            return True
+        others = await self.records.reserved(record.user_id, besides=record.id)
+        return others + record.length <= budget
 
     async def assemble(self, record: UploadRecord) -> StoredObject:
         """Turn a fully received upload into its source object, with its sha256."""
@@ -146,19 +210,22 @@ class ResumableUploads:
 
     async def remove(self, record: UploadRecord) -> None:
         """Delete the upload and, unless it became a job's source, its bytes. Raises UploadBusy."""
-        async with self.records.locked(record.id) as got:
-            if not got:
-                raise UploadBusy(record.id)
-            await self._remove(record)
+        async with self._leased(record) as lease:
+            await self._remove(lease.record)
 
     async def sweep(self) -> int:
         """Remove expired uploads (skipping any a request holds); returns how many."""
         removed = 0
-        for record in await self.records.expired(datetime.now(UTC)):
-            async with self.records.locked(record.id) as got:
-                if got:
-                    await self._remove(record)
+        for listed in await self.records.expired(self._clock()):
+            try:
+                async with self._leased(listed) as lease:
+                    # the listing may be stale: the upload may have completed or got a chunk
+                    if lease.record.expires_at > self._clock():
+                        continue
+                    await self._remove(lease.record)
                     removed += 1
+            except UploadBusy:
+                continue
         return removed
 
     async def sweep_forever(self, interval_s: float) -> None:
@@ -186,26 +253,3 @@ class ResumableUploads:
         async for chunk in self._store.open_range(key):
             await asyncio.to_thread(digest.update, chunk)
         return digest.hexdigest()
-
-
-async def _hashed(
-    chunks: AsyncIterable[bytes], hashers: list[hashlib._Hash]
-) -> AsyncIterator[bytes]:
-    """``chunks`` regrouped into blocks of ``HASH_BLOCK``, each hashed in a worker thread."""
-
-    def update(block: bytes) -> None:
-        for hasher in hashers:
-            hasher.update(block)
-
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) >= HASH_BLOCK:
-            block = bytes(buffer)
-            buffer.clear()
-            await asyncio.to_thread(update, block)
-            yield block
-    if buffer:
-        block = bytes(buffer)
-        await asyncio.to_thread(update, block)
-        yield block

@@ -1,23 +1,31 @@
-"""Ingest's ``uploads`` table: the state of every resumable upload, and the lock on one.
+"""Ingest's ``uploads`` table: the state of every resumable upload, and the lease on one.
 
-PostgreSQL, not storage, holds the state: ownership checks, the per-user count and the expiry
-sweep are queries; the offset and the storage state move together in one UPDATE; and an
-advisory lock held by a live connection keeps two PATCHes (or a PATCH and the sweep) apart,
-and is released by PostgreSQL when the process holding it dies.
+PostgreSQL, not storage, holds the state: ownership checks, the per-user count, the quota's
+reservations and the expiry sweep are queries; the offset and the storage state move together in
+one UPDATE. A lease (holder and expiry, columns of the row) keeps two PATCHes (or a PATCH and the
+sweep) apart: it is claimed, renewed and released in short transactions, so no connection is held
+while a body streams, and it lapses on its own when the process holding it dies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import enum
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import RowMapping, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.core.db.accounts import uploads
+from services.core.db.readmodel import jobs
 from services.core.storage import PartialState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +65,69 @@ def _record(row: RowMapping) -> UploadRecord:
     )
 
 
+class Refusal(enum.Enum):
+    """Why an upload was not created, or a lease not granted."""
+
+    UNFINISHED_LIMIT = "unfinished_limit"  # the owner has as many unfinished uploads as allowed
+    STORAGE_QUOTA = "storage_quota"  # used + reserved + this upload's length passes the budget
+    HELD = "held"  # another request holds the lease
+    USER_CAP = "user_cap"  # the owner already has as many leased (streaming) uploads as allowed
+    GONE = "gone"  # the row no longer exists
+
+
+class LeaseRefused(Exception):
+    def __init__(self, reason: Refusal) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A held lease: its holder id, and the row as read when it was claimed."""
+
+    holder: str
+    record: UploadRecord
+
+
+def reserved_bytes(user_id: str, *, besides: str | None = None) -> ColumnElement[int]:
+    """What the user's uploads reserve of the quota: the length of each unfinished one, and of
+    each finished one whose job the read model does not show yet (its source is not counted)."""
+    projected = select(jobs.c.id).where(jobs.c.id == uploads.c.job_id).exists()
+    conditions = [
+        uploads.c.user_id == user_id,
+        or_(uploads.c.completed_at.is_(None), ~projected),
+    ]
+    if besides is not None:
+        conditions.append(uploads.c.id != besides)
+    query = select(func.coalesce(func.sum(uploads.c.length), 0)).where(and_(*conditions))
+    return query.scalar_subquery()
+
+
 class UploadRecords:
     """Queries on ``uploads``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, record: UploadRecord, *, limit: int) -> bool:
-        """Insert ``record`` unless its owner already has ``limit`` unfinished uploads."""
+    async def create(
+        self, record: UploadRecord, *, limit: int, budget: int | None
+    ) -> Refusal | None:
+        """Insert ``record`` unless its owner already has ``limit`` unfinished uploads, or what
+        their uploads reserve plus its length passes ``budget`` (None: no quota)."""
         async with self._engine.begin() as conn:
-            # one creation per user at a time, so two cannot both pass the count
-            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(record.user_id))))
+            # one creation (or lease) per user at a time, so two cannot both pass the checks
+            await _lock_user(conn, record.user_id)
             unfinished = await conn.scalar(
                 select(func.count())
                 .select_from(uploads)
                 .where(uploads.c.user_id == record.user_id, uploads.c.completed_at.is_(None))
             )
             if (unfinished or 0) >= limit:
-                return False
+                return Refusal.UNFINISHED_LIMIT
+            if budget is not None:
+                reserved = int(await conn.scalar(select(reserved_bytes(record.user_id))) or 0)
+                if reserved + record.length > budget:
+                    return Refusal.STORAGE_QUOTA
             await conn.execute(
                 insert(uploads).values(
                     id=record.id,
@@ -90,7 +143,11 @@ class UploadRecords:
                     expires_at=record.expires_at,
                 )
             )
-        return True
+        return None
+
+    async def reserved(self, user_id: str, *, besides: str | None = None) -> int:
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(select(reserved_bytes(user_id, besides=besides))) or 0)
 
     async def get(self, upload_id: str) -> UploadRecord | None:
         async with self._engine.connect() as conn:
@@ -101,12 +158,18 @@ class UploadRecords:
             )
         return None if row is None else _record(row)
 
-    async def adopt(self, record: UploadRecord, state: PartialState, expires_at: datetime) -> bool:
-        """Store ``state`` if the row is still at ``record``'s offset."""
+    async def adopt(
+        self, lease: Lease, record: UploadRecord, state: PartialState, expires_at: datetime
+    ) -> bool:
+        """Store ``state`` if ``lease`` is still held and the row still at ``record``'s offset."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(uploads)
-                .where(uploads.c.id == record.id, uploads.c.upload_offset == record.offset)
+                .where(
+                    uploads.c.id == record.id,
+                    uploads.c.upload_offset == record.offset,
+                    uploads.c.lease_holder == lease.holder,
+                )
                 .values(
                     upload_offset=state.offset, storage_state=state.backend, expires_at=expires_at
                 )
@@ -139,16 +202,94 @@ class UploadRecords:
             ).mappings()
             return [_record(row) for row in rows]
 
+    async def claim(
+        self, upload_id: str, holder: str, ttl_s: float, *, user_cap: tuple[str, int] | None
+    ) -> UploadRecord | Refusal:
+        """Take the upload's lease for ``ttl_s`` (PostgreSQL's clock) unless someone holds it
+        or, with ``user_cap`` (owner, most), the owner already holds that many; the fresh row."""
+        lapsed = or_(uploads.c.lease_holder.is_(None), uploads.c.lease_expires_at <= func.now())
+        async with self._engine.begin() as conn:
+            if user_cap is not None:
+                owner, most = user_cap
+                await _lock_user(conn, owner)
+                held = await conn.scalar(
+                    select(func.count())
+                    .select_from(uploads)
+                    .where(
+                        uploads.c.user_id == owner,
+                        uploads.c.id != upload_id,
+                        uploads.c.lease_expires_at > func.now(),
+                        uploads.c.lease_holder.is_not(None),
+                    )
+                )
+                if (held or 0) >= most:
+                    return Refusal.USER_CAP
+            row = (
+                (
+                    await conn.execute(
+                        update(uploads)
+                        .where(uploads.c.id == upload_id, lapsed)
+                        .values(
+                            lease_holder=holder,
+                            lease_expires_at=func.now() + timedelta(seconds=ttl_s),
+                        )
+                        .returning(*uploads.c)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                return _record(row)
+            exists = await conn.scalar(select(uploads.c.id).where(uploads.c.id == upload_id))
+        return Refusal.HELD if exists is not None else Refusal.GONE
+
+    async def renew(self, upload_id: str, holder: str, ttl_s: float) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload_id, uploads.c.lease_holder == holder)
+                .values(lease_expires_at=func.now() + timedelta(seconds=ttl_s))
+            )
+        return bool(result.rowcount)
+
+    async def release(self, upload_id: str, holder: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload_id, uploads.c.lease_holder == holder)
+                .values(lease_holder=None, lease_expires_at=None)
+            )
+
     @contextlib.asynccontextmanager
-    async def locked(self, upload_id: str) -> AsyncIterator[bool]:
-        """Hold the upload's lock for the block, if no one else holds it (yields whether so)."""
-        key = func.hashtextextended(upload_id, 0)
-        async with self._engine.connect() as conn:
-            got = bool(await conn.scalar(select(func.pg_try_advisory_lock(key))))
-            await conn.commit()  # no transaction stays open while the body streams
+    async def leased(
+        self, upload_id: str, ttl_s: float, *, user_cap: tuple[str, int] | None = None
+    ) -> AsyncIterator[Lease]:
+        """Hold the upload's lease for the block, renewed every third of ``ttl_s`` while it
+        runs; raises LeaseRefused. Each step is its own short transaction."""
+        holder = uuid.uuid4().hex
+        got = await self.claim(upload_id, holder, ttl_s, user_cap=user_cap)
+        if isinstance(got, Refusal):
+            raise LeaseRefused(got)
+        renewer = asyncio.create_task(self._renew_forever(upload_id, holder, ttl_s))
+        try:
+            yield Lease(holder, got)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await self.release(upload_id, holder)
+
+    async def _renew_forever(self, upload_id: str, holder: str, ttl_s: float) -> None:
+        while True:
+            await asyncio.sleep(ttl_s / 3)
             try:
-                yield got
-            finally:
-                if got:
-                    await conn.scalar(select(func.pg_advisory_unlock(key)))
-                    await conn.commit()
+                if not await self.renew(upload_id, holder, ttl_s):
+                    log.warning("upload %s: lease lost (held past its expiry)", upload_id)
+                    return
+            except Exception:  # the database is unreachable: the next round retries
+                log.exception("upload %s: lease renewal failed", upload_id)
+
+
+async def _lock_user(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(user_id))))

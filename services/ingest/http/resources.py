@@ -127,7 +127,12 @@ class Job(BaseModel):
 class Usage(BaseModel):
     """What a user's jobs take up, against the quotas (admins are not held to them)."""
 
-    storage_bytes: int = Field(ge=0, description="bytes of the sources of non-deleted jobs")
+    storage_bytes: int = Field(
+        ge=0, description="bytes of the sources and outputs of non-deleted jobs"
+    )
+    reserved_bytes: int = Field(
+        default=0, ge=0, description="Upload-Length of unfinished tus uploads (held until done)"
+    )
     storage_quota_bytes: int = Field(description="USER_STORAGE_QUOTA")
     jobs_in_flight: int = Field(ge=0, description="jobs pending or processing")
     jobs_in_flight_quota: int = Field(description="USER_JOBS_IN_FLIGHT")

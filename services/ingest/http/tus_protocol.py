@@ -40,6 +40,7 @@ TUS_RESPONSE_HEADERS = (
     "Upload-Metadata",
     "Upload-Expires",
     "Upload-Job-Id",
+    "Link",
 )
 METADATA_MAX_CHARS = 32 * 1024  # options are at most 16 KiB, base64 adds a third
 _INTEGER = re.compile(r"^[0-9]{1,19}$")

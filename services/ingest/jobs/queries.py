@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import URL
 
@@ -18,6 +18,7 @@ from services.core.runtime.clock import Clock
 from services.core.runtime.settings import Settings
 from services.core.storage.keys import output_attempt, output_prefix
 from services.ingest.adapters.media_urls import MediaUrls
+from services.ingest.adapters.upload_records import reserved_bytes
 from services.ingest.http.resources import HistoryEntry, Job, JobMetadata, Output, Usage
 
 METADATA_KEYS = ("duration_s", "width", "height", "video_codec", "audio_codec", "fps", "bitrate")
@@ -186,16 +187,37 @@ async def history_rows(engine: AsyncEngine, job_id: str) -> list[HistoryEntry]:
 IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.PROCESSING.value)
 
 
+def output_bytes(user_id: str) -> ColumnElement[int]:
+    """Bytes of the outputs of the user's non-deleted jobs: what the ``store`` stage of each
+    job's latest attempt stored (segments included, which ``outputs`` does not list)."""
+    stored = func.cast(processing_history.c.metadata["bytes"].astext, BigInteger)
+    query = (
+        select(func.coalesce(func.sum(stored), 0))
+        .select_from(processing_history.join(jobs, jobs.c.id == processing_history.c.job_id))
+        .where(
+            jobs.c.user_id == user_id,
+            jobs.c.deleted_at.is_(None),
+            processing_history.c.operation == "store",
+            processing_history.c.attempt == jobs.c.attempts,
+        )
+    )
+    return query.scalar_subquery()
+
+
 async def usage(engine: AsyncEngine, settings: Settings, user_id: str) -> Usage:
-    """The user's stored bytes and jobs in flight, with the quotas that bound them."""
+    """The user's stored bytes (sources and outputs), what their unfinished uploads reserve, and
+    their jobs in flight, with the quotas that bound them."""
     in_flight = func.count().filter(jobs.c.status.in_(IN_FLIGHT))
     query = select(func.coalesce(func.sum(jobs.c.source_size), 0), in_flight).where(
         jobs.c.user_id == user_id, jobs.c.deleted_at.is_(None)
     )
+    extra = select(output_bytes(user_id), reserved_bytes(user_id))
     async with engine.connect() as conn:
-        stored, flying = (await conn.execute(query)).one()
+        sources, flying = (await conn.execute(query)).one()
+        outputs, reserved = (await conn.execute(extra)).one()
     return Usage(
-        storage_bytes=int(stored),
+        storage_bytes=int(sources) + int(outputs),
+        reserved_bytes=int(reserved),
         storage_quota_bytes=settings.user_storage_quota,
         jobs_in_flight=int(flying),
         jobs_in_flight_quota=settings.user_jobs_in_flight,

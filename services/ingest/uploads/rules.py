@@ -2,9 +2,10 @@
 refusals turned into HTTP answers.
 
 Quotas are read from the read model (the projector's ``jobs`` table): bytes of the user's
-non-deleted sources, and jobs still pending or processing. They are checked before a byte is
-stored and again as each file arrives; admins are exempt. The read model lags the log a
-little, so two uploads racing may both pass: the quota is a fence against abuse, not a ledger.
+non-deleted sources and their outputs, and jobs still pending or processing; plus what the user's
+tus uploads reserve (``Upload-Length`` until the job shows in the read model). They are checked
+before a byte is stored and again as each file arrives or a tus upload completes; admins are
+exempt. A tus creation reserves atomically; two multipart uploads racing may both pass.
 """
 
 from __future__ import annotations
@@ -69,8 +70,15 @@ class Allowance:
     def bytes_left(self) -> int:
         if self.current is None:
             return self.max_file_size
-        left = self.current.storage_quota_bytes - self.current.storage_bytes - self.bytes
-        return max(left, 0)
+        current = self.current
+        used = current.storage_bytes + current.reserved_bytes + self.bytes
+        return max(current.storage_quota_bytes - used, 0)
+
+    def budget(self) -> int | None:
+        """What the user's uploads may reserve in all (None: no quota)."""
+        if self.current is None:
+            return None
+        return self.current.storage_quota_bytes - self.current.storage_bytes
 
     def max_bytes(self) -> int:
         """The most the next file may hold: the file size limit or what the quota leaves."""
@@ -84,9 +92,9 @@ class Allowance:
         return ApiError(
             413,
             "storage_quota",
-            f"your sources use {self.current.storage_bytes + self.bytes} of "
-            f"{self.current.storage_quota_bytes} bytes (USER_STORAGE_QUOTA): "
-            "delete jobs to make room",
+            f"your jobs use {self.current.storage_bytes + self.bytes} and your unfinished uploads "
+            f"reserve {self.current.reserved_bytes} of {self.current.storage_quota_bytes} bytes "
+            "(USER_STORAGE_QUOTA): delete jobs or unfinished uploads to make room",
         )
 
     def add(self, size_bytes: int) -> None:

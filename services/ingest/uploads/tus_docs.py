@@ -56,7 +56,8 @@ _PROGRESS = {
 _DONE = {
     "Tus-Resumable": "always 1.0.0",
     "Upload-Offset": "the whole length",
-    "Upload-Job-Id": "the id of the job the upload became",
+    "Upload-Job-Id": "once the last byte arrived: the id of the job the upload became",
+    "Link": 'once the last byte arrived: </jobs/{id}>; rel="related"',
 }
 _COMMON = {
     400: error_reply("malformed tus header"),
@@ -66,9 +67,16 @@ _COMMON = {
 }
 _CHUNK = {
     409: error_reply("Upload-Offset is not the stored offset (see Upload-Offset)"),
-    413: error_reply("the body goes past Upload-Length"),
     415: error_reply(f"Content-Type is not {OFFSET_CONTENT_TYPE}, or the upload is not a video"),
-    423: error_reply("another request is writing this upload"),
+    408: error_reply(
+        "no byte for UPLOAD_STALL_TIMEOUT_S: cut off, what arrived is kept (see Upload-Offset)"
+    ),
+    413: error_reply("the body goes past Upload-Length, or the storage quota is used up"),
+    423: error_reply("another request is writing this upload (it holds the lease)"),
+    429: error_reply(
+        "too many PATCHes at once (UPLOAD_PATCHES_PER_USER, UPLOAD_PATCHES_PER_PROCESS); "
+        "see Retry-After"
+    ),
     460: error_reply("checksum mismatch: the chunk was discarded"),
 }
 
@@ -133,8 +141,10 @@ PATCH = operation(
     f"tus: append a chunk (an {OFFSET_CONTENT_TYPE} body) at Upload-Offset; "
     "the last one submits the job",
     {
-        204: Reply("stored", headers=_PROGRESS),
-        200: Reply("the last byte arrived: the job, as POST /upload answers", Job, headers=_DONE),
+        204: Reply(
+            "stored; after the last byte the job is submitted and named in Upload-Job-Id",
+            headers={**_PROGRESS, "Upload-Job-Id": _DONE["Upload-Job-Id"], "Link": _DONE["Link"]},
+        ),
         410: error_reply("the upload expired"),
         **_CHUNK,
         **_COMMON,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -35,20 +36,32 @@ def tus_endpoint(handler: Handler) -> Handler:
 
 
 class ChunkBody:
-    """The request body; a client that goes away ends it early instead of failing it, so what
-    arrived can be kept (unless a checksum covers the whole chunk)."""
+    """The request body; a client that goes away, or sends nothing for ``stall_s``, ends it
+    early instead of failing it, so what arrived can be kept (unless a checksum covers the whole
+    chunk)."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, stall_s: float) -> None:
         self._request = request
+        self._stall_s = stall_s
         self.interrupted = False
+        self.stalled = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._request.stream():
-                UPLOAD_BYTES.inc(len(chunk))
-                yield chunk
-        except ClientDisconnect:
-            self.interrupted = True
+        stream = self._request.stream()
+        while True:
+            try:
+                async with asyncio.timeout(self._stall_s):
+                    chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except ClientDisconnect:
+                self.interrupted = True
+                return
+            except TimeoutError:
+                self.interrupted = self.stalled = True
+                return
+            UPLOAD_BYTES.inc(len(chunk))
+            yield chunk
 
     def was_interrupted(self) -> bool:
         return self.interrupted

@@ -2,9 +2,12 @@
 termination, expiration and checksum (sha1, sha256).
 
 The last chunk runs the same path as ``POST /upload`` (probe, ``submitted`` with acks) and
-answers 200 with the job, its id also in ``Upload-Job-Id``. Errors carry the JSON error body,
-except on HEAD (no body). Rules of the wire format: ``tus_protocol``; of storage and state:
-``resumable``; this module only maps HTTP onto them.
+answers 204 like every PATCH, the job's id in ``Upload-Job-Id`` (and a ``Link`` to it). A PATCH
+holds the upload's lease (423 to a second one) within per-user and per-process caps (429), and is
+cut off with 408 after ``UPLOAD_STALL_TIMEOUT_S`` without a byte (what arrived is kept). Errors
+carry the JSON error body, except on HEAD (no body). Rules of the wire format: ``tus_protocol``;
+of storage and state: ``resumable``; writing under the lease: ``tus_writes``; this module maps
+the requests onto them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from services.core.http.openapi import model_response
 from services.core.runtime.clock import Clock
 from services.core.runtime.settings import Settings
 from services.ingest.adapters.resumable import (
-    ChecksumMismatch,
+    QuotaReached,
     ResumableUploads,
     UploadBusy,
     UploadLimitReached,
@@ -35,24 +38,19 @@ from services.ingest.http.tus_protocol import (
     EXTENSIONS,
     OFFSET_CONTENT_TYPE,
     TUS_VERSION,
-    BeyondLength,
-    OffsetMismatch,
-    http_date,
-    parse_checksum,
     parse_integer,
     parse_metadata,
-    patch_budget,
     upload_fields,
 )
 from services.ingest.uploads.rules import Allowance
 from services.ingest.uploads.submission import (
-    StoredSource,
     Submission,
     parse_options_json,
     safe_filename,
 )
 from services.ingest.uploads.tus_docs import CREATE, DELETE, HEAD, OPTIONS, PATCH, UploadStatus
-from services.ingest.uploads.tus_requests import ChunkBody, tus_endpoint
+from services.ingest.uploads.tus_requests import tus_endpoint
+from services.ingest.uploads.tus_writes import busy, done, progress, receive, writing
 
 
 @OPTIONS
@@ -98,6 +96,7 @@ async def create_upload(
         record = await resumable.create(
             principal.user_id,
             length,
+            allowance.budget(),
             filename=safe_filename(fields.filename),
             options=fields.options.decode() if fields.options else None,
             batch_id=fields.batch_id,
@@ -111,11 +110,20 @@ async def create_upload(
             f"at most {limit} unfinished uploads per user (MAX_UNFINISHED_UPLOADS): "
             "finish or terminate one first",
         ) from None
+    except QuotaReached:
+        raise allowance.storage_refusal() from None
     url = f"/uploads/{record.id}"
+    headers: dict[str, str] = {"Location": url}
+    job: Job | None = None
     try:
-        record, job, headers = await _receive(
-            request, resumable, submission, record, {"Location": url}, with_body=with_body
-        )
+        if with_body:
+            async with writing(resumable, record) as lease:
+                record, published = await receive(
+                    request, settings, engine, resumable, lease, submission, principal
+                )
+            if published is not None:
+                job = (await submission.views(*published))[0]
+        headers |= progress(record) if job is None else done(record, job.id)
     except ApiError as exc:
         exc.headers["Location"] = url  # the upload exists: the client may resume it
         raise
@@ -142,22 +150,32 @@ async def head_upload(request: Request, resumable: ResumableUploads, clock: Cloc
     headers = {"Upload-Length": str(record.length), "Cache-Control": "no-store"}
     if record.metadata_header:
         headers["Upload-Metadata"] = record.metadata_header
-    return Response(status_code=200, headers=_progress(record) | headers)
+    return Response(status_code=200, headers=progress(record) | headers)
 
 
 @PATCH
 @tus_endpoint
 @endpoint
 async def patch_upload(
-    request: Request, resumable: ResumableUploads, clock: Clock, submission: Submission
+    request: Request,
+    settings: Settings,
+    engine: AsyncEngine,
+    resumable: ResumableUploads,
+    clock: Clock,
+    submission: Submission,
 ) -> Response:
     principal = _begin(request)
     _check_content_type(request)
     record = await _owned(request, resumable, clock, principal)
-    record, job, headers = await _receive(request, resumable, submission, record, {})
-    if job is None:
-        return Response(status_code=204, headers=headers)
-    return model_response(job, status_code=200, headers=headers | {"Location": f"/jobs/{job.id}"})
+    async with writing(resumable, record) as lease:
+        record, published = await receive(
+            request, settings, engine, resumable, lease, submission, principal
+        )
+    if published is None:
+        return Response(status_code=204, headers=progress(record))
+    envelopes, positions = published
+    await submission.job_log.projected(positions)  # read your writes: GET /jobs shows the job
+    return Response(status_code=204, headers=done(record, envelopes[0].event.job_id))
 
 
 @DELETE
@@ -169,7 +187,7 @@ async def delete_upload(request: Request, resumable: ResumableUploads, clock: Cl
     try:
         await resumable.remove(record)
     except UploadBusy:
-        raise _busy() from None
+        raise busy() from None
     return Response(status_code=204)
 
 
@@ -222,93 +240,6 @@ async def _owned(
     if expired and not expired_ok:
         raise ApiError(410, "upload_expired", "the upload expired; start a new one")
     return record
-
-
-async def _receive(
-    request: Request,
-    resumable: ResumableUploads,
-    submission: Submission,
-    record: UploadRecord,
-    headers: dict[str, str],
-    *,
-    with_body: bool = True,
-) -> tuple[UploadRecord, Job | None, dict[str, str]]:
-    """Append the body, then submit the job if that was the last byte."""
-    if with_body:
-        record = await _append(request, resumable, record)
-    if record.offset == record.length and record.completed_at is None:
-        job = await _finish(resumable, submission, record)
-        done = {"Upload-Offset": str(record.offset), "Upload-Job-Id": str(job.id)}
-        return record, job, headers | done
-    return record, None, headers | _progress(record)
-
-
-async def _append(
-    request: Request, resumable: ResumableUploads, record: UploadRecord
-) -> UploadRecord:
-    claimed = parse_integer(request.headers.get("upload-offset", "0"), "Upload-Offset")
-    checksum = parse_checksum(request.headers.get("upload-checksum"))
-    declared = request.headers.get("content-length")
-    try:
-        patch_budget(
-            stored=record.offset,
-            length=record.length,
-            claimed=claimed,
-            content_length=None if declared is None else parse_integer(declared, "Content-Length"),
-        )
-        if record.completed_at is not None:
-            return record
-        body = ChunkBody(request)
-        return await resumable.append(record, body.chunks(), checksum, body.was_interrupted)
-    except OffsetMismatch as exc:
-        raise ApiError(
-            409, "offset_mismatch", str(exc), {"Upload-Offset": str(exc.stored)}
-        ) from None
-    except BeyondLength as exc:
-        raise ApiError(413, "beyond_upload_length", str(exc)) from None
-    except ChecksumMismatch:
-        message = "the chunk does not match Upload-Checksum; it was discarded"
-        raise ApiError(460, "checksum_mismatch", message) from None
-    except UploadBusy:
-        raise _busy() from None
-
-
-async def _finish(resumable: ResumableUploads, submission: Submission, record: UploadRecord) -> Job:
-    """The last byte arrived: the path of ``POST /upload`` from the probe on."""
-    async with resumable.records.locked(record.id) as got:
-        if not got:
-            raise _busy()
-        current = await resumable.records.get(record.id)
-        if current is None or current.completed_at is not None:  # another request finished it
-            raise ApiError(
-                409, "upload_finished", "the upload is already complete", _progress(record)
-            )
-        stored = await resumable.assemble(record)
-        source = StoredSource(record.job_id, record.filename, stored)
-        options = parse_options_json(record.options.encode() if record.options else None)
-        try:
-            envelopes, positions = await submission.publish(
-                record.user_id, [source], options, record.batch_id
-            )
-        except ApiError:  # refused, e.g. not a video: nothing of it stays, as with POST /upload
-            await submission.discard([source])
-            await resumable.records.delete(record.id)
-            raise
-        await resumable.completed(record)
-    return (await submission.views(envelopes, positions))[0]
-
-
-def _progress(record: UploadRecord) -> dict[str, str]:
-    headers = {"Upload-Offset": str(record.offset)}
-    if record.completed_at is None:
-        headers["Upload-Expires"] = http_date(record.expires_at)
-    else:
-        headers["Upload-Job-Id"] = record.job_id
-    return headers
-
-
-def _busy() -> ApiError:
-    return ApiError(423, "upload_locked", "another request is writing this upload; retry later")
 
 
 routes = [

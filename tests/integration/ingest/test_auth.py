@@ -37,6 +37,7 @@ async def test_register_login_and_use_a_token(api: Api) -> None:
         "next_cursor": None,
         "usage": {
             "storage_bytes": 0,
+            "reserved_bytes": 0,
             "storage_quota_bytes": 10_000_000_000,
             "jobs_in_flight": 0,
             "jobs_in_flight_quota": 50,

@@ -19,7 +19,7 @@ SAME = ("original_filename", "processing_options", "metadata", "source_size", "s
 
 
 async def test_an_interrupted_upload_resumes_into_the_job_a_multipart_upload_makes(
-    api: Api, video: bytes
+    api: Api, video: bytes, running_projector: Callable[[], Any]
 ) -> None:
     user = await api.user()
     tus = Tus(api.client, user)
@@ -37,8 +37,11 @@ async def test_an_interrupted_upload_resumes_into_the_job_a_multipart_upload_mak
     # the client goes away; a new one (another connection) picks the upload up
     async with api.client.__class__(base_url=api.client.base_url, timeout=30) as fresh:
         done = await Tus(fresh, user).send_from_stored_offset(url, video, chunk=len(video) // 3)
-    job = done.json()
-    assert done.headers["Upload-Job-Id"] == job["id"] and job["status"] == "pending"
+    assert done.status_code == 204 and not done.content, "tus 1.0: a successful PATCH is 204"
+    assert done.headers["Link"] == f'</jobs/{done.headers["Upload-Job-Id"]}>; rel="related"'
+    async with running_projector():
+        job = await Tus(api.client, user).job(done)
+    assert job["status"] == "pending"
     direct = (await api.upload(user, ("clip.mp4", video), options='{"preset":"h264-480p"}')).json()
     assert {k: job[k] for k in SAME} == {k: direct[k] for k in SAME}
     head = await tus.head(url)
@@ -79,7 +82,7 @@ async def test_checksum_and_offset_mismatches_change_nothing(api: Api, video: by
     assert no_version.status_code == 412 and no_version.headers["Tus-Version"] == "1.0.0"
     assert (await tus.head(url)).headers["Upload-Offset"] == "1000"
     rest = await tus.patch(url, 1000, video[1000:])
-    assert rest.status_code == 200, rest.text
+    assert rest.status_code == 204 and rest.headers["Upload-Job-Id"], rest.text
 
 
 async def test_limits(make_api: Callable[..., Any], video: bytes) -> None:

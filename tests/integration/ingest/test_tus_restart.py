@@ -57,8 +57,12 @@ async def _healthy(client: httpx.AsyncClient) -> None:
 
 
 async def test_an_upload_continues_after_ingest_is_killed_mid_patch(
-    ingest_process: Callable[[], subprocess.Popen[bytes]], ingest_env: dict[str, str], video: bytes
+    ingest_process: Callable[[], subprocess.Popen[bytes]],
+    ingest_env: dict[str, str],
+    video: bytes,
+    running_projector: Callable[[], Any],
 ) -> None:
+    ingest_env["UPLOAD_LEASE_S"] = "3"  # the killed process's lease on the upload lapses
     proc = ingest_process()
     async with httpx.AsyncClient(base_url=ingest_process.base, timeout=30) as client:  # type: ignore[attr-defined]
         await _healthy(client)
@@ -86,8 +90,17 @@ async def test_an_upload_continues_after_ingest_is_killed_mid_patch(
         await _healthy(client)
         head = await tus.head(url)
         assert head.status_code == 200 and int(head.headers["Upload-Offset"]) >= first
+        offset = int(head.headers["Upload-Offset"])
+
+        async def lease_lapsed() -> bool:  # 423 while the dead process's lease stands
+            empty = await tus.patch(url, offset, b"")
+            assert empty.status_code in (204, 423), empty.text
+            return empty.status_code == 204
+
+        await eventually(lease_lapsed, timeout=30, message="the dead holder's lease to lapse")
         done = await tus.send_from_stored_offset(url, video, chunk=len(video))
-    job = done.json()
+        async with running_projector():
+            job = await tus.job(done)
     assert job["source_size"] == len(video) and job["processing_options"]["preset"] == "h264-480p"
     assert job["source_sha256"] == hashlib.sha256(video).hexdigest()
 
@@ -104,14 +117,17 @@ async def s3_api(make_api: Callable[..., Any], s3_endpoint: str) -> AsyncIterato
     client.close()
 
 
-async def test_an_interrupted_upload_resumes_on_s3(s3_api: Api, video: bytes) -> None:
+async def test_an_interrupted_upload_resumes_on_s3(
+    s3_api: Api, video: bytes, running_projector: Callable[[], Any]
+) -> None:
     user = await s3_api.user()
     tus = Tus(s3_api.client, user)
     url = (await tus.create(len(video))).headers["Location"]
     third = len(video) // 3
     assert (await tus.patch(url, 0, video[:third])).status_code == 204
     done = await tus.send_from_stored_offset(url, video, chunk=third)
-    job = done.json()
+    async with running_projector():
+        job = await tus.job(done)
     direct = (await s3_api.upload(user, ("clip.mp4", video))).json()
     keys = ("metadata", "source_size", "source_sha256", "processing_options")
     assert {k: job[k] for k in keys} == {k: direct[k] for k in keys}

@@ -2181,13 +2181,15 @@ export interface paths {
                 /** @description created; Location is the upload's URL */
                 201: {
                     headers: {
+                        /** @description once the last byte arrived: </jobs/{id}>; rel="related" */
+                        Link?: string;
                         /** @description the upload's URL */
                         Location?: string;
                         /** @description always 1.0.0 */
                         "Tus-Resumable"?: string;
                         /** @description when an unfinished upload is removed (each chunk pushes it back) */
                         "Upload-Expires"?: string;
-                        /** @description the id of the job the upload became */
+                        /** @description once the last byte arrived: the id of the job the upload became */
                         "Upload-Job-Id"?: string;
                         /** @description the whole length */
                         "Upload-Offset"?: string;
@@ -2233,6 +2235,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description no byte for UPLOAD_STALL_TIMEOUT_S: cut off, what arrived is kept (see Upload-Offset) */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Upload-Offset is not the stored offset (see Upload-Offset) */
                 409: {
                     headers: {
@@ -2251,7 +2262,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the body goes past Upload-Length */
+                /** @description the body goes past Upload-Length, or the storage quota is used up */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -2278,7 +2289,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description another request is writing this upload */
+                /** @description another request is writing this upload (it holds the lease) */
                 423: {
                     headers: {
                         [name: string]: unknown;
@@ -2555,28 +2566,17 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description the last byte arrived: the job, as POST /upload answers */
-                200: {
-                    headers: {
-                        /** @description always 1.0.0 */
-                        "Tus-Resumable"?: string;
-                        /** @description the id of the job the upload became */
-                        "Upload-Job-Id"?: string;
-                        /** @description the whole length */
-                        "Upload-Offset"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Job"];
-                    };
-                };
-                /** @description stored */
+                /** @description stored; after the last byte the job is submitted and named in Upload-Job-Id */
                 204: {
                     headers: {
+                        /** @description once the last byte arrived: </jobs/{id}>; rel="related" */
+                        Link?: string;
                         /** @description always 1.0.0 */
                         "Tus-Resumable"?: string;
                         /** @description when an unfinished upload is removed (each chunk pushes it back) */
                         "Upload-Expires"?: string;
+                        /** @description once the last byte arrived: the id of the job the upload became */
+                        "Upload-Job-Id"?: string;
                         /** @description bytes stored so far */
                         "Upload-Offset"?: string;
                         [name: string]: unknown;
@@ -2603,6 +2603,15 @@ export interface paths {
                 };
                 /** @description no such upload (or not yours) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no byte for UPLOAD_STALL_TIMEOUT_S: cut off, what arrived is kept (see Upload-Offset) */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2637,7 +2646,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the body goes past Upload-Length */
+                /** @description the body goes past Upload-Length, or the storage quota is used up */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -2655,7 +2664,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description another request is writing this upload */
+                /** @description another request is writing this upload (it holds the lease) */
                 423: {
                     headers: {
                         [name: string]: unknown;
@@ -3282,8 +3291,14 @@ export interface components {
              */
             jobs_in_flight_quota: number;
             /**
+             * Reserved Bytes
+             * @description Upload-Length of unfinished tus uploads (held until done)
+             * @default 0
+             */
+            reserved_bytes?: number;
+            /**
              * Storage Bytes
-             * @description bytes of the sources of non-deleted jobs
+             * @description bytes of the sources and outputs of non-deleted jobs
              */
             storage_bytes: number;
             /**

@@ -40,11 +40,19 @@ export function tusErrorMessage(error: Error): string {
   return error.message;
 }
 
-function jobIdOf(body: string | undefined): string | undefined {
+/** The job a finished upload submitted: the final PATCH's 204 names it in `Upload-Job-Id`; a
+ * creation that carried the whole file (201) also has it in its body. */
+export function jobIdOf(response: {
+  getHeader(name: string): string | undefined;
+  getBody(): string | undefined;
+}): string | undefined {
+  const header = response.getHeader("Upload-Job-Id");
+  if (header) return header;
+  const body = response.getBody();
   if (!body) return undefined;
   try {
-    const parsed = JSON.parse(body) as { id?: string; jobs?: { id: string }[] };
-    return parsed.id ?? parsed.jobs?.[0]?.id;
+    const parsed = JSON.parse(body) as { job?: { id?: string } };
+    return parsed.job?.id;
   } catch {
     return undefined;
   }
@@ -92,7 +100,7 @@ export function useUploads(onUploaded?: () => void) {
           },
           onProgress: (sent) => patch(key, { sent }),
           onSuccess: ({ lastResponse }) => {
-            patch(key, { state: "done", sent: file.size, jobId: jobIdOf(lastResponse.getBody()) });
+            patch(key, { state: "done", sent: file.size, jobId: jobIdOf(lastResponse) });
             uploads.current.delete(key);
             onUploaded?.();
           },
