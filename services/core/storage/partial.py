@@ -87,15 +87,24 @@ async def pump_blocks(
             observe(memoryview(block)[skip:])
         write(block)
 
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            raise ObjectTooLarge(key, max_bytes)
-        pending += chunk
-        if len(pending) >= flush_bytes:
-            full, pending = bytes(pending), bytearray()
-            await asyncio.to_thread(flush, full, seen)
-            seen = 0
+    # One block is written while the next is received: at most one write in flight, so blocks
+    # land in order, and every block handed over is written before this returns or raises.
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise ObjectTooLarge(key, max_bytes)
+            pending += chunk
+            if len(pending) >= flush_bytes:
+                full, pending = bytes(pending), bytearray()
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(flush, full, seen))
+                seen = 0
+    finally:
+        if writing is not None:
+            await writing
     rest = bytes(pending)
     if observe is not None and len(rest) > seen:
         await asyncio.to_thread(observe, memoryview(rest)[seen:])
