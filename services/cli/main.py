@@ -98,15 +98,16 @@ async def _migrate(settings: Settings) -> int:
 async def _tap(settings: Settings, args: argparse.Namespace) -> int:
     from services.cli.tap import tap
 
-    bootstrap = resolve(settings).kafka_bootstrap_servers
+    endpoints = resolve(settings)
     return await tap(
-        bootstrap,
+        endpoints.kafka_bootstrap_servers,
         settings.topic(args.topic),
         args.topic,
         from_beginning=args.from_beginning,
         event_type=args.event_type,
         max_records=args.max_records,
         idle_exit_s=args.idle_exit,
+        security=endpoints.kafka_security,
     )
 
 

@@ -53,6 +53,7 @@ async def bootstrap(
                 endpoints.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,
                 client_id="ingest",
+                security=endpoints.kafka_security,
             )
             await kafka.start()
             stack.push_async_callback(kafka.stop)
@@ -66,7 +67,7 @@ async def bootstrap(
         applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
         await applied.start()
         stack.push_async_callback(applied.stop)
-        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers, endpoints.kafka_security)
         stack.push_async_callback(broker_offsets.close)
         disabled = DisabledAccounts(engine)
         await disabled.start()
