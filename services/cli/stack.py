@@ -87,7 +87,7 @@ class Stack:
                 retry_ports=True,  # a port taken before the broker binds it: another one
             )
             bootstrap = await finish_in_thread(broker.start, on_cancel=broker.abort)
-            await wait_for_broker(bootstrap, 30)
+            await wait_for_broker(bootstrap, 30, security=security)
             say(
                 "kafka",
                 f"{bootstrap} (embedded Apache Kafka {KAFKA_VERSION}, KRaft, "

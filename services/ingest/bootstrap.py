@@ -67,7 +67,9 @@ async def bootstrap(
         applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
         await applied.start()
         stack.push_async_callback(applied.stop)
-        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers, endpoints.kafka_security)
+        broker_offsets = BrokerOffsets(
+            endpoints.kafka_bootstrap_servers, security=endpoints.kafka_security
+        )
         stack.push_async_callback(broker_offsets.close)
         disabled = DisabledAccounts(engine)
         await disabled.start()

@@ -45,7 +45,9 @@ async def bootstrap(settings: Settings, config: NotifierConfig) -> AsyncIterator
         stack.push_async_callback(hub.stop)
         await hub.start()
         log_reader = LogReader(
-            endpoints.kafka_bootstrap_servers, config.replay_timeout_s, endpoints.kafka_security
+            endpoints.kafka_bootstrap_servers,
+            config.replay_timeout_s,
+            security=endpoints.kafka_security,
         )
         stack.push_async_callback(log_reader.stop)
         admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)

@@ -55,7 +55,7 @@ class LogReader:
     """
 
     def __init__(
-        self, bootstrap: str, timeout_s: float, security: KafkaSecurity = PLAINTEXT
+        self, bootstrap: str, timeout_s: float, *, security: KafkaSecurity = PLAINTEXT
     ) -> None:
         self._bootstrap = bootstrap
         self._security = security

@@ -48,7 +48,7 @@ class BrokerOffsets:
     use and kept (a fresh pair per call costs ~0.4 s of connections); reopened after a
     failure. ``close`` at shutdown."""
 
-    def __init__(self, bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> None:
+    def __init__(self, bootstrap: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
         self.security = security
         self._clients: tuple[AIOKafkaConsumer, AIOKafkaAdminClient] | None = None
@@ -56,12 +56,15 @@ class BrokerOffsets:
 
     async def _open(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._clients is None:
-            options = client_options(self.security)
             consumer = AIOKafkaConsumer(
-                **options, bootstrap_servers=self.bootstrap, enable_auto_commit=False
+                **client_options(self.security),
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
             )
             admin = AIOKafkaAdminClient(
-                **options, bootstrap_servers=self.bootstrap, client_id="vidpipe-admin"
+                **client_options(self.security),
+                bootstrap_servers=self.bootstrap,
+                client_id="vidpipe-admin",
             )
             await consumer.start()
             try:
