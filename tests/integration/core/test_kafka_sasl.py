@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import pytest
 
 from schemas.envelope import decode, new_envelope
 from schemas.events import JobSubmitted
-from schemas.topics import JOBS
+from schemas.topics import CATALOGUE, JOBS
 from services.cli.embedded import EmbeddedBroker
 from services.core.kafka.clients import (
     BrokerUnavailable,
@@ -172,3 +175,27 @@ async def test_ingest_and_projector_work_through_a_sasl_broker(
         await stop()
         projector.cancel()
         await asyncio.gather(projector, return_exceptions=True)
+
+
+async def test_vidpipe_topics_creates_the_catalogue_through_sasl(
+    sasl_broker: str, tmp_path: Path
+) -> None:
+    """``vidpipe topics``, the one-shot of compose and Kubernetes, with the ``KAFKA_*``
+    variables only."""
+    prefix = f"s{uuid.uuid4().hex[:10]}."
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
+        **sasl_env(sasl_broker),
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",  # not reached
+        "VIDPIPE_DATA_DIR": str(tmp_path),
+        "JWT_SECRET": "x" * 32,
+    }
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "topics", env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await done.communicate()
+    assert done.returncode == 0, err.decode()
+    assert f"topics: {len(CATALOGUE)} created" in out.decode()
+    security = security_from_settings(sasl_broker, tmp_path)
+    assert await ensure_topics(sasl_broker, topic_prefix=prefix, security=security) == []
