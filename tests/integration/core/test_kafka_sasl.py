@@ -19,15 +19,18 @@ from pathlib import Path
 
 import pytest
 
+from schemas.analytics import MinuteAggregate
 from schemas.envelope import decode, new_envelope
 from schemas.events import JobSubmitted
-from schemas.topics import CATALOGUE, JOBS
+from schemas.topics import ANALYTICS, CATALOGUE, JOBS
+from services.analytics.processor import run_analytics
 from services.cli.embedded import EmbeddedBroker
 from services.core.kafka.clients import (
     BrokerUnavailable,
     KafkaEventPublisher,
     ensure_topics,
     make_consumer,
+    topic_partitions,
     wait_for_broker,
 )
 from services.core.kafka.security import PLAINTEXT, KafkaSecurity
@@ -39,6 +42,7 @@ from tests.support.eventually import eventually
 from tests.support.infra import Infra, slice_env
 from tests.support.ingest import start_api
 from tests.support.projector import fetch_jobs
+from tests.support.stream import recorded_stream
 
 USER = "vidpipe"
 PASSWORD = f"sasl-{uuid.uuid4().hex}"
@@ -199,3 +203,55 @@ async def test_vidpipe_topics_creates_the_catalogue_through_sasl(
     assert f"topics: {len(CATALOGUE)} created" in out.decode()
     security = security_from_settings(sasl_broker, tmp_path)
     assert await ensure_topics(sasl_broker, topic_prefix=prefix, security=security) == []
+
+
+async def test_the_analytics_stream_processor_works_through_sasl(
+    sasl_broker: str, tmp_path: Path
+) -> None:
+    """faust gets the same login (``broker_credentials``) for its consumer, producer, tables'
+    changelogs and the topics it creates."""
+    prefix = f"s{uuid.uuid4().hex[:10]}."
+    env = {
+        **sasl_env(sasl_broker),
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",  # analytics reads no database
+        "VIDPIPE_DATA_DIR": str(tmp_path),
+    }
+    settings = Settings.from_env(env)
+    endpoints = resolve(settings)
+    security = endpoints.kafka_security
+    await wait_for_broker(sasl_broker, 60, security=security)
+    await ensure_topics(sasl_broker, topic_prefix=prefix, security=security)
+    stream = [e for e in recorded_stream(4, seed="sasl") if isinstance(e.event, JobSubmitted)]
+    publisher = KafkaEventPublisher(sasl_broker, topic_prefix=prefix, security=security)
+    await publisher.start()
+    try:
+        await publisher.publish_many(stream)
+    finally:
+        await publisher.stop()
+    task = asyncio.create_task(run_analytics(settings, endpoints))
+    consumer = make_consumer(sasl_broker, group_id=None, security=security)
+    await consumer.start()
+    submitted = 0
+    try:
+        partitions = await topic_partitions(consumer, settings.topic(ANALYTICS.name))
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        latest: dict[str, MinuteAggregate] = {}
+
+        async def counted() -> bool:
+            nonlocal submitted
+            if task.done():
+                task.result()  # its error
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    value = MinuteAggregate.from_record(record.value)
+                    latest[value.key] = value
+            submitted = sum(a.jobs_submitted for a in latest.values() if a.dimension == "user")
+            return submitted == len(stream)
+
+        await eventually(counted, timeout=90, message="the aggregates through SASL")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()

@@ -158,3 +158,14 @@ def test_the_scan_sees_the_clients() -> None:
         name for path in SERVICES.rglob("*.py") for name, _ in _calls(ast.parse(path.read_text()))
     }
     assert AIOKAFKA_CLIENTS | FACTORIES <= names
+
+
+async def test_up_refuses_sasl_for_its_embedded_broker(tmp_path: Path) -> None:
+    """The embedded broker speaks PLAINTEXT: ``up`` says so before starting anything."""
+    from services.cli.stack import Stack
+
+    env = {k: v for k, v in SASL.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    stack = Stack(Settings.from_env({"VIDPIPE_DATA_DIR": str(tmp_path / "data"), **env}))
+    with pytest.raises(ConfigError, match="KAFKA_SECURITY_PROTOCOL: is SASL_PLAINTEXT, but the"):
+        await stack.start_infrastructure()
+    assert not (tmp_path / "data").exists() and stack.postgres is None
