@@ -129,6 +129,15 @@ CUSTOM_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
                                         ]
                                     },
                                     "tls": {"type": "boolean"},
+                                    "authentication": {
+                                        "type": "object",
+                                        "required": ["type"],
+                                        "properties": {
+                                            "type": {
+                                                "enum": ["scram-sha-512", "tls", "oauth", "custom"]
+                                            }
+                                        },
+                                    },
                                     "networkPolicyPeers": {"type": "array"},
                                 },
                             },
@@ -149,6 +158,51 @@ CUSTOM_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
                 "roles": {"type": "array", "items": {"enum": ["controller", "broker"]}},
                 "storage": {"type": "object", "required": ["type"]},
                 "resources": {"type": "object"},
+            },
+        }
+    ),
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): _shape(
+        {
+            "type": "object",
+            "required": ["authentication"],
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["scram-sha-512", "tls", "tls-external"]},
+                        "password": {"type": "object"},
+                    },
+                },
+                "authorization": {"type": "object"},
+                "quotas": {"type": "object"},
+            },
+        }
+    ),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): _shape(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "secretTargetRef": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["parameter", "name", "key"],
+                        "additionalProperties": False,
+                        "properties": {"parameter": _STR, "name": _STR, "key": _STR},
+                    },
+                },
+                "env": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["parameter", "name"],
+                        "additionalProperties": False,
+                        "properties": {"parameter": _STR, "name": _STR, "containerName": _STR},
+                    },
+                },
             },
         }
     ),
@@ -453,6 +507,73 @@ def kubernetes(kustomize: str, built: dict[str, list[dict[str, Any]]]) -> list[s
     return lines
 
 
+def kafka_logins(docs: list[dict[str, Any]]) -> list[str]:
+    """Rendered objects of an overlay that runs Kafka (Strimzi): its listeners ask for SCRAM,
+    and everything that talks to it logs in as the ``KafkaUser``: the services' settings name
+    the user and read its password from the Secret the User Operator writes, and the KEDA
+    triggers authenticate through a ``TriggerAuthentication`` that exists."""
+    kinds: dict[str, dict[str, dict[str, Any]]] = {}
+    for doc in docs:
+        kinds.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    problems = []
+    users = {
+        name for name, user in kinds.get("KafkaUser", {}).items()
+        if user["spec"]["authentication"]["type"] == "scram-sha-512"
+    }  # fmt: skip
+    for name, kafka in kinds.get("Kafka", {}).items():
+        for listener in kafka["spec"]["kafka"]["listeners"]:
+            if (listener.get("authentication") or {}).get("type") != "scram-sha-512":
+                problems.append(f"Kafka/{name}: listener {listener['name']} asks for no SCRAM")
+    config = next(  # the generated name carries a hash of the contents
+        (
+            m.get("data", {})
+            for n, m in kinds.get("ConfigMap", {}).items()
+            if n.startswith("vidpipe-config")
+        ),
+        {},
+    )
+    if config.get("KAFKA_SECURITY_PROTOCOL") != "SASL_PLAINTEXT":
+        problems.append("ConfigMap/vidpipe-config: KAFKA_SECURITY_PROTOCOL is not SASL_PLAINTEXT")
+    if config.get("KAFKA_SASL_MECHANISM") != "SCRAM-SHA-512":
+        problems.append("ConfigMap/vidpipe-config: KAFKA_SASL_MECHANISM is not SCRAM-SHA-512")
+    user = config.get("KAFKA_SASL_USERNAME")
+    if user not in users:
+        problems.append(f"ConfigMap/vidpipe-config: KAFKA_SASL_USERNAME {user} is no KafkaUser")
+    for kind in ("Deployment", "Job"):
+        for name, workload in kinds.get(kind, {}).items():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
+                found = {e["name"]: e for e in container.get("env", [])}
+                ref = found.get("KAFKA_SASL_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef")
+                if ref != {"name": user, "key": "password"}:
+                    problems.append(f"{kind}/{name}: KAFKA_SASL_PASSWORD is not the user's Secret")
+    auths = kinds.get("TriggerAuthentication", {})
+    for name, scaled in kinds.get("ScaledObject", {}).items():
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] != "kafka":
+                continue
+            ref = (trigger.get("authenticationRef") or {}).get("name")
+            if trigger["metadata"].get("sasl") != "scram_sha512" or ref not in auths:
+                problems.append(f"ScaledObject/{name}: trigger {trigger.get('name')} logs in not")
+    return problems
+
+
+def kafka_access(built: dict[str, list[dict[str, Any]]]) -> str:
+    """``kafka_logins`` of every overlay that runs its own Kafka."""
+    checked = []
+    for overlay, docs in sorted(built.items()):
+        if any(doc["kind"] == "Kafka" for doc in docs):
+            problems = kafka_logins(docs)
+            if problems:
+                raise CheckFailed(f"{overlay}: " + "; ".join(problems))
+            checked.append(overlay)
+    if not checked:
+        raise CheckFailed("no overlay runs Kafka: the SASL check checked nothing")
+    return (
+        f"kafka access: overlay {', '.join(checked)}: SCRAM-SHA-512 listeners; services and "
+        "KEDA log in as the KafkaUser, the password from its Secret"
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kustomize", default=shutil.which("kustomize") or "kustomize")
@@ -467,6 +588,7 @@ def main(argv: list[str]) -> int:
         for line in kubernetes(args.kustomize, built):
             print(line)
         print(client_addresses(built))
+        print(kafka_access(built))
         print(storage_user())
     except CheckFailed as exc:
         print(f"infra-check failed: {exc}", file=sys.stderr)

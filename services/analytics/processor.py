@@ -31,6 +31,7 @@ from schemas.events import JobCompleted, JobFailed, JobSubmitted, ReprocessReque
 from schemas.options import PRESETS
 from schemas.topics import ANALYTICS, DAY_MS, JOBS, Topic
 from services.core.kafka.clients import ensure_topics
+from services.core.kafka.security import KafkaSecurity
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 
@@ -107,11 +108,26 @@ def aggregate(key: str, totals: dict[str, Any]) -> MinuteAggregate:
     )
 
 
+def broker_credentials(security: KafkaSecurity) -> faust.types.auth.CredentialsT | None:
+    """faust's form of the Kafka security options (it gives them to every client it makes)."""
+    if security.sasl:
+        return faust.SASLCredentials(
+            username=security.username,
+            password=security.password,
+            ssl_context=security.ssl_context(),
+            mechanism=security.mechanism,
+        )
+    if security.tls:
+        return faust.SSLCredentials(security.ssl_context())
+    return None
+
+
 def create_app(settings: Settings, endpoints: Endpoints) -> faust.App:
     """The faust app; its id (hence its internal topics) carries the topic prefix."""
     app = faust.App(
         settings.group(APP),
         broker=f"kafka://{endpoints.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(endpoints.kafka_security),
         store="memory://",  # tables are rebuilt from their changelog topics at start
         datadir=str(settings.data_dir / "analytics"),  # not ./analytics-data in the cwd
         topic_partitions=JOBS.partitions,
@@ -224,6 +240,7 @@ async def run_analytics(settings: Settings, endpoints: Endpoints) -> None:
             replace(WINDOW_DELTAS, name=settings.topic(WINDOW_DELTAS.name)),
             *changelogs(app),
         ],
+        security=endpoints.kafka_security,
     )
     try:  # stopped even when cancelled while starting (joining its group, recovering tables)
         await app.start()

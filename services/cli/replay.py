@@ -141,7 +141,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run or not eligible:
         return 0
     publisher = KafkaEventPublisher(
-        endpoints.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix, client_id="replay"
+        endpoints.kafka_bootstrap_servers,
+        topic_prefix=settings.topic_prefix,
+        client_id="replay",
+        security=endpoints.kafka_security,
     )
     await publisher.start()
     try:

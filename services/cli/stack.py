@@ -28,9 +28,10 @@ from services.cli.datadir import DataDirInUse, DataDirLock
 from services.cli.embedded import EmbeddedBroker, EmbeddedPostgres, port_is_free
 from services.core.db.engine import check_database, migrate, redact
 from services.core.kafka.clients import ensure_topics, wait_for_broker
+from services.core.kafka.security import PLAINTEXT
 from services.core.runtime.declare import read_env
 from services.core.runtime.process import free_port
-from services.core.runtime.settings import Settings
+from services.core.runtime.settings import ConfigError, Settings
 from services.core.stack.discovery import STACK_FILE, Endpoints, write_stack_file
 from services.core.storage import keys, open_store
 from services.notifier import settings as notifier_settings
@@ -59,6 +60,14 @@ class Stack:
 
     async def start_infrastructure(self) -> Endpoints:
         settings = self.settings
+        embedded_kafka = settings.kafka_bootstrap_servers is None
+        if embedded_kafka and settings.kafka_security_protocol != "PLAINTEXT":
+            raise ConfigError(
+                "KAFKA_SECURITY_PROTOCOL",
+                f"is {settings.kafka_security_protocol}, but the embedded broker of "
+                "`vidpipe up` speaks PLAINTEXT on loopback: set KAFKA_BOOTSTRAP_SERVERS "
+                "to a broker with SASL (docs/kafka.md#sasl)",
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database_url is None:
             self.postgres = EmbeddedPostgres(settings.data_dir / "pg")
@@ -69,6 +78,7 @@ class Stack:
             await check_database(database_url)
             say("postgres", redact(database_url))
         if settings.kafka_bootstrap_servers is None:
+            security = PLAINTEXT
             port = DEFAULT_BROKER_PORT if port_is_free(DEFAULT_BROKER_PORT) else free_port()
             broker = self.broker = EmbeddedBroker(
                 port,
@@ -77,7 +87,7 @@ class Stack:
                 retry_ports=True,  # a port taken before the broker binds it: another one
             )
             bootstrap = await finish_in_thread(broker.start, on_cancel=broker.abort)
-            await wait_for_broker(bootstrap, 30)
+            await wait_for_broker(bootstrap, 30, security=security)
             say(
                 "kafka",
                 f"{bootstrap} (embedded Apache Kafka {KAFKA_VERSION}, KRaft, "
@@ -85,7 +95,8 @@ class Stack:
             )
         else:
             bootstrap = settings.kafka_bootstrap_servers
-            await wait_for_broker(bootstrap, 15)
+            security = settings.kafka_security()
+            await wait_for_broker(bootstrap, 15, security=security)
             say("kafka", bootstrap)
         store = open_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
         try:
@@ -95,9 +106,13 @@ class Stack:
         say("storage", settings.storage_url)
         await finish_in_thread(lambda: migrate(database_url))
         say("migrations", "at head")
-        created = await ensure_topics(bootstrap, topic_prefix=settings.topic_prefix)
+        created = await ensure_topics(
+            bootstrap, topic_prefix=settings.topic_prefix, security=security
+        )
         say("topics", f"ready ({len(created)} created)")
-        self.endpoints = Endpoints(database_url=database_url, kafka_bootstrap_servers=bootstrap)
+        self.endpoints = Endpoints(
+            database_url=database_url, kafka_bootstrap_servers=bootstrap, kafka_security=security
+        )
         write_stack_file(settings.data_dir, self.endpoints)
         return self.endpoints
 

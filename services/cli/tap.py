@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from schemas.envelope import DecodeError, Envelope, decode
 from schemas.topics import JOBS, JOBS_DLQ, PROGRESS
 from services.core.kafka.clients import topic_partitions
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity, client_options
 
 
 def cloudevent_json(envelope: Envelope) -> dict[str, Any]:
@@ -81,10 +82,14 @@ async def tap(
     max_records: int | None = None,
     idle_exit_s: float | None = None,
     out: TextIO = sys.stdout,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> int:
     """Print records until cancelled, ``max_records`` printed, or ``idle_exit_s`` of silence."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+        **client_options(security),
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
     )
     await consumer.start()
     printed = 0

@@ -64,7 +64,10 @@ async def ready(request: Request, engine: AsyncEngine, settings: Settings) -> Re
     except Exception as exc:  # any failure means "not ready"; say which
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     try:
-        await wait_for_broker(resolve(settings).kafka_bootstrap_servers, 2.0)
+        endpoints = resolve(settings)
+        await wait_for_broker(
+            endpoints.kafka_bootstrap_servers, 2.0, security=endpoints.kafka_security
+        )
         checks["kafka"] = "ok"
     except Exception as exc:
         checks["kafka"] = f"unavailable: {type(exc).__name__}"

@@ -68,6 +68,7 @@ async def bootstrap(
                 endpoints.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,
                 client_id="ingest",
+                security=endpoints.kafka_security,
             )
             await kafka.start()
             stack.push_async_callback(kafka.stop)
@@ -81,7 +82,9 @@ async def bootstrap(
         applied = AppliedWaiter(engine, endpoints.database_url, settings.group(PROJECTOR.name))
         await applied.start()
         stack.push_async_callback(applied.stop)
-        broker_offsets = BrokerOffsets(endpoints.kafka_bootstrap_servers)
+        broker_offsets = BrokerOffsets(
+            endpoints.kafka_bootstrap_servers, security=endpoints.kafka_security
+        )
         stack.push_async_callback(broker_offsets.close)
         await limiter.open(endpoints.database_url)
         stack.push_async_callback(limiter.close)

@@ -40,10 +40,15 @@ async def bootstrap(settings: Settings, config: NotifierConfig) -> AsyncIterator
             heartbeat_s=config.heartbeat_s,
             seed_s=config.seed_s,
             disabled=disabled,
+            security=endpoints.kafka_security,
         )
         stack.push_async_callback(hub.stop)
         await hub.start()
-        log_reader = LogReader(endpoints.kafka_bootstrap_servers, config.replay_timeout_s)
+        log_reader = LogReader(
+            endpoints.kafka_bootstrap_servers,
+            config.replay_timeout_s,
+            security=endpoints.kafka_security,
+        )
         stack.push_async_callback(log_reader.stop)
         admission = Admission(config.max_opening, config.max_waiting, config.admission_wait_s)
         yield Dependencies(

@@ -30,6 +30,7 @@ from schemas.envelope import DecodeError, Envelope, decode
 from schemas.events import JobDeleted, JobSubmitted
 from services.core.access.disabled import DisabledAccounts
 from services.core.kafka.clients import make_consumer
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity
 from services.notifier import cursor
 from services.notifier.metrics import CLIENTS_DROPPED, RECORDS_CONSUMED
 from services.notifier.notifications import from_envelope, render
@@ -64,8 +65,10 @@ class Hub:
         heartbeat_s: float,
         seed_s: float = 0.0,
         disabled: DisabledAccounts | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topics = topics  # physical names, in cursor.TOPICS order
         self._reads = reads
         self._ring: deque[LogEntry] = deque()
@@ -102,6 +105,7 @@ class Hub:
             *self._topics,
             group_id=None,
             client_id="vidpipe-notifier",
+            security=self._security,
             auto_offset_reset="latest",
             fetch_max_wait_ms=50,  # the broker may hold a fetch this long: it bounds latency
         )

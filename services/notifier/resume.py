@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.envelope import Envelope
 from services.core.kafka.clients import make_consumer
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity
 from services.notifier import cursor
 from services.notifier.hub import Attachment, decode_record, in_time_order
 from services.notifier.metrics import LOG_READS, REPLAYS
@@ -53,8 +54,11 @@ class LogReader:
     in its own ranges (only its job's, for a per-job stream).
     """
 
-    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+    def __init__(
+        self, bootstrap: str, timeout_s: float, *, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._timeout_s = timeout_s
         self._consumer: AIOKafkaConsumer | None = None
         self._waiting: list[_Request] = []
@@ -125,6 +129,7 @@ class LogReader:
                 self._bootstrap,
                 group_id=None,
                 client_id="vidpipe-notifier-replay",
+                security=self._security,
                 fetch_max_wait_ms=50,
             )
             await consumer.start()

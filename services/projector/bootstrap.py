@@ -92,7 +92,10 @@ async def bootstrap(
         conn = await connect(endpoints.database_url)
         stack.push_async_callback(conn.close)
         publisher = KafkaEventPublisher(
-            endpoints.kafka_bootstrap_servers, topic_prefix=settings.topic_prefix, client_id=GROUP
+            endpoints.kafka_bootstrap_servers,
+            topic_prefix=settings.topic_prefix,
+            client_id=GROUP,
+            security=endpoints.kafka_security,
         )
         stack.push_async_callback(publisher.stop)
         consumer = make_consumer(
@@ -100,6 +103,7 @@ async def bootstrap(
             group_id=settings.group(GROUP),
             client_id=GROUP,
             session_timeout_ms=session_timeout_ms,
+            security=endpoints.kafka_security,
             **CONSUMER_OPTIONS,
         )
         stack.push_async_callback(consumer.stop)

@@ -65,7 +65,12 @@ async def run_gauges(
 ) -> None:
     """Refresh the gauges every ``interval_s`` until cancelled; a failed round is only logged
     (the projector goes on) and the database connection is opened again for the next one."""
-    consumer = make_consumer(endpoints.kafka_bootstrap_servers, group_id=None, client_id="gauges")
+    consumer = make_consumer(
+        endpoints.kafka_bootstrap_servers,
+        group_id=None,
+        client_id="gauges",
+        security=endpoints.kafka_security,
+    )
     conn: asyncpg.Connection | None = None
     try:
         await consumer.start()

@@ -27,6 +27,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from schemas.topics import JOBS, PROGRESS
 from services.core.db.readmodel import APPLIED_CHANNEL, history_table, jobs_table
+from services.core.kafka.security import client_options
 from services.core.runtime.settings import Settings
 from services.core.stack.discovery import Endpoints
 from services.projector.bootstrap import BATCH_RECORDS, CONSUMER_OPTIONS, GROUP, connect
@@ -149,6 +150,7 @@ async def _replay(
     settings: Settings, endpoints: Endpoints, conn: asyncpg.Connection, *, force: bool
 ) -> Projector:
     consumer = AIOKafkaConsumer(
+        **client_options(endpoints.kafka_security),
         bootstrap_servers=endpoints.kafka_bootstrap_servers,
         group_id=None,  # assigned by hand: a rebuild must not join the live group
         enable_auto_commit=False,

@@ -72,9 +72,13 @@ async def bootstrap(
     """Open every client in one order (each closed in reverse when the body ends), join the
     group, start the stops reader and the watchdog. Cancelled while starting, it closes what
     it had opened."""
-    servers = settings.kafka_bootstrap_servers or resolve(settings).kafka_bootstrap_servers
-    await wait_for_broker(servers)
-    await ensure_topics(servers, topic_prefix=settings.topic_prefix)
+    if settings.kafka_bootstrap_servers:  # no database needed, unlike ``resolve``
+        servers, security = settings.kafka_bootstrap_servers, settings.kafka_security()
+    else:
+        found = resolve(settings)
+        servers, security = found.kafka_bootstrap_servers, found.kafka_security
+    await wait_for_broker(servers, security=security)
+    await ensure_topics(servers, topic_prefix=settings.topic_prefix, security=security)
     topic = settings.topic(JOBS.name)
     chunk_topic = settings.topic(CHUNKS.name)
     async with contextlib.AsyncExitStack() as stack:
@@ -82,7 +86,10 @@ async def bootstrap(
         stack.callback(store.close)
         if publisher is None:
             kafka = KafkaEventPublisher(
-                servers, topic_prefix=settings.topic_prefix, client_id=process_id
+                servers,
+                topic_prefix=settings.topic_prefix,
+                client_id=process_id,
+                security=security,
             )
             stack.push_async_callback(kafka.stop)
             await kafka.start()
@@ -92,10 +99,13 @@ async def bootstrap(
             group_id=settings.group(TRANSCODER.name),
             client_id=process_id,
             session_timeout_ms=config.session_timeout_ms,
+            security=security,
             rebalance_timeout_ms=int((config.rebalance_grace_s + 20) * 1000),
         )
         stack.push_async_callback(group.stop)
-        tail = make_consumer(servers, group_id=None, client_id=f"{process_id}-stops")
+        tail = make_consumer(
+            servers, group_id=None, client_id=f"{process_id}-stops", security=security
+        )
         stack.push_async_callback(tail.stop)
         jobs = JobsConsumer(
             group,

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.envelope import Envelope, KafkaRecord, encode
 from schemas.topics import CATALOGUE, Topic
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity, client_options
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,16 @@ class KafkaEventPublisher:
     """``EventPublisher`` over aiokafka. ``topic_prefix`` isolates test runs."""
 
     def __init__(
-        self, bootstrap_servers: str, *, topic_prefix: str = "", client_id: str = "vidpipe"
+        self,
+        bootstrap_servers: str,
+        *,
+        topic_prefix: str = "",
+        client_id: str = "vidpipe",
+        security: KafkaSecurity = PLAINTEXT,
     ):
         self._prefix = topic_prefix
         self._producer = AIOKafkaProducer(
+            **client_options(security),
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
             acks="all",
@@ -142,12 +149,19 @@ class KafkaEventPublisher:
         await asyncio.gather(*futures)
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
-    """Return once the broker answers a metadata request, else raise BrokerUnavailable."""
+async def wait_for_broker(
+    bootstrap_servers: str, timeout_s: float = 30.0, *, security: KafkaSecurity = PLAINTEXT
+) -> None:
+    """Return once the broker answers a metadata request, else raise BrokerUnavailable.
+
+    A broker that refuses the credentials looks the same from here; aiokafka logs why
+    (``SaslAuthenticationFailed``) at each attempt."""
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(
+            **client_options(security), bootstrap_servers=bootstrap_servers, request_timeout_ms=3000
+        )
         try:
             await start_client(admin)
             await admin.list_topics()
@@ -168,9 +182,12 @@ async def ensure_topics(
     topic_prefix: str = "",
     catalogue: Iterable[Topic] = CATALOGUE,
     partitions_override: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create the catalogue's topics that do not exist yet; return the ones created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(
+        **client_options(security), bootstrap_servers=bootstrap_servers, request_timeout_ms=10000
+    )
     try:  # closed even when cancelled while connecting
         await start_client(admin)
         existing = set(await admin.list_topics())
@@ -242,10 +259,12 @@ def make_consumer(
     group_id: str | None,
     client_id: str = "vidpipe",
     session_timeout_ms: int = 10000,
+    security: KafkaSecurity = PLAINTEXT,
     **overrides: Any,
 ) -> AIOKafkaConsumer:
     """A consumer with vidpipe's defaults: manual commits, earliest reset, short sessions."""
     options: dict[str, Any] = {
+        **client_options(security),
         "bootstrap_servers": bootstrap_servers,
         "group_id": group_id,
         "client_id": client_id,

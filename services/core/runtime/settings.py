@@ -12,9 +12,10 @@ import os
 import secrets
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.core.kafka.security import KafkaSecurity
 from services.core.media.limits import MediaLimits
 from services.core.runtime.declare import ConfigError, parse_size, read_env
 from services.core.runtime.variables import DECLARED, REPO, default_data_dir
@@ -56,6 +57,11 @@ class Settings:
     data_dir: Path
     database_url: str | None
     kafka_bootstrap_servers: str | None
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str
+    kafka_sasl_username: str | None
+    kafka_sasl_password: str | None = field(repr=False)
+    kafka_ssl_cafile: Path | None
     storage_url: str
     s3_endpoint_url: str | None
     jwt_secret: str | None
@@ -121,7 +127,39 @@ class Settings:
             max_duration_s=float(values.pop("max_duration")),
             max_streams=values.pop("max_streams"),
         )
-        return cls(media_limits=limits, **values)
+        settings = cls(media_limits=limits, **values)
+        settings.kafka_security()  # the combination is checked at start-up too
+        return settings
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka clients' security options; ConfigError when the variables disagree."""
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        if sasl:
+            for name, value in (
+                ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+            ):
+                if not value:
+                    raise ConfigError(
+                        name, f"is required when KAFKA_SECURITY_PROTOCOL is {protocol}"
+                    )
+        elif self.kafka_sasl_username or self.kafka_sasl_password:
+            raise ConfigError(
+                "KAFKA_SECURITY_PROTOCOL",
+                f"is {protocol}, so the KAFKA_SASL_* credentials would not be used: "
+                "set SASL_PLAINTEXT or SASL_SSL",
+            )
+        cafile = self.kafka_ssl_cafile
+        if cafile is not None and not cafile.is_file():
+            raise ConfigError("KAFKA_SSL_CAFILE", f"{str(cafile)!r} is not a file")
+        return KafkaSecurity(
+            protocol=protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username if sasl else None,
+            password=self.kafka_sasl_password if sasl else None,
+            cafile=cafile,
+        )
 
     def secret(self) -> str:
         """``JWT_SECRET``, else a random secret kept in the data dir so restarts keep sessions."""

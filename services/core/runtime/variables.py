@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from services.core.kafka.security import MECHANISMS, PROTOCOLS
 from services.core.runtime.declare import (
     ConfigError,
     Env,
@@ -99,6 +100,28 @@ DECLARED: tuple[Setting[Any], ...] = (
         "KAFKA_TOPIC_PREFIX", text(_topic_prefix, "letters, digits, `.`, `_`, `-`"), "",
         "prefix for every topic and consumer-group name (isolation of test runs)",
         SHARED, "topic_prefix",
+    ),
+    Setting(
+        "KAFKA_SECURITY_PROTOCOL", choice(*PROTOCOLS), "PLAINTEXT",
+        "how the clients reach the brokers: `SASL_*` authenticates with the two `KAFKA_SASL_*` "
+        "credentials, `*SSL` adds TLS (docs/kafka.md#sasl)", SHARED, "kafka_security_protocol",
+    ),
+    Setting(
+        "KAFKA_SASL_MECHANISM", choice(*MECHANISMS), "SCRAM-SHA-512",
+        "the SASL mechanism, with a `SASL_*` protocol", SHARED, "kafka_sasl_mechanism",
+    ),
+    Setting(
+        "KAFKA_SASL_USERNAME", optional(text()), "",
+        "the Kafka user, with a `SASL_*` protocol", SHARED, "kafka_sasl_username",
+    ),
+    Setting(
+        "KAFKA_SASL_PASSWORD", optional(text(accepts="text (secret: never logged)")), "",
+        "the Kafka user's password, with a `SASL_*` protocol", SHARED, "kafka_sasl_password",
+    ),
+    Setting(
+        "KAFKA_SSL_CAFILE", optional(path(absolute=True)), "",
+        "the CA certificates (PEM) that signed the brokers' certificates, with a `*SSL` protocol",
+        SHARED, "kafka_ssl_cafile", shown_default="the system's",
     ),
     Setting(
         "STORAGE_URL", text(_storage_url, "`file:///abs/path` or `s3://bucket/prefix`"),

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity
 from services.core.runtime.settings import ConfigError, Settings
 
 STACK_FILE = "stack.json"
@@ -18,10 +19,11 @@ STACK_FILE = "stack.json"
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Resolved addresses of the shared components."""
+    """Resolved addresses of the shared components, and how to authenticate to the broker."""
 
     database_url: str
     kafka_bootstrap_servers: str
+    kafka_security: KafkaSecurity = PLAINTEXT
 
 
 def write_stack_file(data_dir: Path, endpoints: Endpoints, **extra: object) -> Path:
@@ -52,7 +54,10 @@ def _running_stack(data_dir: Path) -> dict[str, str] | None:
 
 
 def resolve(settings: Settings) -> Endpoints:
-    """The database and broker to use; ConfigError naming the variable when neither is known."""
+    """The database and broker to use; ConfigError naming the variable when neither is known.
+
+    The Kafka security settings apply to ``KAFKA_BOOTSTRAP_SERVERS``; the embedded broker of a
+    running ``vidpipe up`` speaks PLAINTEXT on loopback."""
     stack = None
     if settings.database_url is None or settings.kafka_bootstrap_servers is None:
         stack = _running_stack(settings.data_dir)
@@ -62,4 +67,7 @@ def resolve(settings: Settings) -> Endpoints:
         if not value:
             raise ConfigError(name, "is not set and no `vidpipe up` is running with this data dir")
     assert database_url is not None and bootstrap is not None
-    return Endpoints(database_url=database_url, kafka_bootstrap_servers=bootstrap)
+    security = settings.kafka_security() if settings.kafka_bootstrap_servers else PLAINTEXT
+    return Endpoints(
+        database_url=database_url, kafka_bootstrap_servers=bootstrap, kafka_security=security
+    )

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.core.kafka.security import PLAINTEXT, KafkaSecurity, client_options
+
 Position = tuple[str, int]  # (topic, partition)
 
 
@@ -46,15 +48,24 @@ class BrokerOffsets:
     use and kept (a fresh pair per call costs ~0.4 s of connections); reopened after a
     failure. ``close`` at shutdown."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self._clients: tuple[AIOKafkaConsumer, AIOKafkaAdminClient] | None = None
         self._lock = asyncio.Lock()
 
     async def _open(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._clients is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="vidpipe-admin")
+            consumer = AIOKafkaConsumer(
+                **client_options(self.security),
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
+            )
+            admin = AIOKafkaAdminClient(
+                **client_options(self.security),
+                bootstrap_servers=self.bootstrap,
+                client_id="vidpipe-admin",
+            )
             await consumer.start()
             try:
                 await admin.start()

@@ -191,10 +191,13 @@ def test_every_alert_has_a_runbook_section() -> None:
 
 
 def _docs(directory: Path) -> list[dict[str, Any]]:
+    """The objects of the files the directory's kustomization lists as resources (its
+    patches are not objects)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     docs = []
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    for name in kustomization["resources"]:
+        if (directory / name).is_file():
+            docs.extend(d for d in yaml.safe_load_all((directory / name).read_text()) if d)
     return docs
 
 
@@ -393,3 +396,74 @@ def test_the_capacity_model_assumes_the_manifests_slots(
     assert str(capacity.WORKER_COUNT) == env["WORKER_COUNT"]
     assert str(capacity.CORES_PER_SLOT) == env["FFMPEG_THREADS"]
     assert float(container["resources"]["limits"]["cpu"]) == capacity.WORKER_COUNT * 2
+
+
+# -- Kafka access (SASL) --------------------------------------------------------------------
+
+
+def test_compose_services_log_in_to_the_broker_as_its_scram_user(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    env = kafka["environment"]
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "SASL_PLAINTEXT://kafka:9092"
+    assert "PLAINTEXT://:" not in env["KAFKA_LISTENERS"].replace("SASL_PLAINTEXT", "")
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    script = kafka["entrypoint"][-1]
+    assert '--add-scram "SCRAM-SHA-512=[name=$$SCRAM_USER,password=$$SCRAM_PASSWORD]"' in script
+    assert "exec /etc/kafka/docker/run" in script
+    assert "--command-config /tmp/client.properties" in kafka["healthcheck"]["test"][-1]
+    for name, service in _vidpipe_services(compose).items():
+        vidpipe = service["environment"]
+        assert vidpipe["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert vidpipe["KAFKA_SASL_MECHANISM"] == env["KAFKA_SASL_ENABLED_MECHANISMS"], name
+        assert vidpipe["KAFKA_SASL_USERNAME"] == env["SCRAM_USER"], name
+        assert vidpipe["KAFKA_SASL_PASSWORD"] == env["SCRAM_PASSWORD"], name
+    assert compose["services"]["topics"]["command"] == ["topics"]
+
+
+def test_the_operator_overlay_logs_in_to_kafka_as_its_user() -> None:
+    overlay = K8S / "overlays" / "operators"
+    docs = _docs(overlay)
+    (kafka,) = _of(docs, "Kafka").values()
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener["authentication"] == {"type": "scram-sha-512"}, listener["name"]
+    assert "userOperator" in kafka["spec"]["entityOperator"]
+    (user,) = _of(docs, "KafkaUser").values()
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    literals = _literals(overlay / "kustomization.yaml")
+    assert literals["KAFKA_SASL_USERNAME"] == user["metadata"]["name"]
+    # the password: from the Secret the User Operator names after the user, in every workload
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    patched = {
+        p["target"]["kind"] for p in kustomization["patches"] if p["path"] == "kafka-password.yaml"
+    }
+    assert patched == {"Deployment", "Job"}
+    (op,) = yaml.safe_load((overlay / "kafka-password.yaml").read_text())
+    assert op["value"] == {
+        "name": "KAFKA_SASL_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": user["metadata"]["name"], "key": "password"}},
+    }
+    assert op["value"]["name"] in variables_read()
+    env = {**_literals(K8S / "base" / "kustomization.yaml"), **literals}
+    security = Settings.from_env({**env, "KAFKA_SASL_PASSWORD": "generated"}).kafka_security()
+    assert (security.protocol, security.mechanism) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+    # KEDA: each lag trigger logs in through the TriggerAuthentication, as the same user
+    (auth,) = _of(docs, "TriggerAuthentication").values()
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": user["metadata"]["name"], "key": "password"}
+    ]
+    (username,) = auth["spec"]["env"]
+    assert username["name"] == "KAFKA_SASL_USERNAME" and username["containerName"] == "transcoder"
+    ops = yaml.safe_load((overlay / "keda-sasl.yaml").read_text())
+    triggers = _of(_docs(K8S / "base"), "ScaledObject")["transcoder"]["spec"]["triggers"]
+    for index in range(len(triggers)):
+        assert {
+            "op": "add",
+            "path": f"/spec/triggers/{index}/metadata/sasl",
+            "value": "scram_sha512",
+        } in ops
+        assert {
+            "op": "add",
+            "path": f"/spec/triggers/{index}/authenticationRef",
+            "value": {"name": auth["metadata"]["name"]},
+        } in ops
