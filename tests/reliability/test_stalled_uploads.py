@@ -1,5 +1,6 @@
-"""Stalled tus PATCHes against the real ingest app (real PostgreSQL, storage, HTTP): 25 bodies
-trickling a byte at a time from two accounts must not take the database from anyone else."""
+"""Stalled tus PATCHes against the real ingest app (real PostgreSQL, storage, HTTP), then against
+a whole ``vidpipe up``: 25 bodies trickling a byte at a time from two accounts must not take the
+database from anyone else."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +20,10 @@ from services.core.storage import keys, open_store
 from services.ingest.metrics import UPLOAD_BYTES
 from tests.support.eventually import eventually
 from tests.support.ingest import Api, start_api
+from tests.support.media import make_video
 from tests.support.tus_client import RawPatch, Tus
+from tests.support.up import Up
+from tests.support.up import User as UpUser
 
 STALLED = 25  # more than the pool's 10 + 10 connections
 LENGTH = 10_000_000
@@ -124,3 +129,78 @@ async def test_25_trickling_patches_leave_login_jobs_and_media_to_others(
         for patch in patches:
             await patch.close()
         await stop()
+
+
+def _upload_bytes(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith("upload_bytes_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_the_same_attack_on_vidpipe_up_leaves_another_user_answered(tmp_path: Path) -> None:
+    """The same 25 trickling PATCHes against a whole ``vidpipe up`` (ingest in its composed web
+    process, with its own pools): another user's login, job list, media URL (of a job the
+    stack really transcoded) and tus creation each answer in under a second."""
+    env = {
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "USER_RATE_LIMIT_PER_MINUTE": "0",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "0",
+        "REGISTRATION_PER_HOUR": "0",
+        "MAX_UNFINISHED_UPLOADS": "100",
+        "UPLOAD_PATCHES_PER_USER": "100",  # as above: the caps have their own tests
+    }
+    up = Up(tmp_path / "up", env=env)
+    patches: list[RawPatch] = []
+    trickle: asyncio.Task[None] | None = None
+    try:
+        up.wait_ready()
+        base = up.address("ingest")
+        web = json.loads((tmp_path / "up" / "stack.json").read_text())["services"]["web"]
+        metrics_url = f"http://127.0.0.1:{web['ops_port']}/metrics"
+        victim = await UpUser.register(base, "victim")
+        source = make_video(tmp_path / "clip.mp4", seconds=1.0)
+        job = await victim.completed(await victim.upload(source), timeout_s=120)
+        media_url = job["outputs"][0]["url"]
+        attackers = [await UpUser.register(base, f"attacker{n}") for n in range(2)]
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            before = _upload_bytes((await client.get(metrics_url)).text)
+            for n in range(STALLED):
+                tus = Tus(client, attackers[n % 2].headers)
+                url = (await tus.create(LENGTH)).headers["Location"]
+                patch = await RawPatch.open(base, url, {**tus.auth, "Upload-Offset": "0"}, LENGTH)
+                await patch.send(b"x")
+                patches.append(patch)
+
+            async def trickling() -> None:
+                while True:
+                    await asyncio.sleep(0.5)  # the attack's pace, not a synchronisation
+                    for patch in patches:
+                        await patch.send(b"x")
+
+            trickle = asyncio.create_task(trickling())
+
+            async def streaming() -> bool:  # as many bodies stream as the pool has connections
+                return _upload_bytes((await client.get(metrics_url)).text) - before >= 20
+
+            await eventually(streaming, timeout=30, message="the stalled PATCHes to stream")
+            login = client.post(
+                "/auth/login", json={"username": "victim", "password": "password123"}
+            )
+            assert (await _timed("login", login)).status_code == 200
+            listed = await _timed("GET /jobs", client.get("/jobs", headers=victim.headers))
+            assert listed.status_code == 200
+            assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
+            media = await _timed("a media URL", client.get(media_url))
+            assert media.status_code == 200 and media.content
+            created = await _timed("a tus creation", Tus(client, victim.headers).create(1000))
+            assert created.status_code == 201, created.text
+    except BaseException:
+        up.dump()
+        raise
+    finally:
+        if trickle is not None:
+            trickle.cancel()
+        for patch in patches:
+            await patch.close()
+        up.stop()
