@@ -13,12 +13,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import jwt
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 
 from schemas.envelope import new_envelope
 from schemas.events import Event, JobProgress
@@ -26,6 +28,7 @@ from services.core.access.tokens import AUDIENCE, ISSUER, Role, issue_access_tok
 from services.core.db.engine import plain_url
 from services.core.kafka.clients import KafkaEventPublisher
 from services.core.runtime.settings import Settings
+from services.notifier.dependencies import Dependencies
 from services.notifier.main import create_app
 from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
@@ -244,3 +247,32 @@ def token(test_env: dict[str, str]) -> Callable[..., str]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client:
         yield client
+
+
+def runtime(notifier: RunningNotifier) -> Dependencies:
+    """The running notifier's Dependencies (its hub, admission pools, counts)."""
+    app = notifier.server.config.app
+    return app.state.dependencies  # type: ignore[union-attr, no-any-return]
+
+
+def counter(name: str, **labels: str) -> float:
+    """A sample of this process's metrics (the notifier under test runs in it)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def log_reads() -> float:
+    return counter("vidpipe_notifier_replay_log_reads_total")
+
+
+def stalled_client(url: str, path: str, token: str, last_id: str | None = None) -> socket.socket:
+    """A stream request (a resume, with ``last_id``) that then reads nothing: a tiny receive
+    buffer stalls it sooner. The socket is non-blocking, for ``loop.sock_recv``."""
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname or "", parts.port or 80))
+    resume = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
+    sock.sendall(request.encode())
+    sock.setblocking(False)
+    return sock

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from services.cli.client import follow
 from services.cli.client.api import Api
 from services.cli.client.sse import SseParser
 from services.cli.client.store import Session, SessionStore
 from services.notifier import cursor
-from services.notifier.dependencies import Dependencies
 from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
 from tests.support.notifier import (
@@ -31,25 +27,16 @@ from tests.support.notifier import (
     PublishEvents,
     RunningNotifier,
     StartNotifier,
+    counter,
     insert_job,
+    log_reads,
+    runtime,
     sse,
+    stalled_client,
     tick,
 )
 
 STAGE = "s" * 4000  # big events: a replay that outgrows the socket buffers
-
-
-def runtime(notifier: RunningNotifier) -> Dependencies:
-    app = notifier.server.config.app
-    return app.state.dependencies  # type: ignore[union-attr, no-any-return]
-
-
-def counter(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def log_reads() -> float:
-    return counter("vidpipe_notifier_replay_log_reads_total")
 
 
 def log_replays() -> float:
@@ -182,20 +169,6 @@ async def test_a_cursor_just_behind_the_ring_still_replays_from_the_log(
     assert log_replays() == replays + 1
 
 
-def stalled_resume(url: str, path: str, token: str, last_id: str) -> socket.socket:
-    """A resume that reads nothing of its answer (a tiny receive buffer stalls it sooner)."""
-    parts = urlsplit(url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((parts.hostname or "", parts.port or 80))
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-        f"Last-Event-ID: {last_id}\r\n\r\n"
-    )
-    sock.sendall(request.encode())
-    return sock
-
-
 async def test_resumes_from_the_log_have_their_own_pool(
     notifiers: StartNotifier,
     publish_events: PublishEvents,
@@ -216,7 +189,7 @@ async def test_resumes_from_the_log_have_their_own_pool(
     async with sse(http, notifier.url + path, token=token(user)) as stream:
         start = str((await stream.next()).id)
     await published_beyond_the_ring(notifier, publish_events, job, 60)  # ~240 KB to replay
-    stalled = stalled_resume(notifier.url, path, token(user), start)
+    stalled = stalled_client(notifier.url, path, token(user), start)
     try:
         await eventually(lambda: deps.replays.opening == 1, message="a replay under way")
         assert deps.admission.opening == 0, "the replay holds no set-up slot"

@@ -9,14 +9,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import REGISTRY
 
 from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
-from tests.support.notifier import PublishEvents, StartNotifier, insert_job, sse, tick
+from tests.support.notifier import (
+    PublishEvents,
+    StartNotifier,
+    insert_job,
+    sse,
+    stalled_client,
+    tick,
+)
 
 EVENTS = 200
 MAX_DELAY_S = 1.0
@@ -45,18 +51,6 @@ def read_progress(
 
 def dropped() -> float:
     return REGISTRY.get_sample_value("vidpipe_notifier_clients_dropped_total") or 0.0
-
-
-def stalled_client(url: str, path: str, token: str) -> socket.socket:
-    """Sends the request, then reads nothing (a tiny receive buffer stalls it sooner)."""
-    parts = urlsplit(url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((parts.hostname or "", parts.port or 80))
-    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
-    sock.sendall(request.encode())
-    sock.setblocking(False)
-    return sock
 
 
 async def read_until_closed(sock: socket.socket, timeout: float) -> bytes:

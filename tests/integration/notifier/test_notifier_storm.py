@@ -19,7 +19,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from schemas.events import JobDeleted
 from services.cli.client import follow
@@ -28,35 +27,23 @@ from services.cli.client.sse import ServerEvent, SseParser
 from services.cli.client.store import Session, SessionStore
 from services.core.db.engine import plain_url
 from services.notifier import cursor
-from services.notifier.dependencies import Dependencies
 from services.notifier.settings import NotifierConfig
 from tests.support.eventually import eventually
 from tests.support.notifier import (
     UNCAPPED,
     PublishEvents,
-    RunningNotifier,
     StartNotifier,
+    counter,
     insert_job,
+    log_reads,
+    runtime,
     sse,
     tick,
 )
 
 
-def counter(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def log_reads() -> float:
-    return counter("vidpipe_notifier_replay_log_reads_total")
-
-
 def buffer_replays() -> float:
     return counter("vidpipe_notifier_replays_total", source="buffer")
-
-
-def runtime(notifier: RunningNotifier) -> Dependencies:
-    app = notifier.server.config.app
-    return app.state.dependencies  # type: ignore[union-attr, no-any-return]
 
 
 @contextlib.asynccontextmanager
