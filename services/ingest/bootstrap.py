@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from schemas.groups import PROJECTOR
 from schemas.topics import JOBS
@@ -35,15 +35,15 @@ LIMITS_SWEEP_S = 300.0
 log = logging.getLogger(__name__)
 
 
-async def sweep_limits_forever(limiter: RateLimiter, lockout: LoginLockout, every_s: float) -> None:
-    """Drop idle rate-limit buckets and forgotten login failures now and then."""
+async def every(interval_s: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``step`` every ``interval_s`` seconds until cancelled. A failed round is logged and
+    the next one retries: a sweep must not die while PostgreSQL or the store is away."""
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(interval_s)
         try:
-            await limiter.sweep()
-            await lockout.sweep()
-        except Exception:  # PostgreSQL away: the next round catches up
-            log.warning("could not sweep the rate limits", exc_info=True)
+            await step()
+        except Exception:
+            log.exception("%s failed; the next round retries", what)
 
 
 @contextlib.asynccontextmanager
@@ -124,15 +124,14 @@ async def bootstrap(
             disabled=disabled,
             clock=clock,
         )
-        sweeper = asyncio.create_task(resumable.sweep_forever(settings.upload_sweep_interval_s))
-        stack.callback(sweeper.cancel)
         orphans = OrphanSweep(store, engine, settings.storage_sweep_grace_s)
-        orphan_sweeper = asyncio.create_task(
-            orphans.sweep_forever(settings.storage_sweep_interval_s)
-        )
-        stack.callback(orphan_sweeper.cancel)
-        limits_sweeper = asyncio.create_task(
-            sweep_limits_forever(limiter, dependencies.lockout, LIMITS_SWEEP_S)
-        )
-        stack.callback(limits_sweeper.cancel)
+        sweeps: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
+            (settings.upload_sweep_interval_s, resumable.sweep, "the expired-upload sweep"),
+            (settings.storage_sweep_interval_s, orphans.sweep, "the orphan sweep"),
+            # idle rate-limit buckets and forgotten login failures
+            (LIMITS_SWEEP_S, limiter.sweep, "the rate-limit sweep"),
+            (LIMITS_SWEEP_S, dependencies.lockout.sweep, "the login-failure sweep"),
+        ]
+        for interval_s, step, what in sweeps:
+            stack.callback(asyncio.create_task(every(interval_s, step, what)).cancel)
         yield dependencies

@@ -226,16 +226,9 @@ class ResumableUploads:
                     removed += 1
             except UploadBusy:
                 continue
+        if removed:
+            log.info("removed %d expired uploads", removed)
         return removed
-
-    async def sweep_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                if removed := await self.sweep():
-                    log.info("removed %d expired uploads", removed)
-            except Exception:  # the next round retries; the sweep must not die
-                log.exception("upload sweep failed")
 
     async def _remove(self, record: UploadRecord) -> None:
         if record.completed_at is None:

@@ -10,7 +10,6 @@ and never while an unfinished tus upload names its job.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +27,7 @@ _BATCH = 500  # job ids per read-model query
 
 
 class OrphanSweep:
-    """Finds and removes orphaned job prefixes; ``sweep_forever`` runs it in ingest."""
+    """Finds and removes orphaned job prefixes; ingest runs ``sweep`` periodically."""
 
     def __init__(
         self,
@@ -58,16 +57,9 @@ class OrphanSweep:
             for prefix in (f"{keys.SOURCES}{job_id}/", f"{keys.OUTPUTS}{job_id}/"):
                 await self.store.delete_prefix(prefix)
             removed.append(job_id)
+        if removed:
+            log.info("removed the files of %d deleted or unknown jobs", len(removed))
         return removed
-
-    async def sweep_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                if removed := await self.sweep():
-                    log.info("removed the files of %d deleted or unknown jobs", len(removed))
-            except Exception:  # the next round retries; the sweep must not die
-                log.exception("orphan sweep failed")
 
     async def _live(self, job_ids: Iterable[str]) -> set[str]:
         """The ids that still own their files: jobs not deleted, and unfinished uploads."""
