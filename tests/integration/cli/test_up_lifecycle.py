@@ -129,6 +129,21 @@ def data_dir() -> Iterator[Path]:
         yield Path(tmp)
 
 
+@contextlib.contextmanager
+def watched(stack: Stack) -> Iterator[Stack]:
+    """``stack`` for a block: what it printed is shown if the block fails, and it is killed if
+    still running at the end, then reaped (not left to ``Popen.__del__``)."""
+    try:
+        yield stack
+    except BaseException:
+        print("\n".join(stack.lines))
+        raise
+    finally:
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+        stack.proc.wait(30)
+
+
 def stop_and_time(stack: Stack, *, launching: bool = False) -> float:
     """SIGTERM ``up``; seconds until it and every process of its stack are gone.
 
@@ -162,18 +177,10 @@ PHASES: dict[str, Callable[[Stack], object]] = {
 def test_sigterm_at_every_phase_of_start_up_stops_everything(data_dir: Path) -> None:
     stop_s: dict[str, float] = {}
     for phase, reach in PHASES.items():
-        stack = Stack(data_dir)
-        try:
+        with watched(Stack(data_dir)) as stack:
             reach(stack)
             stop_s[phase] = stop_and_time(stack, launching=phase == "launch")
             assert stack.problems() == [], phase
-        except BaseException:
-            print("\n".join(stack.lines))
-            raise
-        finally:
-            if stack.proc.poll() is None:
-                stack.proc.kill()
-            stack.proc.wait(30)  # reaped, not left to Popen.__del__
     print("stop times:", {phase: round(s, 1) for phase, s in stop_s.items()})
     assert max(stop_s.values()) < STOP_DEADLINE_S
 
@@ -218,8 +225,7 @@ def test_broker_takes_other_ports_when_its_port_is_taken(tmp_path: Path) -> None
 
 async def test_a_killed_service_is_restarted_while_the_api_stays_up(data_dir: Path) -> None:
     source = media.make_video(data_dir.parent / f"{data_dir.name}.mp4", seconds=1.0)
-    stack = Stack(data_dir)
-    try:
+    with watched(Stack(data_dir)) as stack:
         stack.wait_line("vidpipe is up")
         api = stack.address("ingest")
         user = await User.register(api)
@@ -234,13 +240,6 @@ async def test_a_killed_service_is_restarted_while_the_api_stays_up(data_dir: Pa
         assert stack.status()["projector"]["restarts"] == 1
         stop_and_time(stack)
         assert stack.problems() == []
-    except BaseException:
-        print("\n".join(stack.lines))
-        raise
-    finally:
-        if stack.proc.poll() is None:
-            stack.proc.kill()
-            stack.proc.wait(30)  # reaped, not left to Popen.__del__
 
 
 async def restarted(stack: Stack, name: str, old_pid: int, api: str) -> None:
@@ -274,8 +273,7 @@ def test_up_comes_back_right_after_every_process_of_the_stack_is_killed(data_dir
     """SIGKILL of ``up``, the broker, the postmaster and its backends, the services, all at
     once (a power cut of the stack); ``up`` started at once afterwards comes up, no traceback:
     it waits (bounded) for the old PostgreSQL backends to let go and starts the server."""
-    stack = Stack(data_dir)
-    try:
+    with watched(Stack(data_dir)) as stack:
         stack.wait_line("vidpipe is up")
         postmaster = _postmaster(data_dir)
         assert postmaster is not None
@@ -286,28 +284,13 @@ def test_up_comes_back_right_after_every_process_of_the_stack_is_killed(data_dir
                 victim.send_signal(signal.SIGKILL)
         stack.proc.wait(30)
         stack.output_closed(30)
-    except BaseException:
-        print("\n".join(stack.lines))
-        raise
-    finally:
-        if stack.proc.poll() is None:
-            stack.proc.kill()
-            stack.proc.wait(30)
 
-    again = Stack(data_dir)  # immediately: old backends may still be exiting
-    try:
+    with watched(Stack(data_dir)) as again:  # immediately: old backends may still be exiting
         again.wait_line("vidpipe is up")
         health = httpx.get(f"{again.address('ingest')}/ready", timeout=10)
         assert health.status_code == 200, health.text
         stop_and_time(again)
         assert again.problems() == []
-    except BaseException:
-        print("\n".join(again.lines))
-        raise
-    finally:
-        if again.proc.poll() is None:
-            again.proc.kill()
-            again.proc.wait(30)
 
 
 def test_a_postgres_data_dir_held_by_a_live_stranger_stops_up_with_one_line(
