@@ -5,6 +5,7 @@ database from anyone else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -65,6 +66,35 @@ async def _timed(what: str, request: Any) -> httpx.Response:
     return response
 
 
+@contextlib.asynccontextmanager
+async def trickling_patches(base: str, attackers: list[Tus]) -> AsyncIterator[None]:
+    """``STALLED`` uploads created by ``attackers`` in turn, each PATCHed on its own socket with
+    a byte every half second and never finished, for the body of the ``async with``."""
+    patches: list[RawPatch] = []
+    trickle: asyncio.Task[None] | None = None
+    try:
+        for n in range(STALLED):
+            tus = attackers[n % len(attackers)]
+            url = (await tus.create(LENGTH)).headers["Location"]
+            patch = await RawPatch.open(base, url, {**tus.auth, "Upload-Offset": "0"}, LENGTH)
+            await patch.send(b"x")
+            patches.append(patch)
+
+        async def trickling() -> None:
+            while True:
+                await asyncio.sleep(0.5)  # the attack's pace, not a synchronisation
+                for patch in patches:
+                    await patch.send(b"x")
+
+        trickle = asyncio.create_task(trickling())
+        yield
+    finally:
+        if trickle is not None:
+            trickle.cancel()
+        for patch in patches:
+            await patch.close()
+
+
 async def test_25_trickling_patches_leave_login_jobs_and_media_to_others(
     test_env: dict[str, str],
 ) -> None:
@@ -81,8 +111,6 @@ async def test_25_trickling_patches_leave_login_jobs_and_media_to_others(
         "READ_YOUR_WRITES_TIMEOUT_MS": "100",
     }
     api, stop = await start_api(env)
-    patches: list[RawPatch] = []
-    trickle: asyncio.Task[None] | None = None
     try:
         attackers = [Tus(api.client, await api.user()) for _ in range(2)]
         victim = await api.register()
@@ -91,43 +119,25 @@ async def test_25_trickling_patches_leave_login_jobs_and_media_to_others(
         }
         job_id = await _job_with_media(api, victim["id"])
         before = UPLOAD_BYTES._value.get()
-        base = str(api.client.base_url)
-        for n in range(STALLED):
-            tus = attackers[n % 2]
-            url = (await tus.create(LENGTH)).headers["Location"]
-            patch = await RawPatch.open(base, url, {**tus.auth, "Upload-Offset": "0"}, LENGTH)
-            await patch.send(b"x")
-            patches.append(patch)
+        async with trickling_patches(str(api.client.base_url), attackers):
 
-        async def trickling() -> None:
-            while True:
-                await asyncio.sleep(0.5)  # the attack's pace, not a synchronisation
-                for patch in patches:
-                    await patch.send(b"x")
+            def streaming() -> bool:  # at least as many bodies stream as the pool has connections
+                return UPLOAD_BYTES._value.get() - before >= 20
 
-        trickle = asyncio.create_task(trickling())
-
-        def streaming() -> bool:  # at least as many bodies stream as the pool has connections
-            return UPLOAD_BYTES._value.get() - before >= 20
-
-        await eventually(streaming, timeout=30, message="the stalled PATCHes to stream")
-        login = api.client.post(
-            "/auth/login", json={"username": victim["username"], "password": "correct horse"}
-        )
-        assert (await _timed("login", login)).status_code == 200
-        listed = await _timed("GET /jobs", api.client.get("/jobs", headers=victim_auth))
-        assert listed.status_code == 200 and listed.json()["items"][0]["id"] == job_id
-        media_url = listed.json()["items"][0]["outputs"][0]["url"]
-        media = await _timed("a media URL", api.client.get(media_url))
-        assert media.status_code == 200 and media.content == b"j"
-        tus = Tus(api.client, victim_auth)
-        created = await _timed("a tus creation", tus.create(1000))
-        assert created.status_code == 201, created.text
+            await eventually(streaming, timeout=30, message="the stalled PATCHes to stream")
+            login = api.client.post(
+                "/auth/login", json={"username": victim["username"], "password": "correct horse"}
+            )
+            assert (await _timed("login", login)).status_code == 200
+            listed = await _timed("GET /jobs", api.client.get("/jobs", headers=victim_auth))
+            assert listed.status_code == 200 and listed.json()["items"][0]["id"] == job_id
+            media_url = listed.json()["items"][0]["outputs"][0]["url"]
+            media = await _timed("a media URL", api.client.get(media_url))
+            assert media.status_code == 200 and media.content == b"j"
+            tus = Tus(api.client, victim_auth)
+            created = await _timed("a tus creation", tus.create(1000))
+            assert created.status_code == 201, created.text
     finally:
-        if trickle is not None:
-            trickle.cancel()
-        for patch in patches:
-            await patch.close()
         await stop()
 
 
@@ -151,8 +161,6 @@ async def test_the_same_attack_on_vidpipe_up_leaves_another_user_answered(tmp_pa
         "UPLOAD_PATCHES_PER_USER": "100",  # as above: the caps have their own tests
     }
     up = Up(tmp_path / "up", env=env)
-    patches: list[RawPatch] = []
-    trickle: asyncio.Task[None] | None = None
     try:
         up.wait_ready()
         base = up.address("ingest")
@@ -165,42 +173,25 @@ async def test_the_same_attack_on_vidpipe_up_leaves_another_user_answered(tmp_pa
         attackers = [await UpUser.register(base, f"attacker{n}") for n in range(2)]
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             before = _upload_bytes((await client.get(metrics_url)).text)
-            for n in range(STALLED):
-                tus = Tus(client, attackers[n % 2].headers)
-                url = (await tus.create(LENGTH)).headers["Location"]
-                patch = await RawPatch.open(base, url, {**tus.auth, "Upload-Offset": "0"}, LENGTH)
-                await patch.send(b"x")
-                patches.append(patch)
+            async with trickling_patches(base, [Tus(client, a.headers) for a in attackers]):
 
-            async def trickling() -> None:
-                while True:
-                    await asyncio.sleep(0.5)  # the attack's pace, not a synchronisation
-                    for patch in patches:
-                        await patch.send(b"x")
+                async def streaming() -> bool:  # as many bodies stream as the pool has connections
+                    return _upload_bytes((await client.get(metrics_url)).text) - before >= 20
 
-            trickle = asyncio.create_task(trickling())
-
-            async def streaming() -> bool:  # as many bodies stream as the pool has connections
-                return _upload_bytes((await client.get(metrics_url)).text) - before >= 20
-
-            await eventually(streaming, timeout=30, message="the stalled PATCHes to stream")
-            login = client.post(
-                "/auth/login", json={"username": "victim", "password": "password123"}
-            )
-            assert (await _timed("login", login)).status_code == 200
-            listed = await _timed("GET /jobs", client.get("/jobs", headers=victim.headers))
-            assert listed.status_code == 200
-            assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
-            media = await _timed("a media URL", client.get(media_url))
-            assert media.status_code == 200 and media.content
-            created = await _timed("a tus creation", Tus(client, victim.headers).create(1000))
-            assert created.status_code == 201, created.text
+                await eventually(streaming, timeout=30, message="the stalled PATCHes to stream")
+                login = client.post(
+                    "/auth/login", json={"username": "victim", "password": "password123"}
+                )
+                assert (await _timed("login", login)).status_code == 200
+                listed = await _timed("GET /jobs", client.get("/jobs", headers=victim.headers))
+                assert listed.status_code == 200
+                assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
+                media = await _timed("a media URL", client.get(media_url))
+                assert media.status_code == 200 and media.content
+                created = await _timed("a tus creation", Tus(client, victim.headers).create(1000))
+                assert created.status_code == 201, created.text
     except BaseException:
         up.dump()
         raise
     finally:
-        if trickle is not None:
-            trickle.cancel()
-        for patch in patches:
-            await patch.close()
         up.stop()
